@@ -1,0 +1,1 @@
+//! Typed async client for the Anthropic Admin API (see `admin-api.md`).

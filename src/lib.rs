@@ -1,0 +1,10 @@
+//! Keycard: joiner / mover / leaver automation for organizations on the Claude Platform.
+//!
+//! Data flows one way: deliveries -> events -> plans -> actions -> Admin API, each step
+//! journaled. Each concern lives in its own module.
+
+pub mod admin_api;
+pub mod admin_sim;
+pub mod cli;
+pub mod clock;
+pub mod telemetry;
