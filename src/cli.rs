@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "keycard", version, about = "Joiner / mover / leaver automation for the Claude Platform")]
+#[command(
+    name = "keycard",
+    version,
+    about = "Joiner / mover / leaver automation for the Claude Platform"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

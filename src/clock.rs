@@ -20,6 +20,12 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 /// Shared handle used throughout the crate.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// A clock that tests, demos and the simulator's control API can move.
+pub trait AdjustableClock: Clock {
+    fn advance_by(&self, by: chrono::Duration);
+    fn set_to(&self, to: DateTime<Utc>);
+}
+
 /// The real clock: wall time and tokio timers.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -59,6 +65,16 @@ impl OffsetClock {
 
     pub fn offset(&self) -> chrono::Duration {
         *self.offset.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AdjustableClock for OffsetClock {
+    fn advance_by(&self, by: chrono::Duration) {
+        self.advance(by);
+    }
+
+    fn set_to(&self, to: DateTime<Utc>) {
+        self.set(to);
     }
 }
 
@@ -117,6 +133,16 @@ impl ManualClock {
     /// Sum of all sleeps so far.
     pub fn total_slept(&self) -> Duration {
         self.state().slept.iter().sum()
+    }
+}
+
+impl AdjustableClock for ManualClock {
+    fn advance_by(&self, by: chrono::Duration) {
+        self.state().now += by;
+    }
+
+    fn set_to(&self, to: DateTime<Utc>) {
+        self.set(to);
     }
 }
 
