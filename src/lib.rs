@@ -7,4 +7,6 @@ pub mod admin_api;
 pub mod admin_sim;
 pub mod cli;
 pub mod clock;
+pub mod ingest;
+pub mod sources;
 pub mod telemetry;

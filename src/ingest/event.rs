@@ -1,0 +1,1341 @@
+//! The canonical lifecycle event, and the parser for the native (`keycard` kind) payload of
+//! `keycard.md` §4.
+//!
+//! Parsing happens once, here: later stages receive types that cannot hold an empty person id,
+//! a malformed email or a hire without an email. Parse errors name the offending field
+//! (`person.id: missing`) so they can go straight into an RFC 9457 `detail`.
+//!
+//! Person attributes are three-state ([`Attr`]): a field the event did not mention is
+//! `Absent` (keep what is known), an explicit `null` is `Null` (the sender cleared it). This is
+//! what lets a partial `person.updated` move someone without wiping the rest of their record.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Longest person id, in bytes. Ids are HR employee numbers or IdP user ids: short.
+pub const MAX_PERSON_ID_LEN: usize = 256;
+/// Longest email address (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest free-text attribute (name, department, ...), in bytes.
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Most entries in `person.groups`.
+pub const MAX_GROUPS: usize = 1000;
+/// Longest group name, in bytes.
+pub const MAX_GROUP_NAME_LEN: usize = 256;
+/// Longest sender event id (`id`), in bytes.
+pub const MAX_EVENT_ID_LEN: usize = 256;
+/// Longest echo of a sender's value inside an error message.
+const MAX_ECHO_CHARS: usize = 64;
+
+// ---------------------------------------------------------------------------------------------
+// PersonId
+
+/// A person's immutable source id (HR employee id, IdP user id): the identity key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PersonId(String);
+
+/// Why a person id is invalid. Messages have no subject so they read well after a field path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PersonIdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_PERSON_ID_LEN} bytes")]
+    TooLong,
+    // Ids are compared exactly; " E1" and "E1" silently becoming two people is worse than a 400.
+    #[error("must not have leading or trailing whitespace")]
+    SurroundingWhitespace,
+    #[error("must not contain control characters")]
+    ControlCharacter,
+}
+
+impl PersonId {
+    pub fn parse(text: impl Into<String>) -> Result<Self, PersonIdError> {
+        let text = text.into();
+        if text.is_empty() {
+            return Err(PersonIdError::Empty);
+        }
+        if text.len() > MAX_PERSON_ID_LEN {
+            return Err(PersonIdError::TooLong);
+        }
+        if text.trim() != text {
+            return Err(PersonIdError::SurroundingWhitespace);
+        }
+        if text.chars().any(char::is_control) {
+            return Err(PersonIdError::ControlCharacter);
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PersonId {
+    type Error = PersonIdError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(text)
+    }
+}
+
+impl From<PersonId> for String {
+    fn from(id: PersonId) -> Self {
+        id.0
+    }
+}
+
+impl FromStr for PersonId {
+    type Err = PersonIdError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+impl fmt::Display for PersonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email
+
+/// An email address with a plausible shape. Equality and hashing use the lower-cased form
+/// (providers and the Admin API treat addresses case-insensitively); the original spelling is
+/// kept for display and for invites.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email {
+    original: String,
+    normalized: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_EMAIL_LEN} bytes")]
+    TooLong,
+    #[error(
+        "is not an email address: must not contain whitespace, control characters or any of <>()[],;:\"\\"
+    )]
+    InvalidCharacter,
+    #[error("is not an email address: needs exactly one '@'")]
+    NotOneAt,
+    #[error("is not an email address: empty or over-long part before '@'")]
+    InvalidLocalPart,
+    #[error("is not an email address: invalid domain")]
+    InvalidDomain,
+}
+
+impl Email {
+    pub fn parse(text: impl Into<String>) -> Result<Self, EmailError> {
+        let original = text.into();
+        if original.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if original.len() > MAX_EMAIL_LEN {
+            return Err(EmailError::TooLong);
+        }
+        // Quoted local parts and address literals are legal but never seen in HR data; a
+        // display name ("Ada <ada@x>") pasted into the field is, and this catches it.
+        if original
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
+        {
+            return Err(EmailError::InvalidCharacter);
+        }
+        let mut parts = original.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(EmailError::NotOneAt);
+        };
+        if local.is_empty() || local.len() > 64 {
+            return Err(EmailError::InvalidLocalPart);
+        }
+        if !is_valid_domain(domain) {
+            return Err(EmailError::InvalidDomain);
+        }
+        let normalized = original.to_lowercase();
+        Ok(Self {
+            original,
+            normalized,
+        })
+    }
+
+    /// As the sender spelled it.
+    pub fn as_str(&self) -> &str {
+        &self.original
+    }
+
+    /// Lower-cased, for comparison and lookup.
+    pub fn normalized(&self) -> &str {
+        &self.normalized
+    }
+}
+
+/// At least two dot-separated labels of letters, digits and inner hyphens (Unicode letters
+/// allowed, for internationalized domains).
+fn is_valid_domain(domain: &str) -> bool {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok)
+}
+
+impl PartialEq for Email {
+    fn eq(&self, other: &Self) -> bool {
+        self.normalized == other.normalized
+    }
+}
+
+impl Eq for Email {}
+
+impl std::hash::Hash for Email {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.normalized.hash(state);
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Email").field(&self.original).finish()
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.original)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = EmailError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(text)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> Self {
+        email.original
+    }
+}
+
+impl FromStr for Email {
+    type Err = EmailError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// EventKind
+
+/// What happened to a person. Serialized (in the journal) as the snake-case variant name;
+/// the native wire form is `person.<name>` ([`EventKind::native_type`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Hired,
+    Updated,
+    Departed,
+    LeaveStarted,
+    LeaveEnded,
+    Rehired,
+    /// A previously announced scheduled change was withdrawn.
+    ChangeCancelled,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 7] = [
+        Self::Hired,
+        Self::Updated,
+        Self::Departed,
+        Self::LeaveStarted,
+        Self::LeaveEnded,
+        Self::Rehired,
+        Self::ChangeCancelled,
+    ];
+
+    /// The journal / canonical name, e.g. `leave_started`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hired => "hired",
+            Self::Updated => "updated",
+            Self::Departed => "departed",
+            Self::LeaveStarted => "leave_started",
+            Self::LeaveEnded => "leave_ended",
+            Self::Rehired => "rehired",
+            Self::ChangeCancelled => "change_cancelled",
+        }
+    }
+
+    /// The native event `type`, e.g. `person.leave_started`.
+    pub fn native_type(self) -> &'static str {
+        match self {
+            Self::Hired => "person.hired",
+            Self::Updated => "person.updated",
+            Self::Departed => "person.departed",
+            Self::LeaveStarted => "person.leave_started",
+            Self::LeaveEnded => "person.leave_ended",
+            Self::Rehired => "person.rehired",
+            Self::ChangeCancelled => "person.change_cancelled",
+        }
+    }
+
+    pub fn from_native_type(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.native_type() == text)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attr
+
+/// One person attribute as an event reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Attr<T> {
+    /// The event did not mention it: whatever is already known stands.
+    #[default]
+    Absent,
+    /// The event sent `null`: the sender cleared it.
+    Null,
+    Value(T),
+}
+
+impl<T> Attr<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Self::Absent)
+    }
+
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Self::Value(value) => Some(value),
+            Self::Absent | Self::Null => None,
+        }
+    }
+}
+
+// Absent fields are skipped (`skip_serializing_if`), so only Null and Value reach these.
+impl<T: Serialize> Serialize for Attr<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Absent | Self::Null => serializer.serialize_none(),
+            Self::Value(value) => serializer.serialize_some(value),
+        }
+    }
+}
+
+// A missing field takes `#[serde(default)]` (Absent); a present one is null or a value.
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Attr<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(deserializer)?.map_or(Self::Null, Self::Value))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PersonAttributes
+
+/// What an event says about its person. Rules read these; unknown fields are kept elsewhere
+/// ([`LifecycleEvent::unknown_fields`]) precisely so rules cannot depend on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonAttributes {
+    pub id: PersonId,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub email: Attr<Email>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub name: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub department: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub title: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub division: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub cost_center: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub location: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub worker_type: Attr<String>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub manager_email: Attr<Email>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub groups: Attr<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Attr::is_absent")]
+    pub attributes: Attr<Map<String, Value>>,
+}
+
+impl PersonAttributes {
+    /// A person known only by id, every attribute absent.
+    pub fn new(id: PersonId) -> Self {
+        Self {
+            id,
+            email: Attr::Absent,
+            name: Attr::Absent,
+            department: Attr::Absent,
+            title: Attr::Absent,
+            division: Attr::Absent,
+            cost_center: Attr::Absent,
+            location: Attr::Absent,
+            worker_type: Attr::Absent,
+            manager_email: Attr::Absent,
+            groups: Attr::Absent,
+            attributes: Attr::Absent,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parse errors
+
+/// A native payload the parser refused, located by field path (`person.groups[2]`, or `body`
+/// for the document as a whole). `Display` is `<field>: <problem>`, written for an RFC 9457
+/// `detail`; sender-supplied values are echoed only quoted and truncated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ParseError {
+    field: String,
+    problem: Problem,
+}
+
+impl ParseError {
+    fn new(field: impl Into<String>, problem: Problem) -> Self {
+        Self {
+            field: field.into(),
+            problem,
+        }
+    }
+
+    /// Path of the offending field, e.g. `person.email`.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("not valid JSON ({0})")]
+    InvalidJson(String),
+    #[error("missing")]
+    Missing,
+    #[error("expected {expected}, got {found}")]
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// The (truncated) type string the sender used.
+    #[error("unknown event type {0:?}")]
+    UnknownEventType(String),
+    #[error("not an RFC 3339 timestamp")]
+    NotRfc3339,
+    #[error("required on {} events", .0.native_type())]
+    RequiredFor(EventKind),
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} bytes")]
+    TooLong { max: usize },
+    #[error("must have at most {max} entries")]
+    TooManyEntries { max: usize },
+    #[error("{0}")]
+    PersonId(PersonIdError),
+    #[error("{0}")]
+    Email(EmailError),
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(field: &str, expected: &'static str, found: &Value) -> ParseError {
+    ParseError::new(
+        field,
+        Problem::WrongType {
+            expected,
+            found: json_type(found),
+        },
+    )
+}
+
+fn truncate_for_echo(text: &str) -> String {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native event
+
+const TOP_LEVEL_FIELDS: [&str; 5] = ["type", "id", "occurred_at", "effective_at", "person"];
+
+/// A parsed native (`keycard` kind) payload, as sent: times keep their offsets and absent
+/// times stay absent until [`NativeEvent::into_lifecycle`] fills them from the receive time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeEvent {
+    kind: EventKind,
+    sender_event_id: Option<String>,
+    occurred_at: Option<DateTime<FixedOffset>>,
+    effective_at: Option<DateTime<FixedOffset>>,
+    person: PersonAttributes,
+    unknown_fields: Map<String, Value>,
+}
+
+impl NativeEvent {
+    /// Parses a raw request body. Checks run in document order (`type`, `id`, `occurred_at`,
+    /// `effective_at`, `person`) and the first problem is reported.
+    ///
+    /// Optional top-level fields may be `null`, meaning absent. JSON nesting deeper than
+    /// serde_json's limit (128) is rejected as invalid JSON, so hostile input cannot overflow
+    /// the stack.
+    pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
+        let document: Value = serde_json::from_slice(body)
+            .map_err(|err| ParseError::new("body", Problem::InvalidJson(err.to_string())))?;
+        let Value::Object(mut top) = document else {
+            return Err(wrong_type("body", "an object", &document));
+        };
+
+        let kind = parse_kind(top.get("type"))?;
+        let sender_event_id = parse_event_id(top.get("id"))?;
+        let occurred_at = parse_time("occurred_at", top.get("occurred_at"))?;
+        let effective_at = parse_time("effective_at", top.get("effective_at"))?;
+        let (person, person_unknown) = match top.remove("person") {
+            None => return Err(ParseError::new("person", Problem::Missing)),
+            Some(Value::Object(person)) => parse_person(kind, person)?,
+            Some(other) => return Err(wrong_type("person", "an object", &other)),
+        };
+
+        for field in TOP_LEVEL_FIELDS {
+            top.remove(field);
+        }
+        let mut unknown_fields = top;
+        if !person_unknown.is_empty() {
+            // Nested under "person" so the journal shows where they came from; no clash is
+            // possible because "person" itself is a known field.
+            unknown_fields.insert("person".to_owned(), Value::Object(person_unknown));
+        }
+
+        Ok(Self {
+            kind,
+            sender_event_id,
+            occurred_at,
+            effective_at,
+            person,
+            unknown_fields,
+        })
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The payload's own `id`, if sent (distinct from the delivery id used for dedupe).
+    pub fn sender_event_id(&self) -> Option<&str> {
+        self.sender_event_id.as_deref()
+    }
+
+    pub fn occurred_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.occurred_at
+    }
+
+    pub fn effective_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.effective_at
+    }
+
+    pub fn person(&self) -> &PersonAttributes {
+        &self.person
+    }
+
+    /// Fields this parser does not know, top level and under `"person"`.
+    pub fn unknown_fields(&self) -> &Map<String, Value> {
+        &self.unknown_fields
+    }
+
+    /// The canonical event. An absent `occurred_at` or `effective_at` becomes `received_at`:
+    /// a sender that gives no time is describing something that is true now.
+    pub fn into_lifecycle(
+        self,
+        dedupe_key: DedupeKey,
+        received_at: DateTime<Utc>,
+        body: &[u8],
+    ) -> LifecycleEvent {
+        LifecycleEvent {
+            dedupe_key,
+            kind: self.kind,
+            sender_event_id: self.sender_event_id,
+            occurred_at: self.occurred_at.map_or(received_at, |t| t.to_utc()),
+            effective_at: self.effective_at.map_or(received_at, |t| t.to_utc()),
+            received_at,
+            person: self.person,
+            unknown_fields: self.unknown_fields,
+            body_sha256: sha256_hex(body),
+        }
+    }
+}
+
+fn parse_kind(value: Option<&Value>) -> Result<EventKind, ParseError> {
+    match value {
+        None => Err(ParseError::new("type", Problem::Missing)),
+        Some(Value::String(text)) => EventKind::from_native_type(text).ok_or_else(|| {
+            ParseError::new("type", Problem::UnknownEventType(truncate_for_echo(text)))
+        }),
+        Some(other) => Err(wrong_type("type", "a string", other)),
+    }
+}
+
+fn parse_event_id(value: Option<&Value>) -> Result<Option<String>, ParseError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Err(ParseError::new("id", Problem::Empty)),
+        Some(Value::String(text)) if text.len() > MAX_EVENT_ID_LEN => Err(ParseError::new(
+            "id",
+            Problem::TooLong {
+                max: MAX_EVENT_ID_LEN,
+            },
+        )),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(other) => Err(wrong_type("id", "a string", other)),
+    }
+}
+
+fn parse_time(
+    field: &str,
+    value: Option<&Value>,
+) -> Result<Option<DateTime<FixedOffset>>, ParseError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
+            .map(Some)
+            .map_err(|_| ParseError::new(field, Problem::NotRfc3339)),
+        Some(other) => Err(wrong_type(field, "an RFC 3339 timestamp string", other)),
+    }
+}
+
+const PERSON_FIELDS: [&str; 12] = [
+    "id",
+    "email",
+    "name",
+    "department",
+    "title",
+    "division",
+    "cost_center",
+    "location",
+    "worker_type",
+    "manager_email",
+    "groups",
+    "attributes",
+];
+
+fn parse_person(
+    kind: EventKind,
+    mut person: Map<String, Value>,
+) -> Result<(PersonAttributes, Map<String, Value>), ParseError> {
+    let id = match person.get("id") {
+        None => return Err(ParseError::new("person.id", Problem::Missing)),
+        Some(Value::String(text)) => PersonId::parse(text.as_str())
+            .map_err(|err| ParseError::new("person.id", Problem::PersonId(err)))?,
+        Some(other) => return Err(wrong_type("person.id", "a string", other)),
+    };
+
+    let email = attr(&person, "email", parse_email)?;
+    // Inviting someone needs an address; other events can rely on what is already known.
+    if kind == EventKind::Hired && email.value().is_none() {
+        return Err(ParseError::new("person.email", Problem::RequiredFor(kind)));
+    }
+
+    let attrs = PersonAttributes {
+        id,
+        email,
+        name: attr(&person, "name", parse_text)?,
+        department: attr(&person, "department", parse_text)?,
+        title: attr(&person, "title", parse_text)?,
+        division: attr(&person, "division", parse_text)?,
+        cost_center: attr(&person, "cost_center", parse_text)?,
+        location: attr(&person, "location", parse_text)?,
+        worker_type: attr(&person, "worker_type", parse_text)?,
+        manager_email: attr(&person, "manager_email", parse_email)?,
+        groups: attr(&person, "groups", parse_groups)?,
+        attributes: attr(&person, "attributes", parse_attributes)?,
+    };
+
+    for field in PERSON_FIELDS {
+        person.remove(field);
+    }
+    Ok((attrs, person))
+}
+
+/// Reads an optional, nullable person field with `parse` (which gets the full field path).
+fn attr<T>(
+    person: &Map<String, Value>,
+    name: &str,
+    parse: impl FnOnce(&str, &Value) -> Result<T, ParseError>,
+) -> Result<Attr<T>, ParseError> {
+    match person.get(name) {
+        None => Ok(Attr::Absent),
+        Some(Value::Null) => Ok(Attr::Null),
+        Some(value) => parse(&format!("person.{name}"), value).map(Attr::Value),
+    }
+}
+
+fn parse_email(field: &str, value: &Value) -> Result<Email, ParseError> {
+    match value {
+        Value::String(text) => {
+            Email::parse(text.as_str()).map_err(|err| ParseError::new(field, Problem::Email(err)))
+        }
+        other => Err(wrong_type(field, "a string", other)),
+    }
+}
+
+/// Free text is kept exactly as sent (rules compare it); only its size is bounded.
+fn parse_text(field: &str, value: &Value) -> Result<String, ParseError> {
+    match value {
+        Value::String(text) if text.len() > MAX_TEXT_LEN => Err(ParseError::new(
+            field,
+            Problem::TooLong { max: MAX_TEXT_LEN },
+        )),
+        Value::String(text) => Ok(text.clone()),
+        other => Err(wrong_type(field, "a string", other)),
+    }
+}
+
+fn parse_groups(field: &str, value: &Value) -> Result<Vec<String>, ParseError> {
+    let Value::Array(items) = value else {
+        return Err(wrong_type(field, "an array of strings", value));
+    };
+    if items.len() > MAX_GROUPS {
+        return Err(ParseError::new(
+            field,
+            Problem::TooManyEntries { max: MAX_GROUPS },
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let path = || format!("{field}[{index}]");
+            match item {
+                Value::String(name) if name.is_empty() => {
+                    Err(ParseError::new(path(), Problem::Empty))
+                }
+                Value::String(name) if name.len() > MAX_GROUP_NAME_LEN => Err(ParseError::new(
+                    path(),
+                    Problem::TooLong {
+                        max: MAX_GROUP_NAME_LEN,
+                    },
+                )),
+                Value::String(name) => Ok(name.clone()),
+                other => Err(wrong_type(&path(), "a string", other)),
+            }
+        })
+        .collect()
+}
+
+fn parse_attributes(field: &str, value: &Value) -> Result<Map<String, Value>, ParseError> {
+    match value {
+        Value::Object(map) => Ok(map.clone()),
+        other => Err(wrong_type(field, "an object", other)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Canonical event
+
+/// Identifies a delivery for deduplication: the configured source and the sender's delivery
+/// id (e.g. `webhook-id`), which stays the same across the sender's retries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DedupeKey {
+    pub source: String,
+    pub delivery_id: String,
+}
+
+/// The canonical lifecycle event every source is normalized into; journaled as JSON and
+/// consumed by the rules and the reconciler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    pub dedupe_key: DedupeKey,
+    pub kind: EventKind,
+    /// The payload's own event id, when the sender gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_event_id: Option<String>,
+    /// When the change happened at the source (receive time if the sender did not say).
+    pub occurred_at: DateTime<Utc>,
+    /// When it takes effect (receive time if the sender did not say); later than
+    /// `received_at` means scheduled.
+    pub effective_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub person: PersonAttributes,
+    /// Fields the source sent that we do not interpret; journaled, never read by rules.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub unknown_fields: Map<String, Value>,
+    /// Lower-case hex SHA-256 of the raw request body, tying the event to its delivery.
+    pub body_sha256: String,
+}
+
+impl LifecycleEvent {
+    /// The configured source the delivery came in on.
+    pub fn source(&self) -> &str {
+        &self.dedupe_key.source
+    }
+
+    /// Whether the event was announced ahead of time (effective after it was received).
+    pub fn is_scheduled(&self) -> bool {
+        self.effective_at > self.received_at
+    }
+
+    /// Whether the change is in force at `now` (from the injected clock).
+    pub fn is_effective_at(&self, now: DateTime<Utc>) -> bool {
+        self.effective_at <= now
+    }
+}
+
+/// Lower-case hex SHA-256, the form the journal stores body hashes in.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FULL_EXAMPLE: &str = r#"{
+      "type": "person.hired",
+      "id": "evt_2Q9x1",
+      "occurred_at": "2026-11-28T10:00:00Z",
+      "effective_at": "2026-12-01T09:00:00-05:00",
+      "person": {
+        "id": "E1234",
+        "email": "ada@example.com",
+        "name": "Ada Lovelace",
+        "department": "Engineering",
+        "title": "Staff Engineer",
+        "division": "R&D",
+        "cost_center": "CC-42",
+        "location": "London",
+        "worker_type": "employee",
+        "manager_email": "grace@example.com",
+        "groups": ["ml-research"],
+        "attributes": { "level": "L6" }
+      }
+    }"#;
+
+    fn time(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("test time")
+            .to_utc()
+    }
+
+    fn parse(value: &Value) -> Result<NativeEvent, ParseError> {
+        NativeEvent::parse(value.to_string().as_bytes())
+    }
+
+    fn error(value: &Value) -> String {
+        parse(value).expect_err("rejected").to_string()
+    }
+
+    fn key() -> DedupeKey {
+        DedupeKey {
+            source: "hr".to_owned(),
+            delivery_id: "msg_1".to_owned(),
+        }
+    }
+
+    #[test]
+    fn full_example_from_the_spec() {
+        let event = NativeEvent::parse(FULL_EXAMPLE.as_bytes()).expect("parses");
+        assert_eq!(event.kind(), EventKind::Hired);
+        assert_eq!(event.sender_event_id(), Some("evt_2Q9x1"));
+        let p = event.person();
+        assert_eq!(p.id.as_str(), "E1234");
+        assert_eq!(p.email.value().map(Email::as_str), Some("ada@example.com"));
+        assert_eq!(p.name, Attr::Value("Ada Lovelace".to_owned()));
+        assert_eq!(p.department, Attr::Value("Engineering".to_owned()));
+        assert_eq!(p.title, Attr::Value("Staff Engineer".to_owned()));
+        assert_eq!(p.division, Attr::Value("R&D".to_owned()));
+        assert_eq!(p.cost_center, Attr::Value("CC-42".to_owned()));
+        assert_eq!(p.location, Attr::Value("London".to_owned()));
+        assert_eq!(p.worker_type, Attr::Value("employee".to_owned()));
+        assert_eq!(
+            p.manager_email.value().map(Email::as_str),
+            Some("grace@example.com")
+        );
+        assert_eq!(p.groups, Attr::Value(vec!["ml-research".to_owned()]));
+        let attributes = p.attributes.value().expect("attributes");
+        assert_eq!(attributes.get("level"), Some(&json!("L6")));
+        assert!(event.unknown_fields().is_empty());
+
+        let received = time("2026-11-28T10:00:05Z");
+        let canonical = event.into_lifecycle(key(), received, FULL_EXAMPLE.as_bytes());
+        assert_eq!(canonical.source(), "hr");
+        assert_eq!(canonical.occurred_at, time("2026-11-28T10:00:00Z"));
+        // Offsets are resolved to UTC.
+        assert_eq!(canonical.effective_at, time("2026-12-01T14:00:00Z"));
+        assert!(canonical.is_scheduled());
+        assert!(!canonical.is_effective_at(received));
+        assert!(canonical.is_effective_at(time("2026-12-01T14:00:00Z")));
+        assert_eq!(canonical.body_sha256, sha256_hex(FULL_EXAMPLE.as_bytes()));
+    }
+
+    #[test]
+    fn every_event_type_parses_minimally() {
+        for kind in EventKind::ALL {
+            let body = json!({
+                "type": kind.native_type(),
+                "person": { "id": "E1", "email": "a@example.com" }
+            });
+            assert_eq!(parse(&body).expect("parses").kind(), kind);
+            if kind != EventKind::Hired {
+                let body = json!({ "type": kind.native_type(), "person": { "id": "E1" } });
+                let event = parse(&body).expect("email optional");
+                assert!(event.person().email.is_absent());
+            }
+        }
+    }
+
+    #[test]
+    fn event_kind_names() {
+        assert_eq!(
+            EventKind::from_native_type("person.change_cancelled"),
+            Some(EventKind::ChangeCancelled)
+        );
+        assert_eq!(EventKind::from_native_type("person.fired"), None);
+        assert_eq!(EventKind::from_native_type("hired"), None);
+        assert_eq!(
+            serde_json::to_value(EventKind::LeaveStarted).expect("json"),
+            json!("leave_started")
+        );
+        for kind in EventKind::ALL {
+            let round: EventKind =
+                serde_json::from_value(json!(kind.as_str())).expect("round trip");
+            assert_eq!(round, kind);
+        }
+    }
+
+    #[test]
+    fn absent_times_default_to_receive_time() {
+        let body = json!({ "type": "person.departed", "person": { "id": "E1" } });
+        let received = time("2026-11-28T10:00:00Z");
+        let event = parse(&body)
+            .expect("parses")
+            .into_lifecycle(key(), received, b"{}");
+        assert_eq!(event.occurred_at, received);
+        assert_eq!(event.effective_at, received);
+        assert!(!event.is_scheduled());
+        assert!(event.is_effective_at(received));
+
+        let body = json!({
+            "type": "person.departed", "occurred_at": null, "effective_at": null, "id": null,
+            "person": { "id": "E1" }
+        });
+        let event = parse(&body).expect("null means absent");
+        assert_eq!(event.occurred_at(), None);
+        assert_eq!(event.effective_at(), None);
+        assert_eq!(event.sender_event_id(), None);
+    }
+
+    #[test]
+    fn top_level_errors_are_located() {
+        assert_eq!(error(&json!({ "person": { "id": "E1" } })), "type: missing");
+        assert_eq!(
+            error(&json!({ "type": 3, "person": { "id": "E1" } })),
+            "type: expected a string, got a number"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.fired", "person": { "id": "E1" } })),
+            r#"type: unknown event type "person.fired""#
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.updated" })),
+            "person: missing"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.updated", "person": ["E1"] })),
+            "person: expected an object, got an array"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.updated", "person": null })),
+            "person: expected an object, got null"
+        );
+        assert_eq!(
+            error(
+                &json!({ "type": "person.updated", "occurred_at": "yesterday", "person": { "id": "E1" } })
+            ),
+            "occurred_at: not an RFC 3339 timestamp"
+        );
+        assert_eq!(
+            error(
+                &json!({ "type": "person.updated", "effective_at": "2026-12-01", "person": { "id": "E1" } })
+            ),
+            "effective_at: not an RFC 3339 timestamp"
+        );
+        assert_eq!(
+            error(
+                &json!({ "type": "person.updated", "occurred_at": 1_764_324_000, "person": { "id": "E1" } })
+            ),
+            "occurred_at: expected an RFC 3339 timestamp string, got a number"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.updated", "id": "", "person": { "id": "E1" } })),
+            "id: must not be empty"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.updated", "id": 7, "person": { "id": "E1" } })),
+            "id: expected a string, got a number"
+        );
+    }
+
+    #[test]
+    fn body_level_errors() {
+        for body in [
+            &b""[..],
+            b"{",
+            b"not json",
+            b"{\"type\":1} trailing",
+            b"\xff",
+        ] {
+            let err = NativeEvent::parse(body).expect_err("invalid JSON");
+            assert_eq!(err.field(), "body");
+            assert!(matches!(err.problem(), Problem::InvalidJson(_)), "{err}");
+        }
+        assert_eq!(
+            NativeEvent::parse(b"[1,2]").expect_err("array").to_string(),
+            "body: expected an object, got an array"
+        );
+        assert_eq!(
+            NativeEvent::parse(b"null").expect_err("null").to_string(),
+            "body: expected an object, got null"
+        );
+    }
+
+    #[test]
+    fn unknown_type_echo_is_truncated() {
+        let long = format!("person.{}", "x".repeat(500));
+        let message = error(&json!({ "type": long, "person": { "id": "E1" } }));
+        assert!(message.len() < 100, "{message}");
+        assert!(message.ends_with("…\""), "{message}");
+    }
+
+    #[test]
+    fn person_id_errors() {
+        let check = |id: Value| error(&json!({ "type": "person.updated", "person": { "id": id } }));
+        assert_eq!(
+            error(&json!({ "type": "person.updated", "person": {} })),
+            "person.id: missing"
+        );
+        assert_eq!(check(json!(null)), "person.id: expected a string, got null");
+        assert_eq!(
+            check(json!(1234)),
+            "person.id: expected a string, got a number"
+        );
+        assert_eq!(check(json!("")), "person.id: must not be empty");
+        assert_eq!(
+            check(json!(" E1")),
+            "person.id: must not have leading or trailing whitespace"
+        );
+        assert_eq!(
+            check(json!("E\u{0}1")),
+            "person.id: must not contain control characters"
+        );
+        assert_eq!(
+            check(json!("E".repeat(MAX_PERSON_ID_LEN + 1))),
+            "person.id: must be at most 256 bytes"
+        );
+        assert!(PersonId::parse("E".repeat(MAX_PERSON_ID_LEN)).is_ok());
+    }
+
+    #[test]
+    fn hires_need_an_email() {
+        assert_eq!(
+            error(&json!({ "type": "person.hired", "person": { "id": "E1" } })),
+            "person.email: required on person.hired events"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.hired", "person": { "id": "E1", "email": null } })),
+            "person.email: required on person.hired events"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.hired", "person": { "id": "E1", "email": "ada" } })),
+            "person.email: is not an email address: needs exactly one '@'"
+        );
+        assert_eq!(
+            error(&json!({ "type": "person.hired", "person": { "id": "E1", "email": 5 } })),
+            "person.email: expected a string, got a number"
+        );
+    }
+
+    #[test]
+    fn email_syntax() {
+        for good in [
+            "ada@example.com",
+            "Ada.Lovelace+hr@Sub.Example.co.uk",
+            "o'brien@example.ie",
+            "zoë@exämple.de",
+            "a@b.c",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good}");
+        }
+        for (bad, expected) in [
+            ("", EmailError::Empty),
+            ("ada", EmailError::NotOneAt),
+            ("a@b@example.com", EmailError::NotOneAt),
+            ("@example.com", EmailError::InvalidLocalPart),
+            ("ada@", EmailError::InvalidDomain),
+            ("ada@localhost", EmailError::InvalidDomain),
+            ("ada@example..com", EmailError::InvalidDomain),
+            ("ada@-example.com", EmailError::InvalidDomain),
+            ("ada@exa_mple.com", EmailError::InvalidDomain),
+            ("ada@[127.0.0.1]", EmailError::InvalidCharacter),
+            ("ada lovelace@example.com", EmailError::InvalidCharacter),
+            (" ada@example.com", EmailError::InvalidCharacter),
+            ("Ada <ada@example.com>", EmailError::InvalidCharacter),
+        ] {
+            assert_eq!(Email::parse(bad).err(), Some(expected), "{bad:?}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(
+            Email::parse(long_local).err(),
+            Some(EmailError::InvalidLocalPart)
+        );
+        let too_long = format!("a@{}.com", "b".repeat(250));
+        assert_eq!(Email::parse(too_long).err(), Some(EmailError::TooLong));
+    }
+
+    #[test]
+    fn email_compares_case_insensitively_but_keeps_its_spelling() {
+        let a = Email::parse("Ada.Lovelace@Example.COM").expect("valid");
+        let b = Email::parse("ada.lovelace@example.com").expect("valid");
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "Ada.Lovelace@Example.COM");
+        assert_eq!(a.normalized(), "ada.lovelace@example.com");
+        assert_eq!(a.to_string(), "Ada.Lovelace@Example.COM");
+        let set: std::collections::HashSet<_> = [a, b].into_iter().collect();
+        assert_eq!(set.len(), 1);
+    }
+
+    #[test]
+    fn null_clears_and_absent_keeps() {
+        let body = json!({
+            "type": "person.updated",
+            "person": {
+                "id": "E1", "department": null, "title": "CTO", "groups": null,
+                "attributes": null, "manager_email": null, "email": null
+            }
+        });
+        let event = parse(&body).expect("parses");
+        let p = event.person();
+        assert_eq!(p.department, Attr::Null);
+        assert_eq!(p.title, Attr::Value("CTO".to_owned()));
+        assert_eq!(p.groups, Attr::Null);
+        assert_eq!(p.attributes, Attr::Null);
+        assert_eq!(p.manager_email, Attr::Null);
+        assert_eq!(p.email, Attr::Null);
+        assert_eq!(p.name, Attr::Absent);
+        assert_eq!(p.location, Attr::Absent);
+        // Empty strings are values, kept as sent.
+        let body = json!({ "type": "person.updated", "person": { "id": "E1", "title": "" } });
+        assert_eq!(
+            parse(&body).expect("parses").person().title,
+            Attr::Value(String::new())
+        );
+    }
+
+    #[test]
+    fn person_field_type_errors() {
+        let check = |person: Value| error(&json!({ "type": "person.updated", "person": person }));
+        assert_eq!(
+            check(json!({ "id": "E1", "department": 42 })),
+            "person.department: expected a string, got a number"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "name": ["Ada"] })),
+            "person.name: expected a string, got an array"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "worker_type": true })),
+            "person.worker_type: expected a string, got a boolean"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "manager_email": "grace" })),
+            "person.manager_email: is not an email address: needs exactly one '@'"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "groups": "ml-research" })),
+            "person.groups: expected an array of strings, got a string"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "groups": ["a", "b", 3] })),
+            "person.groups[2]: expected a string, got a number"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "groups": ["a", ""] })),
+            "person.groups[1]: must not be empty"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "groups": ["a", null] })),
+            "person.groups[1]: expected a string, got null"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "attributes": ["L6"] })),
+            "person.attributes: expected an object, got an array"
+        );
+        assert_eq!(
+            check(json!({ "id": "E1", "title": "x".repeat(MAX_TEXT_LEN + 1) })),
+            "person.title: must be at most 1024 bytes"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_apart_from_attributes() {
+        let body = json!({
+            "type": "person.updated",
+            "timestamp": "2026-11-28T10:00:00Z",
+            "data": { "nested": [1, 2] },
+            "person": { "id": "E1", "phone": "+44 20", "department": "Ops" }
+        });
+        let event = parse(&body).expect("extra fields are fine");
+        assert_eq!(
+            Value::Object(event.unknown_fields().clone()),
+            json!({
+                "timestamp": "2026-11-28T10:00:00Z",
+                "data": { "nested": [1, 2] },
+                "person": { "phone": "+44 20" }
+            })
+        );
+        assert_eq!(event.person().department, Attr::Value("Ops".to_owned()));
+        let canonical = event.into_lifecycle(key(), time("2026-11-28T10:00:00Z"), b"");
+        assert_eq!(canonical.unknown_fields.len(), 3);
+    }
+
+    #[test]
+    fn attributes_keep_arbitrary_json() {
+        let body = json!({
+            "type": "person.updated",
+            "person": { "id": "E1", "attributes": { "level": 6, "remote": true, "tags": ["a"], "x": null } }
+        });
+        let event = parse(&body).expect("parses");
+        let attributes = event.person().attributes.value().expect("present");
+        assert_eq!(attributes.get("level"), Some(&json!(6)));
+        assert_eq!(attributes.get("x"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn hostile_input_is_rejected_without_panicking() {
+        // Far deeper than serde_json's recursion limit.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            NativeEvent::parse(deep.as_bytes())
+                .expect_err("too deep")
+                .field(),
+            "body"
+        );
+        let deep_attr = format!(
+            r#"{{"type":"person.updated","person":{{"id":"E1","attributes":{{"a":{}1{}}}}}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(NativeEvent::parse(deep_attr.as_bytes()).is_err());
+
+        // A few megabytes of otherwise valid input.
+        let huge_name = json!({
+            "type": "person.updated",
+            "person": { "id": "E1", "name": "x".repeat(4 * 1024 * 1024) }
+        });
+        assert_eq!(error(&huge_name), "person.name: must be at most 1024 bytes");
+        let many_groups: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        assert_eq!(
+            error(
+                &json!({ "type": "person.updated", "person": { "id": "E1", "groups": many_groups } })
+            ),
+            "person.groups: must have at most 1000 entries"
+        );
+        let huge_unknown = json!({
+            "type": "person.updated",
+            "blob": "y".repeat(2 * 1024 * 1024),
+            "person": { "id": "E1" }
+        });
+        assert!(parse(&huge_unknown).is_ok());
+    }
+
+    #[test]
+    fn lifecycle_event_round_trips_through_json() {
+        let body = json!({
+            "type": "person.updated",
+            "id": "evt_9",
+            "extra": 1,
+            "person": { "id": "E1", "email": "Ada@Example.com", "department": null, "title": "CTO" }
+        });
+        let raw = body.to_string();
+        let event = NativeEvent::parse(raw.as_bytes())
+            .expect("parses")
+            .into_lifecycle(key(), time("2026-11-28T10:00:00Z"), raw.as_bytes());
+        let journaled = serde_json::to_value(&event).expect("serializes");
+        // Absent attributes are omitted; null ones are kept as null; email keeps its spelling.
+        assert_eq!(
+            journaled["person"],
+            json!({ "id": "E1", "email": "Ada@Example.com", "department": null, "title": "CTO" })
+        );
+        assert_eq!(journaled["kind"], json!("updated"));
+        assert_eq!(
+            journaled["dedupe_key"],
+            json!({ "source": "hr", "delivery_id": "msg_1" })
+        );
+        assert_eq!(journaled["unknown_fields"], json!({ "extra": 1 }));
+        let back: LifecycleEvent = serde_json::from_value(journaled).expect("deserializes");
+        assert_eq!(back, event);
+        assert_eq!(back.person.department, Attr::Null);
+        assert_eq!(back.person.name, Attr::Absent);
+    }
+
+    #[test]
+    fn journaled_json_is_revalidated_on_read() {
+        let bad = json!({
+            "dedupe_key": { "source": "hr", "delivery_id": "m" },
+            "kind": "hired",
+            "occurred_at": "2026-11-28T10:00:00Z",
+            "effective_at": "2026-11-28T10:00:00Z",
+            "received_at": "2026-11-28T10:00:00Z",
+            "person": { "id": "" },
+            "body_sha256": "00"
+        });
+        assert!(serde_json::from_value::<LifecycleEvent>(bad).is_err());
+    }
+
+    #[test]
+    fn sha256_hex_matches_known_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
