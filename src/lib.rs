@@ -8,5 +8,6 @@ pub mod admin_sim;
 pub mod cli;
 pub mod clock;
 pub mod ingest;
+pub mod journal;
 pub mod sources;
 pub mod telemetry;

@@ -1,0 +1,168 @@
+//! Rows of the journal and the values written into them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Result of recording a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    pub event_id: Uuid,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub source: String,
+    pub dedupe_key: String,
+    pub kind: String,
+    pub person_source_id: String,
+    pub person_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub effective_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub order_key: DateTime<Utc>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub signature_key: Option<i32>,
+    pub body_sha256: String,
+    pub payload: Value,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PersonRow {
+    pub id: Uuid,
+    pub source: String,
+    pub source_person_id: String,
+    pub email: Option<String>,
+    pub email_history: Value,
+    pub attributes: Value,
+    pub status: String,
+    pub last_order_key: Option<DateTime<Utc>>,
+    pub last_event_id: Option<Uuid>,
+    pub anthropic_user_id: Option<String>,
+    pub desired: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub person_id: Uuid,
+    pub due_at: DateTime<Utc>,
+    pub reason: String,
+    pub event_id: Option<Uuid>,
+    pub generation: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ActionRow {
+    pub id: Uuid,
+    pub seq: i64,
+    pub person_id: Uuid,
+    pub event_id: Option<Uuid>,
+    pub kind: String,
+    pub params: Value,
+    pub rule: Option<String>,
+    pub reason: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub request: Option<Value>,
+    pub response_status: Option<i32>,
+    pub request_id: Option<String>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Action statuses (stored as text).
+pub mod action_status {
+    pub const PENDING: &str = "pending";
+    pub const RUNNING: &str = "running";
+    pub const RETRYING: &str = "retrying";
+    pub const SUCCEEDED: &str = "succeeded";
+    pub const FAILED: &str = "failed";
+    pub const NEEDS_MANUAL_ACTION: &str = "needs_manual_action";
+    pub const DRY_RUN: &str = "dry_run";
+    pub const WAITING: &str = "waiting";
+    pub const SUPERSEDED: &str = "superseded";
+
+    /// Statuses of an action that may still run.
+    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING];
+}
+
+/// Event statuses (stored as text).
+pub mod event_status {
+    pub const RECEIVED: &str = "received";
+    pub const SCHEDULED: &str = "scheduled";
+    pub const APPLIED: &str = "applied";
+    pub const STALE: &str = "stale";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// A planned action to journal.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub person_id: Uuid,
+    pub event_id: Option<Uuid>,
+    pub kind: String,
+    pub params: Value,
+    pub rule: Option<String>,
+    pub reason: String,
+    pub status: &'static str,
+}
+
+/// How an attempt of an action ended.
+#[derive(Debug, Clone)]
+pub struct ActionResult {
+    pub status: &'static str,
+    pub response_status: Option<i32>,
+    pub request_id: Option<String>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// What applying one pending event did (for logs and tests).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedEvent {
+    pub event_id: Uuid,
+    pub person_id: Option<Uuid>,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Filters shared by the events and actions queries.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    /// A person's journal id or their source id.
+    pub person: Option<String>,
+    pub email: Option<String>,
+    pub status: Option<String>,
+    pub source: Option<String>,
+    pub kind: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    pub limit: i64,
+}
+
+/// A page of results with the cursor for the next one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
