@@ -1,1 +1,4 @@
-//! Typed async client for the Anthropic Admin API (see `admin-api.md`).
+//! Typed async client for the Anthropic Admin API (contract: `admin-api.md` §1–§7, §14).
+//! (Built up in steps; see later commits.)
+
+pub mod types;
