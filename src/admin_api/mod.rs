@@ -2,3 +2,5 @@
 //! (Built up in steps; see later commits.)
 
 pub mod types;
+#[allow(dead_code)]
+mod error;
