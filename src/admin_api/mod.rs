@@ -4,3 +4,5 @@
 pub mod types;
 #[allow(dead_code)]
 mod error;
+#[allow(dead_code)]
+mod retry;
