@@ -6,3 +6,5 @@ pub mod types;
 mod error;
 #[allow(dead_code)]
 mod retry;
+#[allow(dead_code)]
+mod pacing;
