@@ -263,6 +263,12 @@ impl AdminClient {
                 "retry.max_attempts must be at least 1".to_owned(),
             ));
         }
+        if !(0.0..=1.0).contains(&config.retry.jitter) {
+            return Err(AdminApiError::Config(format!(
+                "retry.jitter must be in 0.0..=1.0, got {}",
+                config.retry.jitter
+            )));
+        }
         let pacer = config.pacing.as_ref().map(Pacer::new).transpose()?;
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
@@ -388,8 +394,11 @@ impl AdminClient {
                         && error.is_rate_limited()
                         && let Some(pacer) = &inner.pacer
                     {
-                        let until = inner.clock.now()
-                            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                        let now = inner.clock.now();
+                        let until = chrono::Duration::from_std(wait)
+                            .ok()
+                            .and_then(|d| now.checked_add_signed(d))
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC);
                         pacer.close_until(call.budget, until);
                     }
                     inner.clock.sleep(wait).await;

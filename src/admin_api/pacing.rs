@@ -121,13 +121,17 @@ impl Bucket {
     fn reserve(&mut self, now: DateTime<Utc>) -> Duration {
         let mut send_at = now;
         if let Some(tat) = self.tat {
-            send_at = send_at.max(tat - self.tolerance);
+            send_at = send_at.max(tat.checked_sub_signed(self.tolerance).unwrap_or(tat));
         }
         if let Some(closed) = self.closed_until {
             send_at = send_at.max(closed);
         }
         let base = self.tat.map_or(send_at, |tat| tat.max(send_at));
-        self.tat = Some(base + self.interval);
+        // Saturate instead of panicking on absurd configurations or clocks.
+        self.tat = Some(
+            base.checked_add_signed(self.interval)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        );
         (send_at - now).to_std().unwrap_or(Duration::ZERO)
     }
 
@@ -343,6 +347,7 @@ mod tests {
             config((100, 60, 10), (1200, 3600, 20), 0.0),
             config((100, 60, 10), (1200, 3600, 20), 1.5),
             config((100, 60, 10), (1200, 3600, 20), f64::NAN),
+            config((100, u64::MAX, 10), (1200, 3600, 20), 0.9),
         ] {
             assert!(
                 matches!(Pacer::new(&bad), Err(AdminApiError::Config(_))),

@@ -61,8 +61,15 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32 << exponent)
             .min(self.max_delay);
-        let jitter = self.jitter.clamp(0.0, 1.0) * unit.clamp(0.0, 1.0);
-        raw.mul_f64(1.0 - jitter)
+        // `mul_f64` panics on NaN, so non-finite inputs count as "no jitter".
+        let fraction = |x: f64| {
+            if x.is_finite() {
+                x.clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        };
+        raw.mul_f64(1.0 - fraction(self.jitter) * fraction(unit))
     }
 
     /// What to do after attempt number `attempt` failed with `error`.
@@ -202,6 +209,15 @@ mod tests {
             ..RetryPolicy::default()
         };
         assert_eq!(wild.backoff(1, 2.0), Duration::ZERO);
+        let nan = RetryPolicy {
+            jitter: f64::NAN,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(nan.backoff(1, 0.5), Duration::from_millis(500));
+        assert_eq!(
+            RetryPolicy::default().backoff(1, f64::NAN),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]
