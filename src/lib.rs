@@ -7,4 +7,5 @@ pub mod admin_api;
 pub mod admin_sim;
 pub mod cli;
 pub mod clock;
+pub mod rules;
 pub mod telemetry;
