@@ -75,3 +75,6 @@ pub use error::{RuleError, RuleErrorKind};
 pub use person::{PersonFacts, PersonStatus};
 pub use roles::{OrgRole, WorkspaceRole};
 pub use ruleset::{Grant, Rule, RuleSet};
+
+#[cfg(test)]
+mod tests;
