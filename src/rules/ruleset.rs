@@ -310,6 +310,12 @@ fn outcome(result: Result<Value, Failure>) -> Outcome {
         Ok(other) => Outcome::Error {
             message: format!("evaluated to a {}, not a bool", other.type_of()),
         },
+        Err(Failure::Execution(ExecutionError::NoSuchKey(key))) => Outcome::Error {
+            // The usual cause: an attribute this person does not have.
+            message: format!(
+                "no such key: {key} (guard with has() to make an absent key a plain false)"
+            ),
+        },
         Err(Failure::Execution(e)) => Outcome::Error {
             message: e.to_string(),
         },
@@ -320,8 +326,8 @@ fn outcome(result: Result<Value, Failure>) -> Outcome {
 }
 
 /// Org role precedence: highest `priority` first; then the most privileged role on the
-/// chain `user < claude_code_user < developer`; `billing` is off the chain, so a tie
-/// between it and a chain role goes to whichever comes from the earlier rule.
+/// chain `user < claude_code_user < developer`; `billing` is off the chain, so when it ties
+/// with a chain role the earliest tied rule decides (billing if it grants billing).
 fn resolve_org_role(matched: &[&Rule], notes: &mut Vec<String>) -> Option<Attribution<OrgRole>> {
     let candidates: Vec<(&Rule, OrgRole)> = matched
         .iter()

@@ -693,6 +693,13 @@ fn runtime_errors_are_reported_not_raised() {
         );
     }
     assert_eq!(outcome_of(&d, "fine"), Outcome::Matched);
+    let Outcome::Error { message } = outcome_of(&d, "missing") else {
+        panic!("{d}");
+    };
+    assert!(
+        message.contains("clearance") && message.contains("has()"),
+        "{message}"
+    );
     // Errored rules count as not matched; the one that matched decides.
     assert_eq!(d.org_role, Some(OrgRole::User));
     assert!(d.to_string().contains("error (not matched)"), "{d}");
