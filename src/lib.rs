@@ -9,5 +9,6 @@ pub mod cli;
 pub mod clock;
 pub mod ingest;
 pub mod journal;
+pub mod rules;
 pub mod sources;
 pub mod telemetry;
