@@ -1,8 +1,16 @@
-//! Command line: `keycard <subcommand>`.
+//! Command line: `keycard <subcommand>` (keycard.md §2).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::{Application, StartError, compile_rules};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::journal::{Journal, JournalFilter};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,17 +23,109 @@ pub struct Cli {
     pub command: Command,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Config file (TOML). `KEYCARD_*` environment variables override it.
+    #[arg(long, short = 'c', env = "KEYCARD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP server and the workers (applies migrations unless told not to).
+    Serve(ConfigArg),
+    /// Apply journal migrations and exit.
+    Migrate(ConfigArg),
+    /// Validate config and rules; print sources, rules and managed workspaces.
+    CheckConfig(ConfigArg),
+    /// Show the actions an event would cause, with the rules that matched; changes nothing.
+    Plan(PlanArgs),
+    /// Query the journal.
+    Journal(JournalArgs),
+    /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
+    Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
     AdminSim(crate::admin_sim::SimArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// A native-format event (keycard.md §4).
+    #[arg(long)]
+    pub event: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JournalArgs {
+    /// Person: journal id, source id or email.
+    #[arg(long)]
+    pub person: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Action kind (e.g. create_invite) or, with --events, event kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// RFC 3339 lower bound (inclusive).
+    #[arg(long)]
+    pub since: Option<DateTime<Utc>>,
+    /// RFC 3339 upper bound (exclusive).
+    #[arg(long)]
+    pub until: Option<DateTime<Utc>>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Cursor printed by a previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// List events instead of actions.
+    #[arg(long)]
+    pub events: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    /// Environment variable holding the `whsec_...` secret.
+    #[arg(long, default_value = "KEYCARD_SOURCE_SECRET")]
+    pub secret_env: String,
+    /// The delivery id (`webhook-id`); a fresh one when absent.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Unix seconds (`webhook-timestamp`); now when absent.
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// The body to sign.
+    pub file: PathBuf,
 }
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
     let result = match cli.command {
-        Command::AdminSim(args) => crate::admin_sim::run_cli(args).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::CheckConfig(args) => check_config(args),
+        Command::Plan(args) => plan(args).await,
+        Command::Journal(args) => journal(args).await,
+        Command::Sign(args) => sign(args),
+        Command::AdminSim(args) => crate::admin_sim::run_cli(args)
+            .await
+            .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,4 +134,216 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+type CliResult = Result<(), String>;
+
+fn load(args: &ConfigArg) -> Result<Config, String> {
+    Config::load(args.config.as_deref()).map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+async fn serve(args: ConfigArg) -> CliResult {
+    let config = load(&args)?;
+    let app = Application::build(config, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    println!("keycard listening on http://{addr}");
+    tracing::info!(%addr, "keycard serving");
+    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn connect(config: &Config) -> Result<Journal, String> {
+    let url = config
+        .journal_url()
+        .ok_or_else(|| StartError::NoJournal.to_string())?;
+    Journal::connect(url, 2).await.map_err(|e| e.to_string())
+}
+
+async fn migrate(args: ConfigArg) -> CliResult {
+    let config = load(&args)?;
+    let journal = connect(&config).await?;
+    journal.migrate().await.map_err(|e| e.to_string())?;
+    println!("journal migrations applied");
+    Ok(())
+}
+
+fn check_config(args: ConfigArg) -> CliResult {
+    let config = load(&args)?;
+    let rules = compile_rules(&config).map_err(|e| e.to_string())?;
+    crate::app::verifiers(&config).map_err(|e| e.to_string())?;
+    println!(
+        "config OK{}",
+        args.config
+            .as_ref()
+            .map(|p| format!(" ({})", p.display()))
+            .unwrap_or_default()
+    );
+    println!(
+        "journal:   {}",
+        config
+            .journal_url()
+            .map_or("(not set)".to_owned(), redact_url)
+    );
+    println!(
+        "admin API: {} ({}{})",
+        config.raw.admin_api.base_url,
+        config
+            .admin_credential
+            .as_ref()
+            .map_or("no credential: dry run", |c| c.kind()),
+        if config.raw.admin_api.dry_run {
+            ", dry_run = true"
+        } else {
+            ""
+        }
+    );
+    println!("sources:");
+    for s in config.sources.values() {
+        println!(
+            "  {:<16} kind={:<10} secrets={} tolerance={}s",
+            s.name,
+            s.kind.as_str(),
+            s.secrets.len(),
+            s.tolerance.as_secs()
+        );
+    }
+    println!("rules:");
+    for r in rules.rules() {
+        println!("  {:<16} when {}", r.name(), r.when());
+    }
+    match &config.raw.default {
+        Some(d) => println!(
+            "default:   org_role={}",
+            d.org_role.as_deref().unwrap_or("(none)")
+        ),
+        None => println!("default:   none (people who match no rule get no access)"),
+    }
+    let managed: Vec<String> = rules.managed_workspaces().into_iter().collect();
+    println!(
+        "managed workspaces: {}",
+        if managed.is_empty() {
+            "(none)".into()
+        } else {
+            managed.join(", ")
+        }
+    );
+    Ok(())
+}
+
+/// Hides a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn plan(args: PlanArgs) -> CliResult {
+    let config = load(&args.config)?;
+    let bytes = std::fs::read(&args.event)
+        .map_err(|e| format!("cannot read {}: {e}", args.event.display()))?;
+    let event = crate::ingest::NativeEvent::parse(&bytes)
+        .map_err(|e| format!("{}: {e}", args.event.display()))?;
+    let now = SystemClock.now();
+    let lifecycle = event.into_lifecycle(
+        crate::ingest::DedupeKey {
+            source: "plan".into(),
+            delivery_id: "plan".into(),
+        },
+        now,
+        &bytes,
+    );
+    let preview = crate::app::preview(&config, &lifecycle, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{preview}");
+    Ok(())
+}
+
+async fn journal(args: JournalArgs) -> CliResult {
+    let config = load(&args.config)?;
+    let journal = connect(&config).await?;
+    let filter = JournalFilter {
+        person: args.person,
+        email: args.email,
+        status: args.status,
+        source: args.source,
+        kind: args.kind,
+        since: args.since,
+        until: args.until,
+        cursor: args.cursor,
+        limit: args.limit.clamp(1, 1000),
+    };
+    let out = if args.events {
+        let page = journal
+            .list_events(&filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::journal::render::events(&page, args.format.into())
+    } else {
+        let page = journal
+            .list_actions(&filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::journal::render::actions(&page, args.format.into())
+    };
+    print!("{out}");
+    Ok(())
+}
+
+impl From<Format> for crate::journal::render::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => Self::Table,
+            Format::Json => Self::Json,
+            Format::Csv => Self::Csv,
+        }
+    }
+}
+
+fn sign(args: SignArgs) -> CliResult {
+    use crate::sources::standard_webhooks::{MessageId, WebhookSecret, sign};
+    let secret = std::env::var(&args.secret_env)
+        .map_err(|_| format!("set {} to the source's whsec_ secret", args.secret_env))?;
+    let secret =
+        WebhookSecret::parse(secret.trim()).map_err(|e| format!("{}: {e}", args.secret_env))?;
+    let body = std::fs::read(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let id = args
+        .id
+        .unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
+    let id = MessageId::parse(&id).map_err(|e| format!("--id: {e}"))?;
+    let ts = args
+        .timestamp
+        .unwrap_or_else(|| SystemClock.now().timestamp());
+    let signature = sign(&secret, &id, ts, &body);
+    println!("webhook-id: {}", id.as_str());
+    println!("webhook-timestamp: {ts}");
+    println!("webhook-signature: {signature}");
+    Ok(())
 }

@@ -5,10 +5,15 @@
 
 pub mod admin_api;
 pub mod admin_sim;
+pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod executor;
+pub mod http;
 pub mod ingest;
 pub mod journal;
+pub mod planner;
 pub mod rules;
 pub mod sources;
 pub mod telemetry;

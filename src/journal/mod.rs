@@ -7,6 +7,7 @@
 
 mod model;
 mod queries;
+pub mod render;
 
 use std::time::Duration;
 

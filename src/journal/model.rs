@@ -85,6 +85,11 @@ pub struct ActionRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Filled by the listing query (joined from `people`) for display.
+    #[sqlx(default)]
+    pub person_email: Option<String>,
+    #[sqlx(default)]
+    pub person_source_id: Option<String>,
 }
 
 /// Action statuses (stored as text).
@@ -99,8 +104,8 @@ pub mod action_status {
     pub const WAITING: &str = "waiting";
     pub const SUPERSEDED: &str = "superseded";
 
-    /// Statuses of an action that may still run.
-    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING];
+    /// Statuses of an action that may still run (a wait ends when its condition is met).
+    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING, WAITING];
 }
 
 /// Event statuses (stored as text).
@@ -165,4 +170,31 @@ pub struct JournalFilter {
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+impl PersonRow {
+    /// A person as an event alone describes them (for `keycard plan`, which writes nothing).
+    pub fn from_event(event: &crate::ingest::LifecycleEvent, now: DateTime<Utc>) -> Self {
+        let attributes = serde_json::to_value(&event.person).unwrap_or(Value::Null);
+        let status = match event.kind.as_str() {
+            "departed" => "departed",
+            "leave_started" => "on_leave",
+            _ => "active",
+        };
+        Self {
+            id: Uuid::nil(),
+            source: event.source().to_owned(),
+            source_person_id: event.person.id.as_str().to_owned(),
+            email: event.person.email.value().map(|e| e.as_str().to_owned()),
+            email_history: Value::Array(Vec::new()),
+            attributes,
+            status: status.to_owned(),
+            last_order_key: None,
+            last_event_id: None,
+            anthropic_user_id: None,
+            desired: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }

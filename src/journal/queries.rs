@@ -594,6 +594,34 @@ impl Journal {
         Ok(())
     }
 
+    pub async fn action(&self, id: Uuid) -> JournalResult<ActionRow> {
+        sqlx::query_as("SELECT * FROM actions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| JournalError::NotFound(format!("action {id}")))
+    }
+
+    /// Whether the person already has an action of this kind, parameters and status.
+    pub async fn has_action(
+        &self,
+        person_id: Uuid,
+        kind: &str,
+        params: &Value,
+        status: &str,
+    ) -> JournalResult<bool> {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM actions WHERE person_id = $1 AND kind = $2 AND params = $3 AND status = $4)",
+        )
+        .bind(person_id)
+        .bind(kind)
+        .bind(params)
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found)
+    }
+
     /// Removals performed (or started) since `since`, for the removal cap.
     pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
         let n: i64 = sqlx::query_scalar(
@@ -682,7 +710,8 @@ impl Journal {
     /// Actions, newest first, with keyset paging on their sequence.
     pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
         let mut q = QueryBuilder::<Postgres>::new(
-            "SELECT a.* FROM actions a JOIN people p ON p.id = a.person_id WHERE TRUE",
+            "SELECT a.*, p.email AS person_email, p.source_person_id AS person_source_id
+             FROM actions a JOIN people p ON p.id = a.person_id WHERE TRUE",
         );
         if let Some(p) = &f.person {
             q.push(" AND (p.source_person_id = ").push_bind(p.clone());

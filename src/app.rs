@@ -1,0 +1,327 @@
+//! Wiring: config -> journal, Admin API client, rules, worker, HTTP server.
+//!
+//! `Application::build` binds the listener first (port 0 in tests) so callers learn the
+//! address before serving, zero2prod-style.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::admin_api::{AdminClient, AdminClientConfig, PacingConfig};
+use crate::clock::SharedClock;
+use crate::config::{Config, SourceKind};
+use crate::executor::{Worker, WorkerSettings};
+use crate::http::{AppState, Metrics};
+use crate::journal::Journal;
+use crate::rules::RuleSet;
+use crate::sources::standard_webhooks::{Verifier, WebhookSecret};
+
+/// Start-up failures, each with what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("rules: {0}")]
+    Rules(String),
+    #[error(
+        "journal.url is not set: point it at PostgreSQL (postgres://...) or set KEYCARD_JOURNAL_URL"
+    )]
+    NoJournal,
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("admin_api: {0}")]
+    AdminApi(#[from] crate::admin_api::AdminApiError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Compiles the configured rules, reporting every error with its location.
+pub fn compile_rules(config: &Config) -> Result<RuleSet, StartError> {
+    RuleSet::compile(&config.raw.rules, config.raw.default.as_ref()).map_err(|errors| {
+        StartError::Rules(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  "),
+        )
+    })
+}
+
+/// Builds one verifier per configured source.
+pub fn verifiers(config: &Config) -> Result<BTreeMap<String, Verifier>, StartError> {
+    use secrecy::ExposeSecret;
+    let mut out = BTreeMap::new();
+    for (name, source) in &config.sources {
+        match source.kind {
+            SourceKind::Keycard => {
+                let secrets = source
+                    .secrets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        WebhookSecret::parse(s.expose_secret()).map_err(|e| {
+                            let which = if i == 0 { "secret" } else { "previous_secret" };
+                            StartError::Other(format!(
+                                "sources '{name}'.{which}: {e} (expected whsec_<base64>)"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let verifier = Verifier::new(secrets)
+                    .map_err(|e| StartError::Other(format!("sources '{name}': {e}")))?
+                    .with_tolerance(source.tolerance);
+                out.insert(name.clone(), verifier);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The Admin API client for the configured credential (`None`: dry run without one).
+pub fn admin_client(
+    config: &Config,
+    clock: SharedClock,
+) -> Result<Option<AdminClient>, StartError> {
+    let Some(credential) = config.admin_credential.clone() else {
+        return Ok(None);
+    };
+    let api = &config.raw.admin_api;
+    let mut pacing = PacingConfig::default();
+    pacing.general.requests = api.requests_per_minute;
+    pacing.invites.requests = api.invites_per_hour;
+    let cfg = AdminClientConfig::new(credential)
+        .base_url(api.base_url.clone())
+        .anthropic_version(api.version.clone())
+        .pacing(Some(pacing));
+    Ok(Some(AdminClient::with_clock(cfg, clock)?))
+}
+
+/// A built service: bound listener, migrated journal, ready worker.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    worker: Worker,
+    workers: usize,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartError> {
+        let url = config.journal_url().ok_or(StartError::NoJournal)?;
+        let journal =
+            Journal::connect(url, config.raw.journal.max_connections.unwrap_or(10)).await?;
+        Self::build_with_journal(config, clock, journal).await
+    }
+
+    /// Like `build`, on an existing journal (tests pass a fresh database per test).
+    pub async fn build_with_journal(
+        config: Config,
+        clock: SharedClock,
+        journal: Journal,
+    ) -> Result<Self, StartError> {
+        let rules = Arc::new(compile_rules(&config)?);
+        let verifiers = verifiers(&config)?;
+        if config.raw.journal.migrate_on_start.unwrap_or(true) {
+            journal.migrate().await?;
+        }
+        let client = admin_client(&config, clock.clone())?;
+        let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let settings = WorkerSettings::from_config(&config, owner);
+        if settings.dry_run {
+            tracing::warn!(
+                "DRY RUN: no Admin API credential configured (or admin_api.dry_run = true); actions are journaled as dry_run and nothing is changed"
+            );
+        }
+        let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings);
+        let addr = config.raw.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let state = AppState {
+            journal,
+            clock,
+            verifiers: Arc::new(verifiers),
+            ops_token: config.ops_token.clone(),
+            max_body_bytes: config.raw.server.max_body_bytes,
+            notify: worker.notifier(),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Self {
+            listener,
+            state,
+            worker,
+            workers: config.raw.reconciler.workers.max(1),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.state.journal
+    }
+
+    /// Serves HTTP and runs `workers` worker loops until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let mut tasks = Vec::new();
+        for _ in 0..self.workers {
+            let worker = self.worker.clone();
+            let mut rx = tx.subscribe();
+            tasks.push(tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = rx.recv().await;
+                    })
+                    .await;
+            }));
+        }
+        let stop = tx.clone();
+        let result = crate::http::serve(self.listener, self.state, async move {
+            shutdown.await;
+            let _ = stop.send(());
+        })
+        .await;
+        let _ = tx.send(());
+        for t in tasks {
+            let _ = t.await;
+        }
+        result
+    }
+
+    /// Serves HTTP only (tests drive the worker themselves with `run_until_idle`).
+    pub async fn serve_http_only(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::http::serve(self.listener, self.state, shutdown).await
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "keycard".into())
+}
+
+/// `keycard plan`: the rules that match an event's person and the actions that would run,
+/// reading the Admin API (GETs only) when a credential is configured. Writes nothing.
+pub async fn preview(
+    config: &Config,
+    event: &crate::ingest::LifecycleEvent,
+    clock: SharedClock,
+) -> Result<String, StartError> {
+    use std::fmt::Write as _;
+
+    use crate::admin_api::ListWorkspaces;
+    use crate::planner::{Policy, decide, describe_observed};
+
+    let rules = compile_rules(config)?;
+    let client = admin_client(config, clock.clone())?;
+    let now = clock.now();
+    let person = crate::journal::PersonRow::from_event(event, now);
+    let ids: BTreeMap<String, String> = match &client {
+        Some(c) => c
+            .list_all_workspaces(ListWorkspaces::new())
+            .await?
+            .into_iter()
+            .map(|w| (w.name, w.id))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let policy = Policy {
+        api_keys: config.raw.offboarding.api_keys,
+        remove_user: config.raw.offboarding.remove_user,
+        protected_emails: config.raw.safety.protected_emails.clone(),
+    };
+    let decided = decide(client.as_ref(), &ids, &rules, &person, &policy).await?;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "person {} ({}) status {}",
+        person.source_person_id,
+        person.email.as_deref().unwrap_or("no email"),
+        person.status
+    );
+    let _ = writeln!(out, "\nrules:");
+    if let Some(rules) = decided
+        .desired
+        .explanation
+        .get("rules")
+        .and_then(|r| r.as_array())
+    {
+        for r in rules {
+            let _ = writeln!(
+                out,
+                "  {:<20} {}",
+                r.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
+                r.get("outcome").map(|v| v.to_string()).unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\ndesired: org_role={} workspaces={}",
+        decided
+            .desired
+            .org_role
+            .as_ref()
+            .map_or("(none)", |r| r.as_str()),
+        if decided.desired.workspaces.is_empty() {
+            "(none)".to_owned()
+        } else {
+            decided
+                .desired
+                .workspaces
+                .iter()
+                .map(|(n, (r, rule))| format!("{n}={} (rule {rule})", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    if client.is_some() {
+        let _ = writeln!(out, "observed: {}", describe_observed(&decided.observed));
+    } else {
+        let _ = writeln!(
+            out,
+            "observed: (no Admin API credential configured: assuming the person has no access yet)"
+        );
+    }
+    let _ = writeln!(out, "\nactions that would run:");
+    if decided.steps.is_empty() {
+        let _ = writeln!(out, "  (none: already converged)");
+    }
+    for (i, p) in decided.steps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {:<24} {}  [{}]",
+            i + 1,
+            p.step.kind(),
+            p.step.describe(),
+            p.rule
+                .as_deref()
+                .map_or_else(|| p.reason.clone(), |r| format!("rule {r}: {}", p.reason))
+        );
+    }
+    Ok(out)
+}

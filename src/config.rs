@@ -1,0 +1,457 @@
+//! Configuration: a TOML file, then `KEYCARD_*` environment overrides.
+//!
+//! Secrets are never written inline: a config names the environment variable (`*_env`) or
+//! file (`*_file`) that holds each one, so the file itself can be committed and shared.
+//! Every error names the key at fault and how to fix it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Errors met while loading configuration; each names the key and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: ServerConfig,
+    pub journal: JournalConfig,
+    pub admin_api: AdminApiConfig,
+    pub sources: Vec<SourceConfig>,
+    pub rules: Vec<crate::rules::RuleConfig>,
+    pub default: Option<crate::rules::DefaultConfig>,
+    pub offboarding: OffboardingConfig,
+    pub safety: SafetyConfig,
+    pub reconciler: ReconcilerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Environment variable holding the bearer token for `/api/v1/*`.
+    pub ops_token_env: Option<String>,
+    pub ops_token_file: Option<PathBuf>,
+    /// Largest webhook body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_token_env: None,
+            ops_token_file: None,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalConfig {
+    /// `postgres://...`; required for now (the embedded SQLite journal is planned).
+    pub url: Option<String>,
+    /// Apply migrations at start (default true).
+    pub migrate_on_start: Option<bool>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminApiConfig {
+    pub base_url: String,
+    pub admin_key_env: Option<String>,
+    pub admin_key_file: Option<PathBuf>,
+    pub oauth_token_env: Option<String>,
+    pub oauth_token_file: Option<PathBuf>,
+    pub version: String,
+    /// Plan and journal, but never call a mutating endpoint.
+    pub dry_run: bool,
+    pub requests_per_minute: u32,
+    pub invites_per_hour: u32,
+}
+
+impl Default for AdminApiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.anthropic.com".into(),
+            admin_key_env: None,
+            admin_key_file: None,
+            oauth_token_env: None,
+            oauth_token_file: None,
+            version: "2023-06-01".into(),
+            dry_run: false,
+            requests_per_minute: 100,
+            invites_per_hour: 1200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// The secret being rotated out: deliveries signed with either are accepted.
+    pub previous_secret_env: Option<String>,
+    pub previous_secret_file: Option<PathBuf>,
+    /// Accepted clock skew for signed timestamps, in seconds (default 300).
+    pub tolerance_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The native format, signed with Standard Webhooks.
+    Keycard,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keycard => "keycard",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyPolicy {
+    #[default]
+    Deactivate,
+    Archive,
+    Keep,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OffboardingConfig {
+    pub api_keys: ApiKeyPolicy,
+    pub remove_user: bool,
+}
+
+impl Default for OffboardingConfig {
+    fn default() -> Self {
+        Self {
+            api_keys: ApiKeyPolicy::Deactivate,
+            remove_user: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SafetyConfig {
+    pub max_removals_per_hour: u32,
+    pub protected_emails: Vec<String>,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self {
+            max_removals_per_hour: 10,
+            protected_emails: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcilerConfig {
+    /// How often a person waiting on an invite is checked again, in seconds.
+    pub invite_poll_secs: u64,
+    /// Attempts per action before it is marked failed.
+    pub max_attempts: u32,
+    /// First delay between attempts of an action, in seconds (doubles each time).
+    pub retry_base_secs: u64,
+    /// How long a worker owns a claimed job before another may take it over, in seconds.
+    pub lease_secs: u64,
+    /// Poll interval of the workers when idle, in milliseconds.
+    pub idle_poll_ms: u64,
+    /// Worker loops per process.
+    pub workers: usize,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        Self {
+            invite_poll_secs: 300,
+            max_attempts: 5,
+            retry_base_secs: 30,
+            lease_secs: 120,
+            idle_poll_ms: 500,
+            workers: 2,
+        }
+    }
+}
+
+impl ReconcilerConfig {
+    pub fn invite_poll(&self) -> Duration {
+        Duration::from_secs(self.invite_poll_secs)
+    }
+}
+
+/// A source with its secrets resolved.
+#[derive(Clone)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    /// Active secrets, current first. Never printed.
+    pub secrets: Vec<SecretString>,
+    pub tolerance: Duration,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("tolerance", &self.tolerance)
+            .finish()
+    }
+}
+
+/// Loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub raw: RawConfig,
+    pub sources: BTreeMap<String, Source>,
+    pub ops_token: Option<SecretString>,
+    pub admin_credential: Option<crate::admin_api::Credential>,
+}
+
+/// Reads the secret named by a `*_env` / `*_file` pair.
+fn resolve_secret(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<SecretString>, ConfigError> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            key,
+            "give either the _env or the _file form, not both",
+        )),
+        (Some(var), None) => match lookup(var) {
+            Some(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_owned()))),
+            _ => Err(ConfigError::invalid(
+                format!("{key}_env"),
+                format!(
+                    "environment variable {var} is not set or empty; export it or point {key}_file at a file holding the secret"
+                ),
+            )),
+        },
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(SecretString::from(v.trim().to_owned()))),
+            Ok(_) => Err(ConfigError::invalid(
+                format!("{key}_file"),
+                format!("{} is empty", path.display()),
+            )),
+            Err(e) => Err(ConfigError::invalid(
+                format!("{key}_file"),
+                format!("cannot read {}: {e}", path.display()),
+            )),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`), applies `KEYCARD_*` overrides and
+    /// validates everything that can be checked without the network.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let raw = match path {
+            Some(p) => {
+                let shown = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                toml::from_str::<RawConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: shown,
+                    message: e.to_string(),
+                })?
+            }
+            None => RawConfig::default(),
+        };
+        Self::from_raw(raw, |k| std::env::var(k).ok())
+    }
+
+    /// Builds from parsed TOML plus an environment lookup (injected for tests).
+    pub fn from_raw(
+        mut raw: RawConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(v) = env("KEYCARD_LISTEN") {
+            raw.server.listen = v.parse().map_err(|_| {
+                ConfigError::invalid(
+                    "KEYCARD_LISTEN",
+                    format!("'{v}' is not an address like 127.0.0.1:8080"),
+                )
+            })?;
+        }
+        if let Some(v) = env("KEYCARD_JOURNAL_URL") {
+            raw.journal.url = Some(v);
+        }
+        if let Some(v) = env("KEYCARD_ADMIN_API_BASE_URL") {
+            raw.admin_api.base_url = v;
+        }
+        if let Some(v) = env("KEYCARD_DRY_RUN") {
+            raw.admin_api.dry_run = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+
+        if url::Url::parse(&raw.admin_api.base_url).is_err() {
+            return Err(ConfigError::invalid(
+                "admin_api.base_url",
+                format!("'{}' is not a URL", raw.admin_api.base_url),
+            ));
+        }
+        if !["2023-06-01", "2026-10-21"].contains(&raw.admin_api.version.as_str()) {
+            return Err(ConfigError::invalid(
+                "admin_api.version",
+                "use 2023-06-01 (default) or 2026-10-21",
+            ));
+        }
+        if raw.admin_api.requests_per_minute == 0 || raw.admin_api.invites_per_hour == 0 {
+            return Err(ConfigError::invalid(
+                "admin_api.requests_per_minute",
+                "request budgets must be positive",
+            ));
+        }
+
+        let mut sources = BTreeMap::new();
+        for (i, s) in raw.sources.iter().enumerate() {
+            let key = format!("sources[{i}]");
+            let valid_name = !s.name.is_empty()
+                && s.name.len() <= 64
+                && s.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    "use 1-64 characters from a-z, 0-9, '-' and '_' (it is part of the webhook URL)",
+                ));
+            }
+            let current = resolve_secret(
+                &env,
+                &format!("{key}.secret"),
+                s.secret_env.as_deref(),
+                s.secret_file.as_deref(),
+            )?
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.secret_env"),
+                    format!(
+                        "source '{}' needs a signing secret: set secret_env (or secret_file)",
+                        s.name
+                    ),
+                )
+            })?;
+            let previous = resolve_secret(
+                &env,
+                &format!("{key}.previous_secret"),
+                s.previous_secret_env.as_deref(),
+                s.previous_secret_file.as_deref(),
+            )?;
+            let source = Source {
+                name: s.name.clone(),
+                kind: s.kind,
+                secrets: std::iter::once(current).chain(previous).collect(),
+                tolerance: Duration::from_secs(s.tolerance_secs.unwrap_or(300)),
+            };
+            if sources.insert(s.name.clone(), source).is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    format!("source name '{}' is used twice", s.name),
+                ));
+            }
+        }
+
+        let ops_token = resolve_secret(
+            &env,
+            "server.ops_token",
+            raw.server.ops_token_env.as_deref(),
+            raw.server.ops_token_file.as_deref(),
+        )?;
+
+        let key = resolve_secret(
+            &env,
+            "admin_api.admin_key",
+            raw.admin_api.admin_key_env.as_deref(),
+            raw.admin_api.admin_key_file.as_deref(),
+        )?;
+        let token = resolve_secret(
+            &env,
+            "admin_api.oauth_token",
+            raw.admin_api.oauth_token_env.as_deref(),
+            raw.admin_api.oauth_token_file.as_deref(),
+        )?;
+        let admin_credential = match (key, token) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "admin_api",
+                    "configure either admin_key_* or oauth_token_*, not both",
+                ));
+            }
+            (Some(k), None) => Some(crate::admin_api::Credential::AdminKey(k)),
+            (None, Some(t)) => Some(crate::admin_api::Credential::OAuthToken(t)),
+            (None, None) => None,
+        };
+
+        let protected: Vec<String> = raw
+            .safety
+            .protected_emails
+            .iter()
+            .map(|e| e.trim().to_lowercase())
+            .collect();
+        raw.safety.protected_emails = protected;
+
+        Ok(Self {
+            raw,
+            sources,
+            ops_token,
+            admin_credential,
+        })
+    }
+
+    pub fn journal_url(&self) -> Option<&str> {
+        self.raw.journal.url.as_deref()
+    }
+
+    pub fn is_protected(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.raw.safety.protected_emails.contains(&email)
+    }
+}

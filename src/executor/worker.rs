@@ -1,0 +1,554 @@
+//! The reconcile worker: applies pending events, then claims and runs reconcile jobs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+use futures::future::BoxFuture;
+use serde_json::json;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::act::{perform, request_of};
+use crate::admin_api::{AdminApiError, AdminClient, ListWorkspaces};
+use crate::clock::SharedClock;
+use crate::config::{ApiKeyPolicy, Config};
+use crate::journal::{
+    ActionResult, ActionRow, JobRow, Journal, JournalError, NewAction, PersonRow, action_status,
+};
+use crate::planner::{Decided, Planned, Policy, Step, decide};
+use crate::rules::RuleSet;
+
+/// A hook run after an action is committed as `running` and before its Admin API call.
+/// Tests use it to stand for a crash at exactly that point.
+pub type BeforeCall = Arc<dyn Fn(Uuid) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Worker knobs, from config.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub owner: String,
+    pub lease: Duration,
+    pub invite_poll: Duration,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub dry_run: bool,
+    pub api_keys: ApiKeyPolicy,
+    pub remove_user: bool,
+    pub protected_emails: Vec<String>,
+    pub max_removals_per_hour: u32,
+    pub idle_poll: std::time::Duration,
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &Config, owner: String) -> Self {
+        let r = &config.raw.reconciler;
+        let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        Self {
+            owner,
+            lease: secs(r.lease_secs),
+            invite_poll: secs(r.invite_poll_secs),
+            max_attempts: r.max_attempts.max(1),
+            retry_base: secs(r.retry_base_secs),
+            dry_run: config.raw.admin_api.dry_run || config.admin_credential.is_none(),
+            api_keys: config.raw.offboarding.api_keys,
+            remove_user: config.raw.offboarding.remove_user,
+            protected_emails: config.raw.safety.protected_emails.clone(),
+            max_removals_per_hour: config.raw.safety.max_removals_per_hour,
+            idle_poll: std::time::Duration::from_millis(r.idle_poll_ms.max(10)),
+        }
+    }
+}
+
+/// What the run of one action means for the rest of the plan.
+enum Flow {
+    Continue,
+    /// The API says the goal may already be met: re-read state and re-plan now.
+    Reread,
+    /// Try again at this time.
+    RetryAt(DateTime<Utc>),
+    Stop,
+}
+
+/// Workspace name -> id, and when it was read.
+type WorkspaceCache = (DateTime<Utc>, BTreeMap<String, String>);
+
+/// Errors that end a worker run (the journal is unreachable, or unreadable).
+pub type WorkerResult<T> = Result<T, JournalError>;
+
+#[derive(Clone)]
+pub struct Worker {
+    journal: Journal,
+    client: Option<AdminClient>,
+    rules: Arc<RuleSet>,
+    clock: SharedClock,
+    settings: WorkerSettings,
+    workspaces: Arc<Mutex<Option<WorkspaceCache>>>,
+    before_call: Option<BeforeCall>,
+    notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(
+        journal: Journal,
+        client: Option<AdminClient>,
+        rules: Arc<RuleSet>,
+        clock: SharedClock,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            journal,
+            client,
+            rules,
+            clock,
+            settings,
+            workspaces: Arc::new(Mutex::new(None)),
+            before_call: None,
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn with_before_call(mut self, hook: BeforeCall) -> Self {
+        self.before_call = Some(hook);
+        self
+    }
+
+    /// Wakes the worker early (the ingest handler calls this after committing an event).
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.notify.clone()
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// Does everything due now: applies pending events, then runs due jobs until none is
+    /// left. Returns how many units of work were done.
+    pub async fn run_until_idle(&self) -> WorkerResult<usize> {
+        let mut done = 0;
+        loop {
+            let now = self.clock.now();
+            let applied = self.journal.apply_pending_events(now, 200).await?;
+            done += applied.len();
+            let mut ran = 0;
+            while let Some(job) = self
+                .journal
+                .claim_job(self.clock.now(), &self.settings.owner, self.settings.lease)
+                .await?
+            {
+                self.run_job(&job).await?;
+                ran += 1;
+            }
+            done += ran;
+            if applied.is_empty() && ran == 0 {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// The worker loop of `keycard serve`: runs until `shutdown` resolves.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.run_until_idle().await {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "worker pass failed; retrying"),
+            }
+            let nap = self.settings.idle_poll;
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.notify.notified() => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    /// Workspace name -> id for every non-archived workspace, cached for five minutes.
+    async fn workspace_ids(
+        &self,
+        client: &AdminClient,
+    ) -> Result<BTreeMap<String, String>, AdminApiError> {
+        let now = self.clock.now();
+        {
+            let cache = self
+                .workspaces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((at, map)) = cache.as_ref()
+                && now - *at < Duration::minutes(5)
+            {
+                return Ok(map.clone());
+            }
+        }
+        let list = client.list_all_workspaces(ListWorkspaces::new()).await?;
+        let map: BTreeMap<String, String> = list.into_iter().map(|w| (w.name, w.id)).collect();
+        *self
+            .workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((now, map.clone()));
+        Ok(map)
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            api_keys: self.settings.api_keys,
+            remove_user: self.settings.remove_user,
+            protected_emails: self.settings.protected_emails.clone(),
+        }
+    }
+
+    /// Rules, observation and plan for one person.
+    pub async fn decide(&self, person: &PersonRow) -> Result<Decided, AdminApiError> {
+        let ids = match &self.client {
+            Some(client) => self.workspace_ids(client).await?,
+            None => BTreeMap::new(),
+        };
+        decide(
+            self.client.as_ref(),
+            &ids,
+            &self.rules,
+            person,
+            &self.policy(),
+        )
+        .await
+    }
+
+    /// One reconcile run for one claimed job.
+    pub async fn run_job(&self, job: &JobRow) -> WorkerResult<()> {
+        let now = self.clock.now();
+        let person = self.journal.person(job.person_id).await?;
+        let Decided {
+            desired,
+            observed,
+            steps,
+            ..
+        } = match self.decide(&person).await {
+            Ok(d) => d,
+            Err(e) => {
+                // Reading state failed even after the client's retries: try again later.
+                let next = now + self.settings.retry_base;
+                tracing::warn!(person = %person.id, error = %e, "could not read Admin API state; will retry");
+                return self
+                    .journal
+                    .finish_job(job, &self.settings.owner, Some((next, "state read failed")))
+                    .await;
+            }
+        };
+        self.journal
+            .set_desired(
+                person.id,
+                &json!({
+                    "org_role": desired.org_role.as_ref().map(|r| r.as_str().to_owned()),
+                    "org_role_rule": desired.org_role_rule,
+                    "workspaces": desired.workspaces.iter().map(|(n, (r, rule))| (n.clone(), json!({ "role": r.as_str(), "rule": rule }))).collect::<serde_json::Map<_, _>>(),
+                    "explanation": desired.explanation,
+                    "evaluated_at": now,
+                }),
+                now,
+            )
+            .await?;
+        let member_id = observed.member.as_ref().map(|m| m.id.clone());
+        if member_id.is_some() && member_id != person.anthropic_user_id {
+            self.journal
+                .link_user(person.id, member_id.as_deref(), now)
+                .await?;
+        }
+
+        let actions = self.journal_plan(&person, job.event_id, &steps).await?;
+        let mut next_due: Option<(DateTime<Utc>, &str)> = None;
+        for (row, step) in &actions {
+            if !step.is_call() || self.settings.dry_run {
+                continue;
+            }
+            match self.execute(row, step).await? {
+                Flow::Continue => {}
+                Flow::Reread => {
+                    next_due = Some((
+                        self.clock.now(),
+                        "re-read after the API reported the goal met",
+                    ));
+                    break;
+                }
+                Flow::RetryAt(at) => {
+                    next_due = Some((at, "retry"));
+                    break;
+                }
+                Flow::Stop => break,
+            }
+        }
+        if next_due.is_none()
+            && !self.settings.dry_run
+            && actions.iter().any(|(_, s)| {
+                matches!(
+                    s,
+                    Step::WaitForAcceptance { .. } | Step::CreateInvite { .. }
+                )
+            })
+        {
+            next_due = Some((
+                self.clock.now() + self.settings.invite_poll,
+                "waiting for invite acceptance",
+            ));
+        }
+        self.journal
+            .finish_job(job, &self.settings.owner, next_due)
+            .await
+    }
+
+    /// Writes the plan into the journal, reusing unfinished actions that the new plan
+    /// repeats (a retry or a run interrupted by a crash) and retiring the rest.
+    async fn journal_plan(
+        &self,
+        person: &PersonRow,
+        event_id: Option<Uuid>,
+        steps: &[Planned],
+    ) -> WorkerResult<Vec<(ActionRow, Step)>> {
+        let now = self.clock.now();
+        let mut existing = self.journal.unfinished_actions(person.id).await?;
+        let mut out = Vec::with_capacity(steps.len());
+        for p in steps {
+            let kind = p.step.kind();
+            let params = p.step.params();
+            if let Some(pos) = existing
+                .iter()
+                .position(|a| a.kind == kind && a.params == params)
+            {
+                let row = existing.remove(pos);
+                out.push((row, p.step.clone()));
+                continue;
+            }
+            let status = match &p.step {
+                Step::ManualAction { .. } => action_status::NEEDS_MANUAL_ACTION,
+                Step::WaitForAcceptance { .. } => action_status::WAITING,
+                _ if self.settings.dry_run => action_status::DRY_RUN,
+                _ => action_status::PENDING,
+            };
+            // A note for a human is written once, not on every run.
+            if status == action_status::NEEDS_MANUAL_ACTION
+                && self
+                    .journal
+                    .has_action(person.id, kind, &params, status)
+                    .await?
+            {
+                continue;
+            }
+            let new = NewAction {
+                person_id: person.id,
+                event_id,
+                kind: kind.to_owned(),
+                params,
+                rule: p.rule.clone(),
+                reason: p.reason.clone(),
+                status,
+            };
+            let id = self.journal.insert_action(&new, now).await?;
+            if status == action_status::NEEDS_MANUAL_ACTION {
+                tracing::warn!(person = %person.id, reason = %p.reason, "needs manual action");
+            }
+            let row = self.journal.action(id).await?;
+            out.push((row, p.step.clone()));
+        }
+        // Unfinished actions the new plan no longer has: a wait whose condition is met is
+        // done; anything else is superseded.
+        let (waits, rest): (Vec<_>, Vec<_>) = existing
+            .into_iter()
+            .partition(|a| a.status == action_status::WAITING);
+        for w in waits {
+            self.journal
+                .finish_action(
+                    w.id,
+                    &ActionResult {
+                        status: action_status::SUCCEEDED,
+                        response_status: None,
+                        request_id: None,
+                        outcome: Some(
+                            "condition met: the invite was accepted or is no longer needed".into(),
+                        ),
+                        error: None,
+                        next_attempt_at: None,
+                    },
+                    now,
+                )
+                .await?;
+        }
+        let ids: Vec<Uuid> = rest.iter().map(|a| a.id).collect();
+        self.journal.supersede_actions(&ids, now).await?;
+        Ok(out)
+    }
+
+    /// Runs one action: commit `running`, call, commit the outcome.
+    async fn execute(&self, row: &ActionRow, step: &Step) -> WorkerResult<Flow> {
+        let Some(client) = &self.client else {
+            return Ok(Flow::Stop);
+        };
+        let now = self.clock.now();
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        if attempts >= self.settings.max_attempts {
+            self.finish(
+                row.id,
+                action_status::FAILED,
+                None,
+                None,
+                Some("out of retries".into()),
+                None,
+                None,
+            )
+            .await?;
+            return Ok(Flow::Stop);
+        }
+        if let Step::RemoveUser { .. } = step {
+            let window_start = now - Duration::hours(1);
+            let done = self.journal.removals_since(window_start).await?;
+            if done >= i64::from(self.settings.max_removals_per_hour) {
+                self.finish(
+                    row.id,
+                    action_status::NEEDS_MANUAL_ACTION,
+                    None,
+                    None,
+                    Some(format!(
+                        "held: {done} removals in the last hour reach safety.max_removals_per_hour ({}); an operator must confirm",
+                        self.settings.max_removals_per_hour
+                    )),
+                    None,
+                    None,
+                )
+                .await?;
+                return Ok(Flow::Stop);
+            }
+        }
+        self.journal
+            .start_action(
+                row.id,
+                &self.settings.owner,
+                now + self.settings.lease,
+                &request_of(step),
+                now,
+            )
+            .await?;
+        if let Some(hook) = &self.before_call {
+            hook(row.id).await;
+        }
+        let result = perform(client, step).await;
+        let now = self.clock.now();
+        match result {
+            Ok(meta) => {
+                self.finish(
+                    row.id,
+                    action_status::SUCCEEDED,
+                    Some(meta.status),
+                    meta.request_id,
+                    Some(format!("done after {} attempt(s)", meta.attempts)),
+                    None,
+                    None,
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Err(e) if e.suggests_reread() => {
+                let code = e
+                    .error_code()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default();
+                self.finish(
+                    row.id,
+                    action_status::SUCCEEDED,
+                    e.status(),
+                    e.request_id().map(str::to_owned),
+                    Some(format!("already in effect ({code}); state re-read")),
+                    None,
+                    None,
+                )
+                .await?;
+                Ok(Flow::Reread)
+            }
+            Err(e) if e.is_not_found() && is_removal(step) => {
+                self.finish(
+                    row.id,
+                    action_status::SUCCEEDED,
+                    e.status(),
+                    e.request_id().map(str::to_owned),
+                    Some("already gone".into()),
+                    None,
+                    None,
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Err(e) if e.is_retryable() && attempts + 1 < self.settings.max_attempts => {
+                let factor = 1_i32.checked_shl(attempts.min(16)).unwrap_or(1 << 16);
+                let at = now + self.settings.retry_base * factor;
+                self.finish(
+                    row.id,
+                    action_status::RETRYING,
+                    e.status(),
+                    e.request_id().map(str::to_owned),
+                    None,
+                    Some(e.to_string()),
+                    Some(at),
+                )
+                .await?;
+                Ok(Flow::RetryAt(at))
+            }
+            Err(e) => {
+                tracing::warn!(action = %row.id, kind = %row.kind, error = %e, "action failed");
+                self.finish(
+                    row.id,
+                    action_status::FAILED,
+                    e.status(),
+                    e.request_id().map(str::to_owned),
+                    None,
+                    Some(e.to_string()),
+                    None,
+                )
+                .await?;
+                Ok(Flow::Stop)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        id: Uuid,
+        status: &'static str,
+        response_status: Option<u16>,
+        request_id: Option<String>,
+        outcome: Option<String>,
+        error: Option<String>,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> WorkerResult<()> {
+        let (outcome, error) = if status == action_status::NEEDS_MANUAL_ACTION {
+            (error.clone(), error)
+        } else {
+            (outcome, error)
+        };
+        self.journal
+            .finish_action(
+                id,
+                &ActionResult {
+                    status,
+                    response_status: response_status.map(i32::from),
+                    request_id,
+                    outcome,
+                    error,
+                    next_attempt_at,
+                },
+                self.clock.now(),
+            )
+            .await
+    }
+}
+
+fn is_removal(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::WithdrawInvite { .. } | Step::RemoveWorkspaceMember { .. } | Step::RemoveUser { .. }
+    )
+}

@@ -1,0 +1,147 @@
+//! Keycard's HTTP surface (keycard.md §3): webhooks, the ops journal API, health.
+
+mod ops;
+pub mod problem;
+mod webhooks;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::journal::Journal;
+use crate::sources::standard_webhooks::Verifier;
+
+pub use problem::Problem;
+
+/// Counters exposed on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn rejected(&self, reason: &'static str) {
+        let mut map = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(reason).or_default() += 1;
+    }
+
+    /// Prometheus text exposition.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP keycard_deliveries_total Webhook deliveries by outcome.\n");
+        out.push_str("# TYPE keycard_deliveries_total counter\n");
+        out.push_str(&format!(
+            "keycard_deliveries_total{{outcome=\"accepted\"}} {}\n",
+            self.accepted.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "keycard_deliveries_total{{outcome=\"duplicate\"}} {}\n",
+            self.duplicates.load(Ordering::Relaxed)
+        ));
+        let map = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (reason, n) in map.iter() {
+            out.push_str(&format!(
+                "keycard_deliveries_total{{outcome=\"rejected\",reason=\"{reason}\"}} {n}\n"
+            ));
+        }
+        out
+    }
+}
+
+/// Everything handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub journal: Journal,
+    pub clock: SharedClock,
+    pub verifiers: Arc<BTreeMap<String, Verifier>>,
+    pub ops_token: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub notify: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The router for the whole service.
+pub fn router(state: AppState) -> Router {
+    let ops = Router::new()
+        .route("/events", get(ops::events))
+        .route("/events/{id}", get(ops::event))
+        .route("/actions", get(ops::actions))
+        .route("/people/{id}", get(ops::person))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::require_token,
+        ));
+    Router::new()
+        .route("/webhooks/{source}", post(webhooks::receive))
+        .nest("/api/v1", ops)
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    match app.journal.ready().await {
+        Ok(true) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Ok(false) => Problem::unavailable("journal migrations are not applied").into_response(),
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Binds and serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The address a listener actually bound (port 0 in tests).
+pub fn local_addr(listener: &tokio::net::TcpListener) -> std::io::Result<SocketAddr> {
+    listener.local_addr()
+}

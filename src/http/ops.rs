@@ -1,0 +1,138 @@
+//! The operators' journal API under `/api/v1`, behind a bearer token.
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::AppState;
+use super::problem::Problem;
+use crate::journal::JournalFilter;
+
+/// Checks `authorization: Bearer <ops token>` in constant time. With no token configured
+/// the ops API is closed rather than open.
+pub async fn require_token(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = &app.ops_token else {
+        return Problem::unauthorized(
+            "ops_api_disabled",
+            "the ops API is disabled: set server.ops_token_env to enable it",
+        )
+        .into_response();
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let ok: bool = presented
+        .as_bytes()
+        .ct_eq(expected.expose_secret().as_bytes())
+        .into();
+    if ok && !presented.is_empty() {
+        next.run(request).await
+    } else {
+        Problem::unauthorized("invalid_token", "a valid bearer token is required").into_response()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterParams {
+    person: Option<String>,
+    email: Option<String>,
+    status: Option<String>,
+    source: Option<String>,
+    kind: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+impl FilterParams {
+    fn into_filter(self) -> Result<JournalFilter, Problem> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "Invalid query",
+                Some("invalid_query"),
+                "limit must be between 1 and 1000",
+            ));
+        }
+        Ok(JournalFilter {
+            person: self.person,
+            email: self.email,
+            status: self.status,
+            source: self.source,
+            kind: self.kind,
+            since: self.since,
+            until: self.until,
+            cursor: self.cursor,
+            limit,
+        })
+    }
+}
+
+fn query_problem(err: axum::extract::rejection::QueryRejection) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "Invalid query",
+        Some("invalid_query"),
+        err.body_text(),
+    )
+}
+
+pub async fn events(
+    State(app): State<AppState>,
+    params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(params) = params.map_err(query_problem)?;
+    let page = app.journal.list_events(&params.into_filter()?).await?;
+    Ok(axum::Json(page).into_response())
+}
+
+pub async fn event(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found(format!("no event {id}")))?;
+    let event = app.journal.event(id).await?;
+    let actions = app.journal.actions_for_event(id).await?;
+    Ok(axum::Json(json!({ "event": event, "actions": actions })).into_response())
+}
+
+pub async fn actions(
+    State(app): State<AppState>,
+    params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(params) = params.map_err(query_problem)?;
+    let page = app.journal.list_actions(&params.into_filter()?).await?;
+    Ok(axum::Json(page).into_response())
+}
+
+pub async fn person(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Response, Problem> {
+    let person = app
+        .journal
+        .find_person(&key)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no person {key}")))?;
+    let (events, actions) = app.journal.person_timeline(&person).await?;
+    Ok(axum::Json(json!({
+        "person": person,
+        "desired": person.desired,
+        "events": events,
+        "actions": actions,
+    }))
+    .into_response())
+}

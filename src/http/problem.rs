@@ -1,0 +1,104 @@
+//! RFC 9457 problem details: the one error shape of Keycard's own HTTP surface.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered as `application/problem+json`. Built once at the edge from the typed
+/// errors inside; `detail` never carries secrets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        title: &'static str,
+        code: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        let slug = code.unwrap_or(title).to_lowercase().replace(' ', "-");
+        Self {
+            kind: format!("https://keycard.dev/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Malformed delivery",
+            Some(code),
+            detail,
+        )
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", Some(code), detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", None, detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Journal unavailable",
+            Some("journal_unavailable"),
+            detail,
+        )
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            None,
+            detail,
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(&self)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+impl From<crate::journal::JournalError> for Problem {
+    fn from(err: crate::journal::JournalError) -> Self {
+        use crate::journal::JournalError;
+        match err {
+            JournalError::NotFound(what) => Self::not_found(format!("{what} not found")),
+            JournalError::Unavailable(_) => {
+                Self::unavailable("the journal cannot be reached; retry later")
+            }
+            other => {
+                tracing::error!(error = %other, "journal error");
+                Self::internal("the journal could not answer")
+            }
+        }
+    }
+}

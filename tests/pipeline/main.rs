@@ -1,0 +1,452 @@
+//! The lifecycle pipeline end to end: signed deliveries over loopback HTTP, the journal on
+//! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
+
+mod harness;
+mod ingest;
+
+use harness::*;
+use keycard::admin_sim::Fault;
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn hire_invite_acceptance_then_memberships(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let (status, body) = h
+        .deliver("msg_hire", hire("E1", "ada@acme.test", "Engineering", t0()))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["duplicate"], false);
+    h.settle().await;
+
+    let invites = h.invites("ada@acme.test");
+    assert_eq!(invites.len(), 1);
+    assert_eq!(invites[0]["role"], "developer");
+    assert_eq!(invites[0]["status"], "pending");
+    assert!(h.user("ada@acme.test").is_none());
+    let actions = h.actions("E1").await;
+    let kinds: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|a| (a.kind.as_str(), a.status.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("create_invite", "succeeded"),
+            ("wait_for_acceptance", "waiting")
+        ]
+    );
+    assert!(
+        actions[0]
+            .request_id
+            .as_deref()
+            .is_some_and(|r| r.starts_with("req_"))
+    );
+    assert_eq!(actions[0].response_status, Some(200));
+
+    // Nothing happens until the invite is accepted, however often we poll.
+    h.advance(61);
+    h.settle().await;
+    assert_eq!(h.calls("invites.create"), 1);
+
+    h.sim
+        .sim
+        .accept_invite_for("ada@acme.test")
+        .unwrap_or_else(|e| panic!("accept: {e}"));
+    h.advance(61);
+    h.settle().await;
+    let user = h
+        .user("ada@acme.test")
+        .unwrap_or_else(|| panic!("user missing"));
+    let uid = user["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        h.memberships(uid),
+        vec![
+            ("Engineering".to_owned(), "workspace_developer".to_owned()),
+            ("Sandbox".to_owned(), "workspace_user".to_owned()),
+        ]
+    );
+    let actions = h.actions("E1").await;
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.kind == "wait_for_acceptance" && a.status == "succeeded")
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.kind == "add_workspace_member" && a.status == "succeeded")
+            .count(),
+        2
+    );
+    // Converged: another pass does nothing.
+    let before = h.sim.sim.calls().len();
+    h.advance(3600);
+    h.settle().await;
+    assert_eq!(
+        h.sim.sim.calls().len(),
+        before,
+        "a converged person causes no calls"
+    );
+}
+
+async fn joined(h: &Harness, id: &str, email: &str, dept: &str) -> String {
+    let (status, _) = h
+        .deliver(&format!("msg_{id}_hire"), hire(id, email, dept, t0()))
+        .await;
+    assert_eq!(status, 202);
+    h.settle().await;
+    h.sim
+        .sim
+        .accept_invite_for(email)
+        .unwrap_or_else(|e| panic!("accept: {e}"));
+    h.advance(61);
+    h.settle().await;
+    h.user(email)
+        .and_then(|u| u["id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("{email} did not join"))
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn mover_changes_role_and_managed_memberships_only(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let uid = joined(&h, "E2", "grace@acme.test", "Engineering").await;
+    // Someone added Grace to Research by hand: no rule names it, so it is never touched.
+    let research = h.workspace_id("Research");
+    h.sim.sim.add_member(&research, &uid, "workspace_admin");
+
+    h.advance(10);
+    let move_to_sales = event(
+        "person.updated",
+        "E2",
+        h.clock_now(),
+        json!({ "department": "Sales" }),
+    );
+    let (status, _) = h.deliver("msg_E2_move", move_to_sales).await;
+    assert_eq!(status, 202);
+    h.settle().await;
+
+    assert_eq!(
+        h.user("grace@acme.test").map(|u| u["role"].clone()),
+        Some(json!("user"))
+    );
+    assert_eq!(
+        h.memberships(&uid),
+        vec![
+            ("Research".to_owned(), "workspace_admin".to_owned()),
+            ("Sales".to_owned(), "workspace_user".to_owned()),
+        ]
+    );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn leaver_keys_deactivated_memberships_and_member_removed(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let uid = joined(&h, "E3", "alan@acme.test", "Engineering").await;
+    let eng = h.workspace_id("Engineering");
+    let key = h.sim.sim.add_api_key("alan-ci", Some(&eng), Some(&uid));
+    let other = h.sim.sim.add_api_key("someone-else", Some(&eng), None);
+
+    h.advance(10);
+    let (status, _) = h
+        .deliver(
+            "msg_E3_leave",
+            event("person.departed", "E3", h.clock_now(), json!({})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    h.settle().await;
+
+    assert!(h.user("alan@acme.test").is_none(), "member removed");
+    let keys = h.state()["api_keys"].clone();
+    let status_of = |id: &serde_json::Value| {
+        keys.as_array()
+            .and_then(|k| k.iter().find(|k| k["id"] == *id))
+            .map(|k| k["status"].clone())
+    };
+    assert_eq!(status_of(&key["id"]), Some(json!("inactive")));
+    assert_eq!(
+        status_of(&other["id"]),
+        Some(json!("active")),
+        "other people's keys untouched"
+    );
+    let kinds: Vec<String> = h
+        .actions("E3")
+        .await
+        .into_iter()
+        .filter(|a| a.status == "succeeded")
+        .map(|a| a.kind)
+        .collect();
+    assert!(
+        kinds.ends_with(&[
+            "deactivate_api_key".to_owned(),
+            "remove_workspace_member".to_owned(),
+            "remove_workspace_member".to_owned(),
+            "remove_user".to_owned()
+        ]),
+        "{kinds:?}"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn departure_before_acceptance_withdraws_the_invite(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    h.deliver("m1", hire("E4", "new@acme.test", "Sales", t0()))
+        .await;
+    h.settle().await;
+    h.advance(10);
+    h.deliver(
+        "m2",
+        event("person.departed", "E4", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    let invites = h.invites("new@acme.test");
+    assert_eq!(invites.len(), 1);
+    assert_eq!(invites[0]["status"], "deleted");
+    assert!(h.user("new@acme.test").is_none());
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn redelivery_causes_nothing_new(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let body = hire("E5", "dup@acme.test", "Sales", t0());
+    let (s1, b1) = h.deliver("msg_same", body.clone()).await;
+    h.settle().await;
+    let (s2, b2) = h.deliver("msg_same", body).await;
+    h.settle().await;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(b2["duplicate"], true);
+    assert_eq!(b1["event_id"], b2["event_id"]);
+    assert_eq!(h.event_count().await, 1);
+    assert_eq!(h.calls("invites.create"), 1);
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn out_of_order_update_after_departure_stays_departed(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let t = t0();
+    h.deliver("m1", hire("E6", "ooo@acme.test", "Engineering", t))
+        .await;
+    h.settle().await;
+    h.deliver(
+        "m3",
+        event(
+            "person.departed",
+            "E6",
+            t + chrono::Duration::minutes(30),
+            json!({}),
+        ),
+    )
+    .await;
+    h.settle().await;
+    // An update made before the departure arrives late.
+    let late = event(
+        "person.updated",
+        "E6",
+        t + chrono::Duration::minutes(10),
+        json!({ "department": "Sales" }),
+    );
+    let (status, _) = h.deliver("m2", late).await;
+    assert_eq!(status, 202);
+    h.settle().await;
+    let person = h
+        .journal
+        .find_person("E6")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("person"));
+    assert_eq!(person.status, "departed");
+    let events = h
+        .journal
+        .list_events(&keycard::journal::JournalFilter {
+            person: Some("E6".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        events
+            .data
+            .iter()
+            .any(|e| e.dedupe_key == "m2" && e.status == "stale")
+    );
+    // Invited then withdrawn; never re-invited by the late update.
+    assert_eq!(h.calls("invites.create"), 1);
+    assert!(
+        h.invites("ooo@acme.test")
+            .iter()
+            .all(|i| i["status"] == "deleted")
+    );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn an_admin_departing_needs_manual_action_and_nothing_is_removed(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    h.deliver("m1", hire("E7", "boss@acme.test", "Engineering", t0()))
+        .await;
+    h.settle().await;
+    h.advance(10);
+    h.deliver(
+        "m2",
+        event("person.departed", "E7", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    assert!(h.user("boss@acme.test").is_some(), "admin still a member");
+    let actions = h.actions("E7").await;
+    assert!(
+        actions.iter().any(|a| a.status == "needs_manual_action"),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.status != "succeeded" || a.kind == "needs_manual_action")
+    );
+    assert_eq!(h.calls("users.delete"), 0);
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn injected_faults_converge_without_duplicate_invites(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let sim = &h.sim.sim;
+    for fault in [
+        Fault {
+            route: "invites.create".into(),
+            status: 429,
+            count: 1,
+            apply: false,
+            retry_after: Some(2),
+        },
+        Fault {
+            route: "invites.create".into(),
+            status: 500,
+            count: 1,
+            apply: false,
+            retry_after: None,
+        },
+        Fault {
+            route: "invites.create".into(),
+            status: 503,
+            count: 1,
+            apply: true,
+            retry_after: None,
+        },
+    ] {
+        sim.inject(fault).unwrap_or_else(|e| panic!("{e}"));
+    }
+    h.deliver("m1", hire("E8", "flaky@acme.test", "Engineering", t0()))
+        .await;
+    h.settle().await;
+    for _ in 0..5 {
+        h.advance(120);
+        h.settle().await;
+    }
+    let invites = h.invites("flaky@acme.test");
+    assert_eq!(invites.len(), 1, "exactly one invite: {invites:?}");
+    assert_eq!(invites[0]["status"], "pending");
+    let actions = h.actions("E8").await;
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.kind == "create_invite" && a.status == "succeeded"),
+        "{actions:?}"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn crash_between_commit_and_call_completes_once(pool: PgPool) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let h = Harness::start(pool).await;
+    h.deliver("m1", hire("E9", "crash@acme.test", "Sales", t0()))
+        .await;
+
+    // First worker "dies" right after committing the action as running.
+    let reached = Arc::new(AtomicBool::new(false));
+    let flag = reached.clone();
+    let doomed = h.worker.clone().with_before_call(Arc::new(move |_| {
+        flag.store(true, Ordering::SeqCst);
+        Box::pin(std::future::pending::<()>())
+    }));
+    let task = tokio::spawn(async move {
+        let _ = doomed.run_until_idle().await;
+    });
+    for _ in 0..200 {
+        if reached.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(reached.load(Ordering::SeqCst), "worker reached the call");
+    task.abort();
+    let _ = task.await;
+    assert_eq!(
+        h.calls("invites.create"),
+        0,
+        "the crash happened before the call"
+    );
+    let running = h.actions("E9").await;
+    assert!(
+        running
+            .iter()
+            .any(|a| a.kind == "create_invite" && a.status == "running")
+    );
+
+    // A restarted worker takes over once the lease has expired.
+    h.advance(121);
+    h.settle().await;
+    assert_eq!(h.calls("invites.create"), 1);
+    let actions = h.actions("E9").await;
+    let invite_actions: Vec<_> = actions
+        .iter()
+        .filter(|a| a.kind == "create_invite")
+        .collect();
+    assert_eq!(
+        invite_actions.len(),
+        1,
+        "the same action row completed: {actions:?}"
+    );
+    assert_eq!(invite_actions[0].status, "succeeded");
+    assert_eq!(invite_actions[0].attempts, 2);
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn two_workers_never_run_an_action_twice(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    for i in 0..20 {
+        h.deliver(
+            &format!("m{i}"),
+            hire(&format!("P{i}"), &format!("p{i}@acme.test"), "Sales", t0()),
+        )
+        .await;
+    }
+    let a = h.worker.clone();
+    let b = h.worker.clone();
+    let (ra, rb) = tokio::join!(a.run_until_idle(), b.run_until_idle());
+    ra.unwrap_or_else(|e| panic!("{e}"));
+    rb.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.calls("invites.create"), 20);
+    let failed: Vec<_> = h
+        .sim
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.status >= 400)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "no duplicate invite attempts: {failed:?}"
+    );
+}
+
+impl Harness {
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use keycard::clock::Clock;
+        self.clock.now()
+    }
+}
