@@ -1,20 +1,35 @@
 //! The journal: the durable record of every delivery, event, person, plan and action.
 //!
-//! PostgreSQL through sqlx. Every write that an acknowledgement depends on is committed
-//! before the acknowledgement; work queues (pending events, reconcile jobs) are claimed
-//! with `FOR UPDATE SKIP LOCKED` plus a lease, so several `keycard serve` processes can
-//! share one database without doing anything twice.
+//! Two backends behind one interface:
+//! - **PostgreSQL** (`postgres://...`): production, and the only one for several
+//!   replicas. Work queues are claimed with `FOR UPDATE SKIP LOCKED` plus a lease, so
+//!   several `keycard serve` processes can share one database without doing anything twice.
+//! - **SQLite** (`sqlite://path`): the embedded single-node default. One process owns the
+//!   file (an exclusive lock file refuses a second one rather than risk corrupt state) and
+//!   writes go through a single connection.
+//!
+//! Every write an acknowledgement depends on is committed before the acknowledgement.
 
+mod logic;
 mod model;
-mod queries;
+mod postgres;
 pub mod render;
+mod sqlite;
 
-use std::time::Duration;
+use std::time::Duration as StdDuration;
 
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use uuid::Uuid;
 
+pub use logic::order_key;
 pub use model::*;
+pub use postgres::PgJournal;
+pub use sqlite::SqliteJournal;
+
+use crate::ingest::LifecycleEvent;
 
 /// Journal failures. `Unavailable` is the one callers map to "503, retry later".
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +38,14 @@ pub enum JournalError {
     Unavailable(#[source] sqlx::Error),
     #[error("journal migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the journal was written by a newer Keycard (schema version {0} is unknown to this build); upgrade Keycard or point journal.url elsewhere"
+    )]
+    NewerSchema(i64),
     #[error("journal holds data this version cannot read: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Open(String),
     #[error("{0} not found")]
     NotFound(String),
 }
@@ -40,48 +61,265 @@ impl From<sqlx::Error> for JournalError {
     }
 }
 
-pub type JournalResult<T> = Result<T, JournalError>;
-
-/// Handle to the journal database (cheap to clone).
-#[derive(Debug, Clone)]
-pub struct Journal {
-    pool: PgPool,
+pub(super) fn migrate_error(err: sqlx::migrate::MigrateError) -> JournalError {
+    match err {
+        sqlx::migrate::MigrateError::VersionMissing(v) => JournalError::NewerSchema(v),
+        other => JournalError::Migrate(other),
+    }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub type JournalResult<T> = Result<T, JournalError>;
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Postgres(PgJournal),
+    Sqlite(SqliteJournal),
+}
+
+/// Handle to the journal (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Journal {
+    backend: Backend,
+}
+
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Calls the same method on whichever backend is in use.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match &$self.backend {
+            Backend::Postgres(j) => j.$method($($arg),*).await,
+            Backend::Sqlite(j) => j.$method($($arg),*).await,
+        }
+    };
+}
 
 impl Journal {
-    /// Connects lazily-checked: the pool is created and one connection is tried.
+    /// Opens the journal a URL names: `postgres://...` or `sqlite://path`.
     pub async fn connect(url: &str, max_connections: u32) -> JournalResult<Self> {
+        if url.starts_with("sqlite:") {
+            return Ok(Self {
+                backend: Backend::Sqlite(SqliteJournal::open(url).await?),
+            });
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(JournalError::Open(format!(
+                "journal.url must start with postgres:// or sqlite://, got '{}'",
+                url.split(':').next().unwrap_or_default()
+            )));
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(StdDuration::from_secs(3))
             .connect(url)
             .await
             .map_err(JournalError::Unavailable)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
-    /// Wraps an existing pool (tests get one per database from `#[sqlx::test]`).
+    /// Wraps an existing PostgreSQL pool (tests get one per database from `#[sqlx::test]`).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            backend: Backend::Postgres(PgJournal { pool }),
+        }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Wraps an SQLite journal.
+    pub fn from_sqlite(journal: SqliteJournal) -> Self {
+        Self {
+            backend: Backend::Sqlite(journal),
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Postgres(_) => "postgresql",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Whether several worker processes may share this journal.
+    pub fn supports_replicas(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     pub async fn migrate(&self) -> JournalResult<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        match &self.backend {
+            Backend::Postgres(j) => PG_MIGRATOR.run(&j.pool).await.map_err(migrate_error),
+            Backend::Sqlite(j) => j.migrate().await,
+        }
     }
 
     /// Readiness: the database answers and every known migration is applied.
     pub async fn ready(&self) -> JournalResult<bool> {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(usize::try_from(applied).unwrap_or(0) >= MIGRATOR.iter().count())
+        match &self.backend {
+            Backend::Postgres(j) => {
+                let applied: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(&j.pool)
+                        .await?;
+                Ok(usize::try_from(applied).unwrap_or(0) >= PG_MIGRATOR.iter().count())
+            }
+            Backend::Sqlite(j) => j.ready().await,
+        }
+    }
+
+    pub async fn record_event(
+        &self,
+        event: &LifecycleEvent,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
+        dispatch!(self.record_event(event, signature_key))
+    }
+
+    pub async fn apply_pending_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> JournalResult<Vec<AppliedEvent>> {
+        dispatch!(self.apply_pending_events(now, limit))
+    }
+
+    pub async fn enqueue(
+        &self,
+        person_id: Uuid,
+        due_at: DateTime<Utc>,
+        reason: &str,
+    ) -> JournalResult<()> {
+        dispatch!(self.enqueue(person_id, due_at, reason))
+    }
+
+    pub async fn next_due(&self) -> JournalResult<Option<DateTime<Utc>>> {
+        dispatch!(self.next_due())
+    }
+
+    pub async fn claim_job(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease: Duration,
+    ) -> JournalResult<Option<JobRow>> {
+        dispatch!(self.claim_job(now, owner, lease))
+    }
+
+    pub async fn finish_job(
+        &self,
+        job: &JobRow,
+        owner: &str,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> JournalResult<()> {
+        dispatch!(self.finish_job(job, owner, next_due))
+    }
+
+    pub async fn renew_lease(
+        &self,
+        person_id: Uuid,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> JournalResult<bool> {
+        dispatch!(self.renew_lease(person_id, owner, until))
+    }
+
+    pub async fn person(&self, id: Uuid) -> JournalResult<PersonRow> {
+        dispatch!(self.person(id))
+    }
+
+    pub async fn find_person(&self, key: &str) -> JournalResult<Option<PersonRow>> {
+        dispatch!(self.find_person(key))
+    }
+
+    pub async fn set_desired(
+        &self,
+        person_id: Uuid,
+        desired: &Value,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        dispatch!(self.set_desired(person_id, desired, now))
+    }
+
+    pub async fn link_user(
+        &self,
+        person_id: Uuid,
+        user_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        dispatch!(self.link_user(person_id, user_id, now))
+    }
+
+    pub async fn unfinished_actions(&self, person_id: Uuid) -> JournalResult<Vec<ActionRow>> {
+        dispatch!(self.unfinished_actions(person_id))
+    }
+
+    pub async fn insert_action(
+        &self,
+        action: &NewAction,
+        now: DateTime<Utc>,
+    ) -> JournalResult<Uuid> {
+        dispatch!(self.insert_action(action, now))
+    }
+
+    pub async fn start_action(
+        &self,
+        id: Uuid,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        request: &Value,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        dispatch!(self.start_action(id, owner, lease_until, request, now))
+    }
+
+    pub async fn finish_action(
+        &self,
+        id: Uuid,
+        result: &ActionResult,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        dispatch!(self.finish_action(id, result, now))
+    }
+
+    pub async fn supersede_actions(&self, ids: &[Uuid], now: DateTime<Utc>) -> JournalResult<()> {
+        dispatch!(self.supersede_actions(ids, now))
+    }
+
+    pub async fn action(&self, id: Uuid) -> JournalResult<ActionRow> {
+        dispatch!(self.action(id))
+    }
+
+    pub async fn has_action(
+        &self,
+        person_id: Uuid,
+        kind: &str,
+        params: &Value,
+        status: &str,
+    ) -> JournalResult<bool> {
+        dispatch!(self.has_action(person_id, kind, params, status))
+    }
+
+    pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
+        dispatch!(self.removals_since(since))
+    }
+
+    pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {
+        dispatch!(self.list_events(f))
+    }
+
+    pub async fn event(&self, id: Uuid) -> JournalResult<EventRow> {
+        dispatch!(self.event(id))
+    }
+
+    pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
+        dispatch!(self.list_actions(f))
+    }
+
+    pub async fn actions_for_event(&self, event_id: Uuid) -> JournalResult<Vec<ActionRow>> {
+        dispatch!(self.actions_for_event(event_id))
+    }
+
+    pub async fn person_timeline(
+        &self,
+        person: &PersonRow,
+    ) -> JournalResult<(Vec<EventRow>, Vec<ActionRow>)> {
+        dispatch!(self.person_timeline(person))
     }
 }

@@ -1,68 +1,133 @@
-//! The journal's SQL. Each function is one unit of work; none holds a transaction across
-//! anything but its own statements (never across an Admin API call).
+//! The journal on SQLite: the embedded single-node default. The same statements as the
+//! PostgreSQL journal, minus what SQLite has no need for: one process owns the file (a lock
+//! file refuses a second), and one connection serializes writes, so claims need no row
+//! locks.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value, json};
-use sqlx::{Postgres, QueryBuilder};
+use serde_json::{Value, json};
+use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
+use super::logic::*;
 use super::model::*;
-use super::{Journal, JournalError, JournalResult};
+use super::{JournalError, JournalResult};
 use crate::ingest::LifecycleEvent;
 
-/// Where an event sits in its person's history: changes announced ahead of time take
-/// their place at `effective_at`; everything else at `occurred_at`.
-pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
-    if event.is_scheduled() {
-        event.effective_at
-    } else {
-        event.occurred_at
-    }
+/// The SQLite journal.
+#[derive(Debug, Clone)]
+pub struct SqliteJournal {
+    pub(super) pool: sqlx::SqlitePool,
+    /// Held open for the life of the process: the exclusive lock on `<file>.lock`.
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
-/// The person status an event kind leads to (`None`: unchanged).
-fn status_after(kind: &str, current: Option<&str>) -> Option<&'static str> {
-    match kind {
-        "hired" | "rehired" | "leave_ended" => Some("active"),
-        "departed" => Some("departed"),
-        "leave_started" => Some("on_leave"),
-        // An update for someone never seen means they already work here.
-        "updated" if current.is_none() => Some("active"),
-        _ => None,
-    }
-}
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Overlays the attributes an event reports on what is known: present values replace,
-/// explicit nulls clear, absent fields stay (inbound-sources §8.2).
-fn merge_attributes(current: &Value, reported: &Value) -> Value {
-    let mut merged: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
-    if let Some(reported) = reported.as_object() {
-        for (k, v) in reported {
-            if v.is_null() {
-                merged.remove(k);
-            } else {
-                merged.insert(k.clone(), v.clone());
-            }
+impl SqliteJournal {
+    /// Opens (creating if needed) the journal file a `sqlite://path` URL names. Refuses a
+    /// read-only file and a file another process holds, with a message saying why.
+    pub async fn open(url: &str) -> JournalResult<Self> {
+        use std::str::FromStr as _;
+
+        use sqlx::sqlite::{
+            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+        };
+
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| {
+                JournalError::Open(format!("journal.url '{url}' is not a SQLite URL: {e}"))
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .foreign_keys(true);
+        let path = options.get_filename().to_path_buf();
+        let in_memory = path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:");
+        let lock = if in_memory {
+            None
+        } else {
+            Some(std::sync::Arc::new(Self::lock(&path)?))
+        };
+        let pool = SqlitePoolOptions::new()
+            // One connection: SQLite has one writer anyway, and this keeps every write in
+            // order without "database is locked" retries.
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                JournalError::Open(format!("cannot open journal file {}: {e}", path.display()))
+            })?;
+        Ok(Self { pool, _lock: lock })
+    }
+
+    /// Takes the exclusive lock that makes this process the file's only user.
+    fn lock(path: &std::path::Path) -> JournalResult<std::fs::File> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                JournalError::Open(format!(
+                    "cannot create the journal directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().readonly()
+        {
+            return Err(JournalError::Open(format!(
+                "journal file {} is read-only; make it writable (chmod u+w) or point journal.url elsewhere",
+                path.display()
+            )));
+        }
+        let lock_path = {
+            let mut p = path.as_os_str().to_owned();
+            p.push(".lock");
+            std::path::PathBuf::from(p)
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                JournalError::Open(format!(
+                    "cannot create lock file {}: {e}",
+                    lock_path.display()
+                ))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Open(format!(
+                "journal file {} is in use by another keycard process; the SQLite journal serves one process only (use PostgreSQL to run several)",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(JournalError::Open(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            ))),
         }
     }
-    Value::Object(merged)
-}
 
-fn encode_cursor(parts: &str) -> String {
-    URL_SAFE_NO_PAD.encode(parts)
-}
+    /// Wraps an open pool (tests).
+    pub fn from_pool(pool: sqlx::SqlitePool) -> Self {
+        Self { pool, _lock: None }
+    }
 
-fn decode_cursor(cursor: &str) -> JournalResult<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| JournalError::NotFound(format!("cursor {cursor}")))
-}
+    pub(super) async fn migrate(&self) -> JournalResult<()> {
+        SQLITE_MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(super::migrate_error)
+    }
 
-impl Journal {
+    pub(super) async fn ready(&self) -> JournalResult<bool> {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(usize::try_from(applied).unwrap_or(0) >= SQLITE_MIGRATOR.iter().count())
+    }
+
     // ------------------------------------------------------------------ inbox
 
     /// Commits a verified delivery's event. A redelivery (same source and dedupe key)
@@ -134,8 +199,7 @@ impl Journal {
             "SELECT * FROM events
              WHERE status = 'received' OR (status = 'scheduled' AND effective_at <= $1)
              ORDER BY order_key, received_at, id
-             LIMIT $2
-             FOR UPDATE SKIP LOCKED",
+             LIMIT $2",
         )
         .bind(now)
         .bind(limit)
@@ -152,7 +216,7 @@ impl Journal {
     }
 
     async fn apply_one(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
         ev: &EventRow,
         now: DateTime<Utc>,
     ) -> JournalResult<AppliedEvent> {
@@ -189,13 +253,12 @@ impl Journal {
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        let person: PersonRow = sqlx::query_as(
-            "SELECT * FROM people WHERE source = $1 AND source_person_id = $2 FOR UPDATE",
-        )
-        .bind(&ev.source)
-        .bind(&ev.person_source_id)
-        .fetch_one(&mut **tx)
-        .await?;
+        let person: PersonRow =
+            sqlx::query_as("SELECT * FROM people WHERE source = $1 AND source_person_id = $2")
+                .bind(&ev.source)
+                .bind(&ev.person_source_id)
+                .fetch_one(&mut **tx)
+                .await?;
 
         let (status, reason) = if ev.kind == "change_cancelled" {
             let cancelled = sqlx::query(
@@ -287,7 +350,7 @@ impl Journal {
     }
 
     async fn enqueue_in(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
         person_id: Uuid,
         due_at: DateTime<Utc>,
         reason: &str,
@@ -297,7 +360,7 @@ impl Journal {
             "INSERT INTO reconcile_jobs (person_id, due_at, reason, event_id)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (person_id) DO UPDATE
-               SET due_at = LEAST(reconcile_jobs.due_at, EXCLUDED.due_at),
+               SET due_at = MIN(reconcile_jobs.due_at, EXCLUDED.due_at),
                    reason = EXCLUDED.reason,
                    event_id = COALESCE(EXCLUDED.event_id, reconcile_jobs.event_id),
                    generation = reconcile_jobs.generation + 1",
@@ -354,7 +417,7 @@ impl Journal {
                  WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
                  ORDER BY due_at
                  LIMIT 1
-                 FOR UPDATE SKIP LOCKED)
+                )
              RETURNING *",
         )
         .bind(now)
@@ -487,10 +550,10 @@ impl Journal {
     /// Actions of a person that may still run, oldest first.
     pub async fn unfinished_actions(&self, person_id: Uuid) -> JournalResult<Vec<ActionRow>> {
         let rows = sqlx::query_as(
-            "SELECT * FROM actions WHERE person_id = $1 AND status = ANY($2) ORDER BY seq",
+            "SELECT * FROM actions WHERE person_id = $1
+               AND status IN ('pending', 'running', 'retrying', 'waiting') ORDER BY seq",
         )
         .bind(person_id)
-        .bind(action_status::UNFINISHED)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
@@ -581,16 +644,20 @@ impl Journal {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE actions SET status = 'superseded', outcome = 'no longer needed by the latest plan',
-                    lease_owner = NULL, lease_until = NULL, finished_at = $2, updated_at = $2
-             WHERE id = ANY($1) AND status = ANY($3)",
-        )
-        .bind(ids)
-        .bind(now)
-        .bind(action_status::UNFINISHED)
-        .execute(&self.pool)
-        .await?;
+        // SQLite binds no arrays: one statement per id, in one transaction.
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE actions SET status = 'superseded', outcome = 'no longer needed by the latest plan',
+                        lease_owner = NULL, lease_until = NULL, finished_at = $2, updated_at = $2
+                 WHERE id = $1 AND status IN ('pending', 'running', 'retrying', 'waiting')",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -638,11 +705,11 @@ impl Journal {
 
     /// Events, newest first, with keyset paging.
     pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {
-        let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM events WHERE TRUE");
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM events WHERE TRUE");
         if let Some(p) = &f.person {
             q.push(" AND (person_source_id = ").push_bind(p.clone());
-            q.push(" OR person_id::text = ")
-                .push_bind(p.clone())
+            q.push(" OR person_id = ")
+                .push_bind(Uuid::parse_str(p).ok())
                 .push(")");
         }
         if let Some(e) = &f.email {
@@ -709,13 +776,15 @@ impl Journal {
 
     /// Actions, newest first, with keyset paging on their sequence.
     pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
-        let mut q = QueryBuilder::<Postgres>::new(
+        let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT a.*, p.email AS person_email, p.source_person_id AS person_source_id
              FROM actions a JOIN people p ON p.id = a.person_id WHERE TRUE",
         );
         if let Some(p) = &f.person {
             q.push(" AND (p.source_person_id = ").push_bind(p.clone());
-            q.push(" OR p.id::text = ").push_bind(p.clone()).push(")");
+            q.push(" OR p.id = ")
+                .push_bind(Uuid::parse_str(p).ok())
+                .push(")");
         }
         if let Some(e) = &f.email {
             q.push(" AND lower(p.email) = lower(")
@@ -784,28 +853,5 @@ impl Journal {
             .fetch_all(&self.pool)
             .await?;
         Ok((events, actions))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_keeps_absent_and_clears_null() {
-        let current = json!({ "id": "E1", "department": "Sales", "title": "AE" });
-        let reported = json!({ "id": "E1", "department": "Marketing", "title": null });
-        assert_eq!(
-            merge_attributes(&current, &reported),
-            json!({ "id": "E1", "department": "Marketing" })
-        );
-    }
-
-    #[test]
-    fn status_transitions() {
-        assert_eq!(status_after("departed", Some("active")), Some("departed"));
-        assert_eq!(status_after("updated", Some("departed")), None);
-        assert_eq!(status_after("updated", None), Some("active"));
-        assert_eq!(status_after("rehired", Some("departed")), Some("active"));
     }
 }

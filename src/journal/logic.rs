@@ -1,0 +1,84 @@
+//! Journal rules shared by both backends: ordering, attribute merging, status
+//! transitions and cursors.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::{JournalError, JournalResult};
+use crate::ingest::LifecycleEvent;
+
+/// Where an event sits in its person's history: changes announced ahead of time take
+/// their place at `effective_at`; everything else at `occurred_at`.
+pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
+    if event.is_scheduled() {
+        event.effective_at
+    } else {
+        event.occurred_at
+    }
+}
+
+/// The person status an event kind leads to (`None`: unchanged).
+pub(super) fn status_after(kind: &str, current: Option<&str>) -> Option<&'static str> {
+    match kind {
+        "hired" | "rehired" | "leave_ended" => Some("active"),
+        "departed" => Some("departed"),
+        "leave_started" => Some("on_leave"),
+        // An update for someone never seen means they already work here.
+        "updated" if current.is_none() => Some("active"),
+        _ => None,
+    }
+}
+
+/// Overlays the attributes an event reports on what is known: present values replace,
+/// explicit nulls clear, absent fields stay (inbound-sources §8.2).
+pub(super) fn merge_attributes(current: &Value, reported: &Value) -> Value {
+    let mut merged: Map<String, Value> = current.as_object().cloned().unwrap_or_default();
+    if let Some(reported) = reported.as_object() {
+        for (k, v) in reported {
+            if v.is_null() {
+                merged.remove(k);
+            } else {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(merged)
+}
+
+pub(super) fn encode_cursor(parts: &str) -> String {
+    URL_SAFE_NO_PAD.encode(parts)
+}
+
+pub(super) fn decode_cursor(cursor: &str) -> JournalResult<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| JournalError::NotFound(format!("cursor {cursor}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_keeps_absent_and_clears_null() {
+        let current = json!({ "id": "E1", "department": "Sales", "title": "AE" });
+        let reported = json!({ "id": "E1", "department": "Marketing", "title": null });
+        assert_eq!(
+            merge_attributes(&current, &reported),
+            json!({ "id": "E1", "department": "Marketing" })
+        );
+    }
+
+    #[test]
+    fn status_transitions() {
+        assert_eq!(status_after("departed", Some("active")), Some("departed"));
+        assert_eq!(status_after("updated", Some("departed")), None);
+        assert_eq!(status_after("updated", None), Some("active"));
+        assert_eq!(status_after("rehired", Some("departed")), Some("active"));
+    }
+}

@@ -1,0 +1,744 @@
+//! The journal on PostgreSQL: production and several replicas. Each function is one unit
+//! of work; none holds a transaction across anything but its own statements (never
+//! across an Admin API call). Work queues are claimed with `FOR UPDATE SKIP LOCKED`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::logic::*;
+use super::model::*;
+use super::{JournalError, JournalResult};
+use crate::ingest::LifecycleEvent;
+
+/// The PostgreSQL journal.
+#[derive(Debug, Clone)]
+pub struct PgJournal {
+    pub(super) pool: sqlx::PgPool,
+}
+
+impl PgJournal {
+    // ------------------------------------------------------------------ inbox
+
+    /// Commits a verified delivery's event. A redelivery (same source and dedupe key)
+    /// returns the original event id with `duplicate: true` and writes nothing.
+    pub async fn record_event(
+        &self,
+        event: &LifecycleEvent,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
+        let id = Uuid::now_v7();
+        let payload =
+            serde_json::to_value(event).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+        let email = event.person.email.value().map(|e| e.as_str().to_owned());
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, email, occurred_at,
+                                 effective_at, received_at, order_key, status, signature_key,
+                                 body_sha256, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12, $13)
+             ON CONFLICT (source, dedupe_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(event.source())
+        .bind(&event.dedupe_key.delivery_id)
+        .bind(event.kind.as_str())
+        .bind(event.person.id.as_str())
+        .bind(email)
+        .bind(event.occurred_at)
+        .bind(event.effective_at)
+        .bind(event.received_at)
+        .bind(order_key(event))
+        .bind(signature_key.and_then(|k| i32::try_from(k).ok()))
+        .bind(&event.body_sha256)
+        .bind(payload)
+        .fetch_optional(&self.pool)
+        .await?;
+        match inserted {
+            Some(event_id) => Ok(Recorded {
+                event_id,
+                duplicate: false,
+            }),
+            None => {
+                let event_id: Uuid = sqlx::query_scalar(
+                    "SELECT id FROM events WHERE source = $1 AND dedupe_key = $2",
+                )
+                .bind(event.source())
+                .bind(&event.dedupe_key.delivery_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(Recorded {
+                    event_id,
+                    duplicate: true,
+                })
+            }
+        }
+    }
+
+    /// Applies up to `limit` received (or now-due scheduled) events to their people, in
+    /// one transaction, and queues those people for reconciliation. Rows are claimed with
+    /// SKIP LOCKED so concurrent workers take disjoint events; the person row lock makes
+    /// the staleness check safe.
+    pub async fn apply_pending_events(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> JournalResult<Vec<AppliedEvent>> {
+        let mut tx = self.pool.begin().await?;
+        let events: Vec<EventRow> = sqlx::query_as(
+            "SELECT * FROM events
+             WHERE status = 'received' OR (status = 'scheduled' AND effective_at <= $1)
+             ORDER BY order_key, received_at, id
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+
+        let mut applied = Vec::with_capacity(events.len());
+        for ev in events {
+            let outcome = Self::apply_one(&mut tx, &ev, now).await?;
+            applied.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn apply_one(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        ev: &EventRow,
+        now: DateTime<Utc>,
+    ) -> JournalResult<AppliedEvent> {
+        let set_status =
+            |status: &'static str, reason: Option<String>, person: Option<Uuid>| AppliedEvent {
+                event_id: ev.id,
+                person_id: person,
+                status: status.to_owned(),
+                reason,
+            };
+
+        // Announced for later: wait until it takes effect.
+        if ev.status == event_status::RECEIVED
+            && ev.effective_at.is_some_and(|t| t > now)
+            && ev.kind != "change_cancelled"
+        {
+            sqlx::query("UPDATE events SET status = 'scheduled', status_reason = $2 WHERE id = $1")
+                .bind(ev.id)
+                .bind(format!("takes effect at {}", ev.order_key.to_rfc3339()))
+                .execute(&mut **tx)
+                .await?;
+            return Ok(set_status(event_status::SCHEDULED, None, None));
+        }
+
+        // The person, created on first sight and locked for the rest of the transaction.
+        sqlx::query(
+            "INSERT INTO people (id, source, source_person_id, status, created_at, updated_at)
+             VALUES ($1, $2, $3, 'new', $4, $4)
+             ON CONFLICT (source, source_person_id) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&ev.source)
+        .bind(&ev.person_source_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        let person: PersonRow = sqlx::query_as(
+            "SELECT * FROM people WHERE source = $1 AND source_person_id = $2 FOR UPDATE",
+        )
+        .bind(&ev.source)
+        .bind(&ev.person_source_id)
+        .fetch_one(&mut **tx)
+        .await?;
+
+        let (status, reason) = if ev.kind == "change_cancelled" {
+            let cancelled = sqlx::query(
+                "UPDATE events SET status = 'cancelled', status_reason = $3, processed_at = $4
+                 WHERE source = $1 AND person_source_id = $2 AND status = 'scheduled'",
+            )
+            .bind(&ev.source)
+            .bind(&ev.person_source_id)
+            .bind(format!("cancelled by event {}", ev.id))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            (
+                event_status::APPLIED,
+                Some(format!("cancelled {cancelled} scheduled change(s)")),
+            )
+        } else if person
+            .last_order_key
+            .is_some_and(|last| ev.order_key < last)
+        {
+            (
+                event_status::STALE,
+                Some(format!(
+                    "older than the last applied event ({}); changes nothing",
+                    person
+                        .last_order_key
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
+                )),
+            )
+        } else {
+            let reported = ev.payload.get("person").cloned().unwrap_or(Value::Null);
+            let attributes = merge_attributes(&person.attributes, &reported);
+            let current = (person.status != "new").then_some(person.status.as_str());
+            let new_status = status_after(&ev.kind, current)
+                .or(current)
+                .unwrap_or("active");
+            let email = attributes
+                .get("email")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let mut history = person.email_history.as_array().cloned().unwrap_or_default();
+            if let Some(e) = &email
+                && person.email.as_deref() != Some(e.as_str())
+            {
+                history.push(json!({ "email": e, "since": ev.order_key, "event_id": ev.id }));
+            }
+            sqlx::query(
+                "UPDATE people SET attributes = $2, status = $3, email = $4, email_history = $5,
+                        last_order_key = $6, last_event_id = $7, updated_at = $8
+                 WHERE id = $1",
+            )
+            .bind(person.id)
+            .bind(attributes)
+            .bind(new_status)
+            .bind(email)
+            .bind(Value::Array(history))
+            .bind(ev.order_key)
+            .bind(ev.id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            (event_status::APPLIED, None)
+        };
+
+        sqlx::query(
+            "UPDATE events SET status = $2, status_reason = $3, person_id = $4, processed_at = $5 WHERE id = $1",
+        )
+        .bind(ev.id)
+        .bind(status)
+        .bind(&reason)
+        .bind(person.id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+
+        if status == event_status::APPLIED {
+            Self::enqueue_in(
+                tx,
+                person.id,
+                now,
+                &format!("event {}", ev.kind),
+                Some(ev.id),
+            )
+            .await?;
+        }
+        Ok(set_status(status, reason, Some(person.id)))
+    }
+
+    async fn enqueue_in(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        person_id: Uuid,
+        due_at: DateTime<Utc>,
+        reason: &str,
+        event_id: Option<Uuid>,
+    ) -> JournalResult<()> {
+        sqlx::query(
+            "INSERT INTO reconcile_jobs (person_id, due_at, reason, event_id)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (person_id) DO UPDATE
+               SET due_at = LEAST(reconcile_jobs.due_at, EXCLUDED.due_at),
+                   reason = EXCLUDED.reason,
+                   event_id = COALESCE(EXCLUDED.event_id, reconcile_jobs.event_id),
+                   generation = reconcile_jobs.generation + 1",
+        )
+        .bind(person_id)
+        .bind(due_at)
+        .bind(reason)
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues a person for reconciliation at `due_at` (operator retry, drift checks).
+    pub async fn enqueue(
+        &self,
+        person_id: Uuid,
+        due_at: DateTime<Utc>,
+        reason: &str,
+    ) -> JournalResult<()> {
+        let mut tx = self.pool.begin().await?;
+        Self::enqueue_in(&mut tx, person_id, due_at, reason, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The earliest time any queued work becomes due (for the worker's sleep).
+    pub async fn next_due(&self) -> JournalResult<Option<DateTime<Utc>>> {
+        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(t) FROM (
+                SELECT min(COALESCE(lease_until, due_at)) AS t FROM reconcile_jobs
+                UNION ALL
+                SELECT min(effective_at) FROM events WHERE status = 'scheduled'
+             ) AS x",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(due)
+    }
+
+    // ------------------------------------------------------------------ reconcile jobs
+
+    /// Claims one due reconcile job for `lease` (none held by a live lease).
+    pub async fn claim_job(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease: Duration,
+    ) -> JournalResult<Option<JobRow>> {
+        let job: Option<JobRow> = sqlx::query_as(
+            "UPDATE reconcile_jobs SET lease_owner = $2, lease_until = $3
+             WHERE person_id = (
+                 SELECT person_id FROM reconcile_jobs
+                 WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+                 ORDER BY due_at
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(owner)
+        .bind(now + lease)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(job)
+    }
+
+    /// Ends a run: with `next_due` the job stays queued for then, otherwise it is done —
+    /// unless new work arrived during the run (generation moved), which keeps it due now.
+    pub async fn finish_job(
+        &self,
+        job: &JobRow,
+        owner: &str,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> JournalResult<()> {
+        let moved: Option<i64> = sqlx::query_scalar(
+            "SELECT generation FROM reconcile_jobs WHERE person_id = $1 AND lease_owner = $2",
+        )
+        .bind(job.person_id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(generation) = moved else {
+            // The lease was lost to another worker; it owns the job now.
+            return Ok(());
+        };
+        if generation != job.generation {
+            sqlx::query("UPDATE reconcile_jobs SET lease_owner = NULL, lease_until = NULL WHERE person_id = $1")
+                .bind(job.person_id)
+                .execute(&self.pool)
+                .await?;
+        } else if let Some((due, reason)) = next_due {
+            sqlx::query(
+                "UPDATE reconcile_jobs SET due_at = $2, reason = $3, lease_owner = NULL, lease_until = NULL
+                 WHERE person_id = $1",
+            )
+            .bind(job.person_id)
+            .bind(due)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM reconcile_jobs WHERE person_id = $1 AND generation = $2")
+                .bind(job.person_id)
+                .bind(generation)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Extends a job's lease while a long run is still working.
+    pub async fn renew_lease(
+        &self,
+        person_id: Uuid,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> JournalResult<bool> {
+        let n = sqlx::query(
+            "UPDATE reconcile_jobs SET lease_until = $3 WHERE person_id = $1 AND lease_owner = $2",
+        )
+        .bind(person_id)
+        .bind(owner)
+        .bind(until)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    // ------------------------------------------------------------------ people
+
+    pub async fn person(&self, id: Uuid) -> JournalResult<PersonRow> {
+        sqlx::query_as("SELECT * FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| JournalError::NotFound(format!("person {id}")))
+    }
+
+    /// A person by journal id or by source id (the first source that has it).
+    pub async fn find_person(&self, key: &str) -> JournalResult<Option<PersonRow>> {
+        let by_id = Uuid::parse_str(key).ok();
+        let row = sqlx::query_as(
+            "SELECT * FROM people WHERE id = $1 OR source_person_id = $2 OR lower(email) = lower($2)
+             ORDER BY (id = $1) DESC NULLS LAST, created_at LIMIT 1",
+        )
+        .bind(by_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    pub async fn set_desired(
+        &self,
+        person_id: Uuid,
+        desired: &Value,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        sqlx::query("UPDATE people SET desired = $2, updated_at = $3 WHERE id = $1")
+            .bind(person_id)
+            .bind(desired)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn link_user(
+        &self,
+        person_id: Uuid,
+        user_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        sqlx::query("UPDATE people SET anthropic_user_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(person_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ actions
+
+    /// Actions of a person that may still run, oldest first.
+    pub async fn unfinished_actions(&self, person_id: Uuid) -> JournalResult<Vec<ActionRow>> {
+        let rows = sqlx::query_as(
+            "SELECT * FROM actions WHERE person_id = $1 AND status = ANY($2) ORDER BY seq",
+        )
+        .bind(person_id)
+        .bind(action_status::UNFINISHED)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn insert_action(
+        &self,
+        action: &NewAction,
+        now: DateTime<Utc>,
+    ) -> JournalResult<Uuid> {
+        let id = Uuid::now_v7();
+        let finished = (!action_status::UNFINISHED.contains(&action.status)).then_some(now);
+        sqlx::query(
+            "INSERT INTO actions (id, person_id, event_id, kind, params, rule, reason, status,
+                                  created_at, updated_at, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+        )
+        .bind(id)
+        .bind(action.person_id)
+        .bind(action.event_id)
+        .bind(&action.kind)
+        .bind(&action.params)
+        .bind(&action.rule)
+        .bind(&action.reason)
+        .bind(action.status)
+        .bind(now)
+        .bind(finished)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Marks an action as running (committed before the Admin API call, so a crash
+    /// leaves a visible trace), counting the attempt.
+    pub async fn start_action(
+        &self,
+        id: Uuid,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        request: &Value,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        sqlx::query(
+            "UPDATE actions SET status = 'running', attempts = attempts + 1, lease_owner = $2,
+                    lease_until = $3, request = $4, started_at = COALESCE(started_at, $5), updated_at = $5
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(request)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_action(
+        &self,
+        id: Uuid,
+        result: &ActionResult,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        let finished = (!action_status::UNFINISHED.contains(&result.status)).then_some(now);
+        sqlx::query(
+            "UPDATE actions SET status = $2, response_status = COALESCE($3, response_status),
+                    request_id = COALESCE($4, request_id), outcome = $5, error = $6,
+                    next_attempt_at = $7, lease_owner = NULL, lease_until = NULL,
+                    finished_at = $8, updated_at = $9
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(result.status)
+        .bind(result.response_status)
+        .bind(&result.request_id)
+        .bind(&result.outcome)
+        .bind(&result.error)
+        .bind(result.next_attempt_at)
+        .bind(finished)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Retires unfinished actions a new plan no longer contains.
+    pub async fn supersede_actions(&self, ids: &[Uuid], now: DateTime<Utc>) -> JournalResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE actions SET status = 'superseded', outcome = 'no longer needed by the latest plan',
+                    lease_owner = NULL, lease_until = NULL, finished_at = $2, updated_at = $2
+             WHERE id = ANY($1) AND status = ANY($3)",
+        )
+        .bind(ids)
+        .bind(now)
+        .bind(action_status::UNFINISHED)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn action(&self, id: Uuid) -> JournalResult<ActionRow> {
+        sqlx::query_as("SELECT * FROM actions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| JournalError::NotFound(format!("action {id}")))
+    }
+
+    /// Whether the person already has an action of this kind, parameters and status.
+    pub async fn has_action(
+        &self,
+        person_id: Uuid,
+        kind: &str,
+        params: &Value,
+        status: &str,
+    ) -> JournalResult<bool> {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM actions WHERE person_id = $1 AND kind = $2 AND params = $3 AND status = $4)",
+        )
+        .bind(person_id)
+        .bind(kind)
+        .bind(params)
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found)
+    }
+
+    /// Removals performed (or started) since `since`, for the removal cap.
+    pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM actions WHERE kind = 'remove_user' AND started_at >= $1
+               AND status IN ('running', 'succeeded', 'retrying')",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    /// Events, newest first, with keyset paging.
+    pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {
+        let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM events WHERE TRUE");
+        if let Some(p) = &f.person {
+            q.push(" AND (person_source_id = ").push_bind(p.clone());
+            q.push(" OR person_id::text = ")
+                .push_bind(p.clone())
+                .push(")");
+        }
+        if let Some(e) = &f.email {
+            q.push(" AND (lower(email) = lower(")
+                .push_bind(e.clone())
+                .push(")");
+            q.push(" OR person_id IN (SELECT id FROM people WHERE lower(email) = lower(")
+                .push_bind(e.clone())
+                .push(")))");
+        }
+        if let Some(s) = &f.status {
+            q.push(" AND status = ").push_bind(s.clone());
+        }
+        if let Some(s) = &f.source {
+            q.push(" AND source = ").push_bind(s.clone());
+        }
+        if let Some(k) = &f.kind {
+            q.push(" AND kind = ").push_bind(k.clone());
+        }
+        if let Some(t) = f.since {
+            q.push(" AND received_at >= ").push_bind(t);
+        }
+        if let Some(t) = f.until {
+            q.push(" AND received_at < ").push_bind(t);
+        }
+        if let Some(c) = &f.cursor {
+            let raw = decode_cursor(c)?;
+            let (ts, id) = raw
+                .split_once('|')
+                .and_then(|(t, i)| {
+                    Some((
+                        DateTime::parse_from_rfc3339(t).ok()?,
+                        Uuid::parse_str(i).ok()?,
+                    ))
+                })
+                .ok_or_else(|| JournalError::NotFound(format!("cursor {c}")))?;
+            q.push(" AND (received_at, id) < (")
+                .push_bind(ts.with_timezone(&Utc));
+            q.push(", ").push_bind(id).push(")");
+        }
+        q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit + 1);
+        let mut rows: Vec<EventRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let next_cursor = if rows.len() as i64 > f.limit {
+            rows.truncate(usize::try_from(f.limit).unwrap_or(0));
+            rows.last()
+                .map(|r| encode_cursor(&format!("{}|{}", r.received_at.to_rfc3339(), r.id)))
+        } else {
+            None
+        };
+        Ok(Page {
+            data: rows,
+            next_cursor,
+        })
+    }
+
+    pub async fn event(&self, id: Uuid) -> JournalResult<EventRow> {
+        sqlx::query_as("SELECT * FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| JournalError::NotFound(format!("event {id}")))
+    }
+
+    /// Actions, newest first, with keyset paging on their sequence.
+    pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT a.*, p.email AS person_email, p.source_person_id AS person_source_id
+             FROM actions a JOIN people p ON p.id = a.person_id WHERE TRUE",
+        );
+        if let Some(p) = &f.person {
+            q.push(" AND (p.source_person_id = ").push_bind(p.clone());
+            q.push(" OR p.id::text = ").push_bind(p.clone()).push(")");
+        }
+        if let Some(e) = &f.email {
+            q.push(" AND lower(p.email) = lower(")
+                .push_bind(e.clone())
+                .push(")");
+        }
+        if let Some(s) = &f.status {
+            q.push(" AND a.status = ").push_bind(s.clone());
+        }
+        if let Some(s) = &f.source {
+            q.push(" AND p.source = ").push_bind(s.clone());
+        }
+        if let Some(k) = &f.kind {
+            q.push(" AND a.kind = ").push_bind(k.clone());
+        }
+        if let Some(t) = f.since {
+            q.push(" AND a.created_at >= ").push_bind(t);
+        }
+        if let Some(t) = f.until {
+            q.push(" AND a.created_at < ").push_bind(t);
+        }
+        if let Some(c) = &f.cursor {
+            let seq: i64 = decode_cursor(c)?
+                .parse()
+                .map_err(|_| JournalError::NotFound(format!("cursor {c}")))?;
+            q.push(" AND a.seq < ").push_bind(seq);
+        }
+        q.push(" ORDER BY a.seq DESC LIMIT ").push_bind(f.limit + 1);
+        let mut rows: Vec<ActionRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let next_cursor = if rows.len() as i64 > f.limit {
+            rows.truncate(usize::try_from(f.limit).unwrap_or(0));
+            rows.last().map(|r| encode_cursor(&r.seq.to_string()))
+        } else {
+            None
+        };
+        Ok(Page {
+            data: rows,
+            next_cursor,
+        })
+    }
+
+    /// Every action an event led to, in order.
+    pub async fn actions_for_event(&self, event_id: Uuid) -> JournalResult<Vec<ActionRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM actions WHERE event_id = $1 ORDER BY seq")
+                .bind(event_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// A person's timeline: events and actions, oldest first.
+    pub async fn person_timeline(
+        &self,
+        person: &PersonRow,
+    ) -> JournalResult<(Vec<EventRow>, Vec<ActionRow>)> {
+        let events = sqlx::query_as(
+            "SELECT * FROM events WHERE source = $1 AND person_source_id = $2 ORDER BY received_at, id",
+        )
+        .bind(&person.source)
+        .bind(&person.source_person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let actions = sqlx::query_as("SELECT * FROM actions WHERE person_id = $1 ORDER BY seq")
+            .bind(person.id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((events, actions))
+    }
+}

@@ -1,0 +1,342 @@
+//! The journal's test suite, run unchanged against both backends: PostgreSQL (a fresh
+//! database per test, `#[sqlx::test]`) and the embedded SQLite file (a fresh temp dir).
+
+use chrono::{DateTime, Duration, Utc};
+use keycard::ingest::{DedupeKey, LifecycleEvent, NativeEvent};
+use keycard::journal::{Journal, JournalFilter};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Runs one journal test body against PostgreSQL and against SQLite.
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[sqlx::test(migrations = false)]
+            async fn postgres(pool: PgPool) -> anyhow::Result<()> {
+                let journal = Journal::from_pool(pool);
+                journal.migrate().await?;
+                super::$name(journal).await
+            }
+
+            #[tokio::test]
+            async fn sqlite() -> anyhow::Result<()> {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("journal.db").display());
+                let journal = Journal::connect(&url, 1).await?;
+                journal.migrate().await?;
+                super::$name(journal).await
+            }
+        }
+    };
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+fn event(delivery: &str, body: serde_json::Value, received: DateTime<Utc>) -> LifecycleEvent {
+    let bytes = body.to_string().into_bytes();
+    NativeEvent::parse(&bytes)
+        .map(|e| {
+            e.into_lifecycle(
+                DedupeKey {
+                    source: "hr".into(),
+                    delivery_id: delivery.into(),
+                },
+                received,
+                &bytes,
+            )
+        })
+        .unwrap_or_else(|e| panic!("fixture does not parse: {e}"))
+}
+
+fn hire(delivery: &str, at: &str) -> LifecycleEvent {
+    event(
+        delivery,
+        json!({ "type": "person.hired", "occurred_at": at,
+                "person": { "id": "E1", "email": "ada@example.com", "department": "Eng" } }),
+        t(at),
+    )
+}
+
+both_backends!(redelivery_is_a_duplicate_and_writes_nothing);
+async fn redelivery_is_a_duplicate_and_writes_nothing(journal: Journal) -> anyhow::Result<()> {
+    let first = journal
+        .record_event(&hire("msg_1", "2026-11-28T10:00:00Z"), Some(0))
+        .await?;
+    let again = journal
+        .record_event(&hire("msg_1", "2026-11-28T10:00:00Z"), Some(0))
+        .await?;
+    assert!(!first.duplicate);
+    assert!(again.duplicate);
+    assert_eq!(first.event_id, again.event_id);
+    let page = journal
+        .list_events(&JournalFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(page.data.len(), 1);
+    Ok(())
+}
+
+both_backends!(older_event_after_departure_is_stale);
+async fn older_event_after_departure_is_stale(journal: Journal) -> anyhow::Result<()> {
+    let now = t("2026-11-28T12:00:00Z");
+    journal
+        .record_event(&hire("m1", "2026-11-28T10:00:00Z"), Some(0))
+        .await?;
+    let depart = event(
+        "m3",
+        json!({ "type": "person.departed", "occurred_at": "2026-11-28T11:00:00Z", "person": { "id": "E1" } }),
+        now,
+    );
+    journal.record_event(&depart, Some(0)).await?;
+    journal.apply_pending_events(now, 100).await?;
+    // An update that happened before the departure arrives late.
+    let late = event(
+        "m2",
+        json!({ "type": "person.updated", "occurred_at": "2026-11-28T10:30:00Z",
+                "person": { "id": "E1", "department": "Sales" } }),
+        now,
+    );
+    journal.record_event(&late, Some(0)).await?;
+    let applied = journal.apply_pending_events(now, 100).await?;
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].status, "stale");
+    let person = journal
+        .find_person("E1")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no person"))?;
+    assert_eq!(person.status, "departed");
+    assert_eq!(person.attributes["department"], "Eng");
+    Ok(())
+}
+
+both_backends!(scheduled_event_waits_until_effective);
+async fn scheduled_event_waits_until_effective(journal: Journal) -> anyhow::Result<()> {
+    let now = t("2026-11-28T10:00:00Z");
+    journal
+        .record_event(&hire("m1", "2026-11-28T09:00:00Z"), Some(0))
+        .await?;
+    let leave = event(
+        "m2",
+        json!({ "type": "person.departed", "occurred_at": "2026-11-28T09:30:00Z",
+                "effective_at": "2026-12-01T00:00:00Z", "person": { "id": "E1" } }),
+        now,
+    );
+    journal.record_event(&leave, Some(0)).await?;
+    let applied = journal.apply_pending_events(now, 100).await?;
+    assert_eq!(
+        applied
+            .iter()
+            .map(|a| a.status.as_str())
+            .collect::<Vec<_>>(),
+        vec!["applied", "scheduled"]
+    );
+    let person = journal
+        .find_person("E1")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no person"))?;
+    assert_eq!(person.status, "active");
+    // Three days later it takes effect.
+    let later = now + Duration::days(3);
+    let applied = journal.apply_pending_events(later, 100).await?;
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].status, "applied");
+    let person = journal
+        .find_person("E1")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no person"))?;
+    assert_eq!(person.status, "departed");
+    Ok(())
+}
+
+both_backends!(jobs_are_claimed_once_until_the_lease_expires);
+async fn jobs_are_claimed_once_until_the_lease_expires(journal: Journal) -> anyhow::Result<()> {
+    let now = t("2026-11-28T10:00:00Z");
+    journal
+        .record_event(&hire("m1", "2026-11-28T10:00:00Z"), Some(0))
+        .await?;
+    journal.apply_pending_events(now, 100).await?;
+    let lease = Duration::seconds(60);
+    let a = journal.claim_job(now, "worker-a", lease).await?;
+    let b = journal.claim_job(now, "worker-b", lease).await?;
+    assert!(a.is_some());
+    assert!(b.is_none(), "a leased job must not be claimed twice");
+    let c = journal
+        .claim_job(now + Duration::seconds(61), "worker-b", lease)
+        .await?;
+    assert!(c.is_some(), "an expired lease is taken over");
+    Ok(())
+}
+
+both_backends!(actions_lifecycle_and_paging);
+async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
+    use keycard::journal::{ActionResult, NewAction, action_status};
+    let now = t("2026-11-28T10:00:00Z");
+    journal
+        .record_event(&hire("m1", "2026-11-28T10:00:00Z"), Some(0))
+        .await?;
+    journal.apply_pending_events(now, 100).await?;
+    let person = journal
+        .find_person("E1")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no person"))?;
+    assert_eq!(
+        journal.find_person("ada@example.com").await?.map(|p| p.id),
+        Some(person.id)
+    );
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = journal
+            .insert_action(
+                &NewAction {
+                    person_id: person.id,
+                    event_id: None,
+                    kind: "create_invite".into(),
+                    params: json!({ "n": i }),
+                    rule: Some("r".into()),
+                    reason: "test".into(),
+                    status: action_status::PENDING,
+                },
+                now,
+            )
+            .await?;
+        ids.push(id);
+    }
+    journal
+        .start_action(
+            ids[0],
+            "w",
+            now + Duration::seconds(60),
+            &json!({ "method": "POST" }),
+            now,
+        )
+        .await?;
+    journal
+        .finish_action(
+            ids[0],
+            &ActionResult {
+                status: action_status::SUCCEEDED,
+                response_status: Some(200),
+                request_id: Some("req_1".into()),
+                outcome: Some("ok".into()),
+                error: None,
+                next_attempt_at: None,
+            },
+            now,
+        )
+        .await?;
+    journal.supersede_actions(&ids[1..3], now).await?;
+    let unfinished = journal.unfinished_actions(person.id).await?;
+    assert_eq!(
+        unfinished.iter().map(|a| a.id).collect::<Vec<_>>(),
+        ids[3..].to_vec()
+    );
+    let done = journal.action(ids[0]).await?;
+    assert_eq!(
+        (
+            done.status.as_str(),
+            done.attempts,
+            done.request_id.as_deref()
+        ),
+        ("succeeded", 1, Some("req_1"))
+    );
+    assert!(
+        journal
+            .has_action(person.id, "create_invite", &json!({ "n": 0 }), "succeeded")
+            .await?
+    );
+    assert!(
+        !journal
+            .has_action(person.id, "create_invite", &json!({ "n": 0 }), "failed")
+            .await?
+    );
+
+    // Cursor paging, newest first, across pages, with filters.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = journal
+            .list_actions(&JournalFilter {
+                person: Some("E1".into()),
+                limit: 2,
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .await?;
+        seen.extend(page.data.iter().map(|a| a.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    let superseded = journal
+        .list_actions(&JournalFilter {
+            status: Some("superseded".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(superseded.data.len(), 2);
+    assert_eq!(
+        superseded.data[0].person_email.as_deref(),
+        Some("ada@example.com")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_second_process_a_read_only_file_and_a_newer_schema() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("journal.db");
+    let url = format!("sqlite://{}", path.display());
+    let first = Journal::connect(&url, 1).await?;
+    first.migrate().await?;
+    let second = Journal::connect(&url, 1).await;
+    let err = second.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("in use by another keycard process"), "{err}");
+    drop(first);
+
+    // A journal from the future: an applied migration this build does not know.
+    let journal = Journal::connect(&url, 1).await?;
+    journal.migrate().await?;
+    drop(journal);
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+        sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (29991231000000, 'future', 1, x'00', 0)")
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    }
+    let journal = Journal::connect(&url, 1).await?;
+    let err = journal
+        .migrate()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("newer Keycard"), "{err}");
+    drop(journal);
+
+    let mut perms = std::fs::metadata(&path)?.permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&path, perms)?;
+    let err = Journal::connect(&url, 1)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("read-only"), "{err}");
+    Ok(())
+}
