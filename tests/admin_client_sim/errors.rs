@@ -239,12 +239,14 @@ async fn change_outcome_unknown_applied_resend_says_reread() -> anyhow::Result<(
             .await,
     )?;
     // The first attempt saved the invite; the resend finds it. The client reports the final
-    // answer, and its classification tells the caller to re-read rather than fail or retry.
+    // answer, marked as the answer to a resend whose earlier attempt may have made the
+    // change: re-read (until then the outcome is unknown); neither fail nor send again.
     assert_eq!(err.status(), Some(400));
     assert_eq!(err.error_code(), Some(&ErrorCode::InviteAlreadyExists));
     assert_eq!(err.attempts(), 2);
+    assert_eq!(err.api().map(|a| a.earlier_outcome_unknown), Some(true));
     assert!(err.suggests_reread());
-    assert!(!err.outcome_unknown());
+    assert!(err.outcome_unknown());
     assert!(!err.is_retryable());
     let log: Vec<(u16, Option<&str>)> = s
         .calls_for("invites.create")
@@ -306,28 +308,93 @@ async fn change_outcome_unknown_outlasting_retries_is_outcome_unknown() -> anyho
     Ok(())
 }
 
-#[tokio::test]
-async fn change_outcome_unknown_on_a_removal_ends_in_not_found() -> anyhow::Result<()> {
-    let s = console().await?;
-    let client = s.unpaced(exact_retry())?;
-    let leaver = s.add_user("leaver@acme.test", "developer");
-    s.inject_fault(Fault {
-        route: "users.delete".into(),
+fn applied_503(route: &str) -> Fault {
+    Fault {
+        route: route.into(),
         status: 503,
         count: 1,
         apply: true,
         retry_after: None,
-    })?;
-    // The first attempt removed the user; the resend finds nobody. A caller removing a
-    // member reads the 404 as "already gone".
+    }
+}
+
+/// Asserts the answer to a resend whose first attempt made the change: a final refusal,
+/// marked so the caller re-reads instead of reporting a failure.
+fn assert_echo_of_earlier_success(err: &AdminApiError, status: u16) {
+    assert_eq!(err.status(), Some(status), "{err}");
+    assert_eq!(err.attempts(), 2, "{err}");
+    assert_eq!(err.api().map(|a| a.earlier_outcome_unknown), Some(true));
+    assert!(err.outcome_unknown(), "{err}");
+    assert!(err.suggests_reread(), "{err}");
+    assert!(!err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn change_outcome_unknown_then_a_refusal_means_reread() -> anyhow::Result<()> {
+    let s = console().await?;
+    let client = s.unpaced(exact_retry())?;
+    let ws = client
+        .create_workspace(&CreateWorkspace::new("Eng"))
+        .await?
+        .value;
+    let leaver = s.add_user("leaver@acme.test", "developer");
+    let joiner = s.add_user("joiner@acme.test", "developer");
+    let invite = client
+        .create_invite(&CreateInvite::new("maybe@acme.test", OrgRole::User))
+        .await?
+        .value;
+
+    // Removal: the resend finds nobody (404).
+    s.inject_fault(applied_503("users.delete"))?;
     let err = failed(client.remove_user(&leaver).await)?;
     assert!(err.is_not_found());
-    assert_eq!(err.attempts(), 2);
+    assert_echo_of_earlier_success(&err, 404);
     assert!(
         !s.state_list("users")
             .iter()
             .any(|u| str_field(u, "id") == leaver)
     );
+
+    // Membership add: the resend is a duplicate add (400 without an error code).
+    s.inject_fault(applied_503("workspace_members.create"))?;
+    let err = failed(
+        client
+            .add_workspace_member(&ws.id, &joiner, &WorkspaceRole::WorkspaceUser)
+            .await,
+    )?;
+    assert_eq!(err.error_code(), None);
+    assert_echo_of_earlier_success(&err, 400);
+    assert_eq!(
+        client
+            .get_workspace_member(&ws.id, &joiner)
+            .await?
+            .value
+            .workspace_role,
+        WorkspaceRole::WorkspaceUser
+    );
+
+    // Invite withdrawal: the resend finds the invite no longer pending (400).
+    s.inject_fault(applied_503("invites.delete"))?;
+    let err = failed(client.delete_invite(&invite.id).await)?;
+    assert_echo_of_earlier_success(&err, 400);
+    assert_eq!(
+        client.get_invite(&invite.id).await?.value.status,
+        InviteStatus::Deleted
+    );
+
+    // Archive: the resend finds it archived (400).
+    s.inject_fault(applied_503("workspaces.archive"))?;
+    let err = failed(client.archive_workspace(&ws.id).await)?;
+    assert_echo_of_earlier_success(&err, 400);
+    assert!(client.get_workspace(&ws.id).await?.value.is_archived());
+
+    // Without an unknown outcome before it, the same refusal is a plain final error.
+    let again = failed(client.archive_workspace(&ws.id).await)?;
+    assert_eq!(again.status(), Some(400));
+    assert!(!again.outcome_unknown());
+    assert!(!again.suggests_reread());
+    let gone = failed(client.remove_user(&leaver).await)?;
+    assert!(gone.is_not_found() && !gone.outcome_unknown() && !gone.suggests_reread());
     Ok(())
 }
 
@@ -385,6 +452,7 @@ async fn unknown_ids_are_typed_404s() -> anyhow::Result<()> {
         assert_eq!(err.error_type(), Some(&ErrorType::NotFoundError), "{err}");
         assert_eq!(err.attempts(), 1, "{err}");
         assert!(!err.is_retryable(), "{err}");
+        assert!(!err.outcome_unknown() && !err.suggests_reread(), "{err}");
         assert!(err.request_id().is_some_and(|id| id.starts_with("req_")));
     }
     assert_eq!(enrolled_400, 1);
