@@ -399,6 +399,37 @@ async fn change_outcome_unknown_then_a_refusal_means_reread() -> anyhow::Result<
 }
 
 #[tokio::test]
+async fn change_outcome_unknown_on_workspace_create_does_not_duplicate() -> anyhow::Result<()> {
+    let s = console().await?;
+    let client = s.unpaced(exact_retry())?;
+    let request = CreateWorkspace::new("Eng").tag("team", "eng");
+    s.inject_fault(applied_503("workspaces.create"))?;
+    // §14: the resend must not repeat what the first attempt saved.
+    let reply = client.create_workspace(&request).await?;
+    assert_eq!(reply.meta.attempts, 2);
+    let listed = client.list_all_workspaces(ListWorkspaces::new()).await?;
+    assert_eq!(listed, std::slice::from_ref(&reply.value));
+    assert_eq!(s.state_list("workspaces").len(), 2, "Default and Eng");
+    let log: Vec<(u16, Option<&str>)> = s
+        .calls_for("workspaces.create")
+        .iter()
+        .map(|c| (c.status, c.error_code))
+        .collect();
+    assert_eq!(log, [(503, Some("change_outcome_unknown")), (200, None)]);
+    // A later, separate create is a new workspace: names are not unique.
+    let second = client.create_workspace(&request).await?.value;
+    assert_ne!(second.id, reply.value.id);
+    assert_eq!(
+        client
+            .list_all_workspaces(ListWorkspaces::new())
+            .await?
+            .len(),
+        2
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn unknown_ids_are_typed_404s() -> anyhow::Result<()> {
     let s = console().await?;
     let ws = s
