@@ -260,3 +260,52 @@ async fn default_invite_pacing_does_not_fit_a_lower_server_limit() -> anyhow::Re
     assert_eq!(s.state_list("invites").len(), 30);
     Ok(())
 }
+
+#[tokio::test]
+async fn clones_share_one_pacer_under_concurrency() -> anyhow::Result<()> {
+    let s = console().await?;
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let client = s.client.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    client.get_organization().await?;
+                }
+                Ok::<_, AdminApiError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let calls = s.sim.calls();
+    assert_eq!(calls.len(), 250);
+    assert!(
+        calls.iter().all(|c| c.status == 200),
+        "no 429 with one shared pacer"
+    );
+    assert!(max_in_window(&calls, chrono::Duration::seconds(60))? <= 90);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_server_limit_below_the_pacing_is_absorbed_by_retry_after() -> anyhow::Result<()> {
+    // The org's real limit is half what the client paces for: 429s happen, and each is waited
+    // out exactly as asked, so every call still succeeds.
+    let s = console().await?;
+    s.settings(json!({"rate_limit_per_minute": 50}))?;
+    for _ in 0..150 {
+        let reply = s.client.get_organization().await?;
+        assert!(reply.meta.attempts <= 2, "{:?}", reply.meta);
+    }
+    let calls = s.sim.calls();
+    let limited = calls.iter().filter(|c| c.status == 429).count();
+    assert!(limited > 0, "the lower limit was reached");
+    assert_eq!(calls.len(), 150 + limited);
+    // The server allows 50 at once plus 50/min: 150 calls need 2 minutes, and waiting out
+    // each retry-after exactly costs next to nothing on top.
+    let elapsed = s.clock.now() - t0();
+    assert!(elapsed >= chrono::Duration::seconds(119), "{elapsed}");
+    assert!(elapsed <= chrono::Duration::seconds(130), "{elapsed}");
+    Ok(())
+}
