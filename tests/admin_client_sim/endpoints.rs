@@ -54,6 +54,7 @@ async fn users_list_get_update_and_remove() -> anyhow::Result<()> {
     s.client
         .add_workspace_member(&ws.id, &dev, &WorkspaceRole::WorkspaceDeveloper)
         .await?;
+    let dev_key = str_field(&s.sim.add_api_key("dev-ci", Some(&ws.id), Some(&dev)), "id");
 
     // Newest first.
     let page = s.client.list_users(&ListUsers::new()).await?.value;
@@ -133,6 +134,10 @@ async fn users_list_get_update_and_remove() -> anyhow::Result<()> {
             .is_empty()
     );
     assert!(s.state_list("workspace_members").is_empty());
+    // Workspace keys the leaver created keep working (§11.12).
+    let key = s.client.get_api_key(&dev_key).await?.value;
+    assert_eq!(key.status, ApiKeyStatus::Active);
+    assert_eq!(key.created_by_user(), Some(dev.as_str()));
     // A second removal is a 404.
     assert!(
         s.client
@@ -497,6 +502,24 @@ async fn workspaces_create_get_list_update_archive() -> anyhow::Result<()> {
         3,
         "Default, Eng, Data; nothing else was created"
     );
+
+    // The cap counts non-archived workspaces only (Data here; Eng is archived).
+    s.settings(json!({"max_workspaces": 2}))?;
+    let ops = s
+        .client
+        .create_workspace(&CreateWorkspace::new("Ops"))
+        .await?
+        .value;
+    let over = api_failure(
+        s.client
+            .create_workspace(&CreateWorkspace::new("More"))
+            .await,
+    )?;
+    assert_eq!(over.status, 400);
+    s.client.archive_workspace(&ops.id).await?;
+    s.client
+        .create_workspace(&CreateWorkspace::new("More"))
+        .await?;
     Ok(())
 }
 
