@@ -485,6 +485,38 @@ async fn slow_server_times_out_per_attempt() {
 }
 
 #[tokio::test]
+async fn refusal_of_a_resend_after_a_timed_out_mutation_says_reread() {
+    // The first POST times out (it may have been applied); the resend is refused as a
+    // duplicate. That refusal may be the echo of our own success.
+    let server = ScriptServer::start(vec![
+        Canned::ok(invite_json("invite_1")).delay(Duration::from_secs(3)),
+        Canned::error(400, "invalid_request_error", None),
+    ])
+    .await;
+    let clock = manual_clock();
+    let client = keycard::admin_api::AdminClient::with_clock(
+        keycard::admin_api::AdminClientConfig::new(keycard::admin_api::Credential::admin_key(
+            ADMIN_KEY,
+        ))
+        .base_url(server.base_url.clone())
+        .retry(exact_retry())
+        .pacing(None)
+        .timeout(Duration::from_millis(200)),
+        clock.clone(),
+    )
+    .expect("client builds");
+    let err = client
+        .create_invite(&CreateInvite::new("new@example.com", OrgRole::User))
+        .await
+        .expect_err("the resend is refused");
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.attempts(), 2);
+    assert!(err.outcome_unknown());
+    assert!(err.suggests_reread());
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
 async fn connection_cut_mid_body_is_a_retryable_transport_error() {
     // Promise 500 bytes, send a few, hang up.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -352,6 +352,8 @@ impl AdminClient {
         let span = tracing::Span::current();
         let mut waited = Duration::ZERO;
         let mut attempt = 0u32;
+        // Whether an attempt already sent may have made this mutation's change.
+        let mut earlier_outcome_unknown = false;
         loop {
             attempt += 1;
             if let Some(pacer) = &inner.pacer {
@@ -381,6 +383,9 @@ impl AdminClient {
             let unit: f64 = rand::rng().random();
             match inner.retry.decide(attempt, &call.method, &error, unit) {
                 RetryDecision::Retry { wait, server_asked } => {
+                    if call.method != Method::GET && error.outcome_unknown() {
+                        earlier_outcome_unknown = true;
+                    }
                     tracing::warn!(
                         status = error.status(),
                         request_id = error.request_id(),
@@ -405,6 +410,13 @@ impl AdminClient {
                     waited += wait;
                 }
                 RetryDecision::GiveUp(reason) => {
+                    let error = match error {
+                        AdminApiError::Api(mut api) if earlier_outcome_unknown => {
+                            api.earlier_outcome_unknown = true;
+                            AdminApiError::Api(api)
+                        }
+                        other => other,
+                    };
                     span.record("status", error.status());
                     span.record("request_id", error.request_id());
                     span.record("attempts", attempt);

@@ -63,6 +63,13 @@ pub struct ApiError {
     pub retry_after: Option<Duration>,
     /// Start of the raw body when it was not a parseable envelope (for diagnosis).
     pub body_snippet: Option<String>,
+    /// An earlier attempt of this mutation ended with its outcome unknown
+    /// (`change_outcome_unknown`, a timeout, a dropped connection) and may have made the
+    /// change, so this answer to the resend can be the echo of that success: a 404 on a
+    /// removal, `invite_already_exists` on a create, "already archived". Set by the client's
+    /// retry loop; see [`AdminApiError::outcome_unknown`] and
+    /// [`AdminApiError::suggests_reread`].
+    pub earlier_outcome_unknown: bool,
 }
 
 impl ApiError {
@@ -91,7 +98,13 @@ impl fmt::Display for ApiError {
         if let Some(request_id) = &self.request_id {
             write!(f, " [request-id {request_id}]")?;
         }
-        write!(f, " after {} attempt(s)", self.attempts)
+        write!(f, " after {} attempt(s)", self.attempts)?;
+        if self.earlier_outcome_unknown {
+            f.write_str(
+                "; an earlier attempt's outcome is unknown and it may have made the change",
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -276,19 +289,24 @@ impl AdminApiError {
         matches!(self.status(), Some(401 | 403))
     }
 
-    /// `already_member` / `invite_already_exists`: the goal may already be met, so re-read
-    /// state instead of failing (§14).
+    /// The goal may already be met, so re-read state instead of failing: `already_member` /
+    /// `invite_already_exists` (§14), or a final refusal of a resend whose earlier attempt may
+    /// have made the change ([`ApiError::earlier_outcome_unknown`]).
     pub fn suggests_reread(&self) -> bool {
         matches!(
             self.error_code(),
             Some(ErrorCode::AlreadyMember | ErrorCode::InviteAlreadyExists)
-        )
+        ) || self
+            .api()
+            .is_some_and(|api| api.earlier_outcome_unknown && !api.is_retryable())
     }
 
     /// The caller should not assume whether a mutation took effect (outcome unknown after
-    /// retries, or a success whose body was lost).
+    /// retries, a success whose body was lost, or an answer to a resend whose earlier attempt
+    /// may have made the change).
     pub fn outcome_unknown(&self) -> bool {
         matches!(self.error_code(), Some(ErrorCode::ChangeOutcomeUnknown))
+            || self.api().is_some_and(|api| api.earlier_outcome_unknown)
             || matches!(
                 self,
                 Self::Transport {
@@ -355,6 +373,7 @@ pub(crate) fn api_error_from_response(
             attempts,
             retry_after,
             body_snippet: None,
+            earlier_outcome_unknown: false,
         },
         None => ApiError {
             status,
@@ -369,6 +388,7 @@ pub(crate) fn api_error_from_response(
             attempts,
             retry_after,
             body_snippet: Some(snippet(body)),
+            earlier_outcome_unknown: false,
         },
     }
 }
@@ -420,6 +440,32 @@ mod tests {
         assert!(err.body_snippet.is_none());
         assert!(!err.is_retryable());
         assert!(AdminApiError::from(err).suggests_reread());
+    }
+
+    #[test]
+    fn answer_after_an_unknown_outcome_says_reread() {
+        let not_found = api(
+            404,
+            r#"{"type":"error","error":{"type":"not_found_error","message":"User user_1 not found."}}"#,
+            None,
+        );
+        let plain = AdminApiError::from(not_found.clone());
+        assert!(!plain.outcome_unknown() && !plain.suggests_reread());
+        let after = AdminApiError::from(ApiError {
+            earlier_outcome_unknown: true,
+            ..not_found
+        });
+        assert!(after.outcome_unknown());
+        assert!(after.suggests_reread());
+        assert!(after.is_not_found());
+        assert!(after.to_string().contains("earlier attempt"), "{after}");
+        // Still transient: outcome unknown, but the advice is to send again, not re-read.
+        let overloaded = AdminApiError::from(ApiError {
+            earlier_outcome_unknown: true,
+            ..api(529, "", None)
+        });
+        assert!(overloaded.outcome_unknown());
+        assert!(!overloaded.suggests_reread());
     }
 
     #[test]

@@ -183,6 +183,7 @@ mod tests {
             attempts: 1,
             retry_after,
             body_snippet: None,
+            earlier_outcome_unknown: false,
         })
     }
 

@@ -431,7 +431,7 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
             }
             if fault.status == 503 && fault.apply && route.is_mutation() {
                 // The change is saved, but the caller is told the outcome is unknown.
-                let _ = dispatch(
+                let applied = dispatch(
                     &mut inner.state,
                     &route,
                     &query,
@@ -440,6 +440,14 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
                     now,
                     version,
                 );
+                // A resend must not repeat saved parts (§14). Other routes refuse a repeat on
+                // their own (duplicate invite or member, not found, already archived); a
+                // workspace has no natural key, so remember it for the identical resend.
+                if route == Route::WorkspacesCreate
+                    && let Ok(created) = applied
+                {
+                    inner.unconfirmed_creates.push((bytes.to_vec(), created));
+                }
             }
             return Err(fault.error());
         }
@@ -457,6 +465,14 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
                 wait,
                 "Number of invites has exceeded your hourly invite rate limit.",
             ));
+        }
+        if route == Route::WorkspacesCreate
+            && let Some(pos) = inner
+                .unconfirmed_creates
+                .iter()
+                .position(|(sent, _)| sent[..] == bytes[..])
+        {
+            return Ok(inner.unconfirmed_creates.remove(pos).1);
         }
         dispatch(
             &mut inner.state,

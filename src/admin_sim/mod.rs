@@ -39,6 +39,9 @@ const MAX_CALL_LOG: usize = 100_000;
 struct Inner {
     state: SimState,
     faults: Vec<Fault>,
+    /// Workspaces created by a call answered `change_outcome_unknown`, keyed by request body,
+    /// so the identical resend gets the saved workspace instead of a second one (§14).
+    unconfirmed_creates: Vec<(Vec<u8>, Value)>,
     calls: Vec<CallRecord>,
     next_call: u64,
 }
@@ -72,6 +75,7 @@ impl Simulator {
                 inner: Mutex::new(Inner {
                     state,
                     faults: Vec::new(),
+                    unconfirmed_creates: Vec::new(),
                     calls: Vec::new(),
                     next_call: 0,
                 }),

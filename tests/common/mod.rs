@@ -2,6 +2,8 @@
 //! response and records what it received (and, with a `ManualClock`, when).
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod sim;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,12 @@
+//! The Admin API client against the in-memory simulator over loopback (admin-api.md §3, §4,
+//! §5, §7, §11, §14). Client and simulator share one `ManualClock`, so pacing, retry-after and
+//! expiry run instantly and deterministically. Wire-level faults (bad bodies, cut
+//! connections) live in `admin_client_faults.rs`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod endpoints;
+mod errors;
+mod pagination;
+mod retry_pacing;
