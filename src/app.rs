@@ -120,9 +120,12 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub async fn build(config: Config, clock: SharedClock) -> Result<Self, StartError> {
-        let url = config.journal_url().ok_or(StartError::NoJournal)?;
+        let url = config.journal_url();
+        if config.journal_is_embedded() {
+            tracing::info!(%url, "no journal.url configured: using the embedded SQLite journal");
+        }
         let journal =
-            Journal::connect(url, config.raw.journal.max_connections.unwrap_or(10)).await?;
+            Journal::connect(&url, config.raw.journal.max_connections.unwrap_or(10)).await?;
         Self::build_with_journal(config, clock, journal).await
     }
 
@@ -141,10 +144,19 @@ impl Application {
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let settings = WorkerSettings::from_config(&config, owner);
         if settings.dry_run {
+            let why = if config.admin_credential.is_none() {
+                "no Admin API credential is configured (set admin_api.admin_key_env)"
+            } else {
+                "admin_api.dry_run = true"
+            };
             tracing::warn!(
-                "DRY RUN: no Admin API credential configured (or admin_api.dry_run = true); actions are journaled as dry_run and nothing is changed"
+                "DRY RUN: {why}; actions are planned and journaled as dry_run, nothing is changed"
+            );
+            eprintln!(
+                "WARNING: keycard is in DRY RUN mode: {why}. Actions are journaled as dry_run; nothing is changed in your organization."
             );
         }
+        let journal_replicas = journal.supports_replicas();
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings);
         let addr = config.raw.server.listen;
         let listener = TcpListener::bind(addr)
@@ -163,7 +175,12 @@ impl Application {
             listener,
             state,
             worker,
-            workers: config.raw.reconciler.workers.max(1),
+            // SQLite has one writer: one worker loop (several would only queue on it).
+            workers: if journal_replicas {
+                config.raw.reconciler.workers.max(1)
+            } else {
+                1
+            },
         })
     }
 
@@ -275,7 +292,17 @@ pub async fn preview(
                 out,
                 "  {:<20} {}",
                 r.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
-                r.get("outcome").map(|v| v.to_string()).unwrap_or_default()
+                match r.get("outcome") {
+                    Some(o) => match (
+                        o.get("result").and_then(|v| v.as_str()),
+                        o.get("message").and_then(|v| v.as_str())
+                    ) {
+                        (Some(result), Some(msg)) => format!("{result}: {msg}"),
+                        (Some(result), None) => result.to_owned(),
+                        _ => o.to_string(),
+                    },
+                    None => String::new(),
+                }
             );
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::app::{Application, StartError, compile_rules};
+use crate::app::{Application, compile_rules};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::journal::{Journal, JournalFilter};
@@ -46,6 +46,8 @@ pub enum Command {
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
     AdminSim(crate::admin_sim::SimArgs),
+    /// Show the whole loop on this machine: simulator, embedded journal, signed events.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +96,9 @@ pub struct JournalArgs {
     pub events: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Journal URL to read (instead of the one the config names).
+    #[arg(long, env = "KEYCARD_JOURNAL_URL")]
+    pub journal: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -109,13 +114,21 @@ pub struct SignArgs {
     /// Unix seconds (`webhook-timestamp`); now when absent.
     #[arg(long)]
     pub timestamp: Option<i64>,
+    /// Print a ready-to-run curl command posting the signed body to this URL.
+    #[arg(long)]
+    pub curl: Option<String>,
     /// The body to sign.
     pub file: PathBuf,
 }
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init();
+    // The demo prints its own narrative; only warnings go to the log there.
+    let quiet = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Journal(_) | Command::Sign(_) | Command::Plan(_)
+    );
+    crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
@@ -126,6 +139,7 @@ pub async fn run() -> ExitCode {
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
             .await
             .map_err(|e| e.to_string()),
+        Command::Demo(args) => crate::demo::run(args).await.map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -175,10 +189,9 @@ async fn serve(args: ConfigArg) -> CliResult {
 }
 
 async fn connect(config: &Config) -> Result<Journal, String> {
-    let url = config
-        .journal_url()
-        .ok_or_else(|| StartError::NoJournal.to_string())?;
-    Journal::connect(url, 2).await.map_err(|e| e.to_string())
+    Journal::connect(&config.journal_url(), 2)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn migrate(args: ConfigArg) -> CliResult {
@@ -201,10 +214,13 @@ fn check_config(args: ConfigArg) -> CliResult {
             .unwrap_or_default()
     );
     println!(
-        "journal:   {}",
-        config
-            .journal_url()
-            .map_or("(not set)".to_owned(), redact_url)
+        "journal:   {}{}",
+        redact_url(&config.journal_url()),
+        if config.journal_is_embedded() {
+            " (embedded default)"
+        } else {
+            ""
+        }
     );
     println!(
         "admin API: {} ({}{})",
@@ -286,8 +302,13 @@ async fn plan(args: PlanArgs) -> CliResult {
 }
 
 async fn journal(args: JournalArgs) -> CliResult {
-    let config = load(&args.config)?;
-    let journal = connect(&config).await?;
+    let url = match args.journal {
+        Some(url) => url,
+        None => load(&args.config)?.journal_url(),
+    };
+    let journal = Journal::connect_read_only(&url)
+        .await
+        .map_err(|e| e.to_string())?;
     let filter = JournalFilter {
         person: args.person,
         email: args.email,
@@ -342,8 +363,17 @@ fn sign(args: SignArgs) -> CliResult {
         .timestamp
         .unwrap_or_else(|| SystemClock.now().timestamp());
     let signature = sign(&secret, &id, ts, &body);
-    println!("webhook-id: {}", id.as_str());
-    println!("webhook-timestamp: {ts}");
-    println!("webhook-signature: {signature}");
+    match args.curl {
+        Some(url) => println!(
+            "curl -s -X POST '{url}' -H 'content-type: application/json' -H 'webhook-id: {}' -H 'webhook-timestamp: {ts}' -H 'webhook-signature: {signature}' --data-binary @'{}'",
+            id.as_str(),
+            args.file.display()
+        ),
+        None => {
+            println!("webhook-id: {}", id.as_str());
+            println!("webhook-timestamp: {ts}");
+            println!("webhook-signature: {signature}");
+        }
+    }
     Ok(())
 }

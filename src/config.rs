@@ -74,8 +74,11 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JournalConfig {
-    /// `postgres://...`; required for now (the embedded SQLite journal is planned).
+    /// `postgres://...` (production, several replicas) or `sqlite://path`. Unset: the
+    /// embedded SQLite journal in `data_dir`.
     pub url: Option<String>,
+    /// Where the embedded journal lives when `url` is unset (default `keycard-data`).
+    pub data_dir: Option<PathBuf>,
     /// Apply migrations at start (default true).
     pub migrate_on_start: Option<bool>,
     pub max_connections: Option<u32>,
@@ -324,6 +327,19 @@ impl Config {
         if let Some(v) = env("KEYCARD_JOURNAL_URL") {
             raw.journal.url = Some(v);
         }
+        if let Some(v) = env("KEYCARD_DATA_DIR") {
+            raw.journal.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(url) = &raw.journal.url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError::invalid(
+                "journal.url",
+                "use postgres://user@host/db for PostgreSQL or sqlite://path/to/journal.db; leave it unset for the embedded journal",
+            ));
+        }
         if let Some(v) = env("KEYCARD_ADMIN_API_BASE_URL") {
             raw.admin_api.base_url = v;
         }
@@ -446,8 +462,25 @@ impl Config {
         })
     }
 
-    pub fn journal_url(&self) -> Option<&str> {
-        self.raw.journal.url.as_deref()
+    /// The journal to use: the configured URL, or the embedded SQLite file.
+    pub fn journal_url(&self) -> String {
+        match &self.raw.journal.url {
+            Some(url) => url.clone(),
+            None => {
+                let dir = self
+                    .raw
+                    .journal
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("keycard-data"));
+                format!("sqlite://{}", dir.join("journal.db").display())
+            }
+        }
+    }
+
+    /// Whether the journal is the embedded default (no URL configured).
+    pub fn journal_is_embedded(&self) -> bool {
+        self.raw.journal.url.is_none()
     }
 
     pub fn is_protected(&self, email: &str) -> bool {

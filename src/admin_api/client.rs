@@ -420,14 +420,29 @@ impl AdminClient {
                     span.record("status", error.status());
                     span.record("request_id", error.request_id());
                     span.record("attempts", attempt);
-                    tracing::warn!(
-                        status = error.status(),
-                        request_id = error.request_id(),
-                        attempt,
-                        reason = reason.as_str(),
-                        error = %error,
-                        "admin api call failed"
-                    );
+                    // A 404 or a 400 is often an answer the caller expects ("not a member
+                    // yet", "already invited"); the caller decides whether it is a problem.
+                    if error.status().is_some_and(|s| {
+                        (400..500).contains(&s) && s != 401 && s != 403 && s != 429
+                    }) {
+                        tracing::debug!(
+                            status = error.status(),
+                            request_id = error.request_id(),
+                            attempt,
+                            reason = reason.as_str(),
+                            error = %error,
+                            "admin api call failed"
+                        );
+                    } else {
+                        tracing::warn!(
+                            status = error.status(),
+                            request_id = error.request_id(),
+                            attempt,
+                            reason = reason.as_str(),
+                            error = %error,
+                            "admin api call failed"
+                        );
+                    }
                     return Err(error);
                 }
             }

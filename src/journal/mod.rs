@@ -117,6 +117,17 @@ impl Journal {
         Ok(Self::from_pool(pool))
     }
 
+    /// Opens for queries only; an embedded journal in use by `keycard serve` can still be
+    /// read.
+    pub async fn connect_read_only(url: &str) -> JournalResult<Self> {
+        if url.starts_with("sqlite:") {
+            return Ok(Self {
+                backend: Backend::Sqlite(SqliteJournal::open_read_only(url).await?),
+            });
+        }
+        Self::connect(url, 2).await
+    }
+
     /// Wraps an existing PostgreSQL pool (tests get one per database from `#[sqlx::test]`).
     pub fn from_pool(pool: PgPool) -> Self {
         Self {

@@ -27,6 +27,16 @@ impl SqliteJournal {
     /// Opens (creating if needed) the journal file a `sqlite://path` URL names. Refuses a
     /// read-only file and a file another process holds, with a message saying why.
     pub async fn open(url: &str) -> JournalResult<Self> {
+        Self::open_with(url, false).await
+    }
+
+    /// Opens for queries only (`keycard journal` while `keycard serve` runs): no lock, no
+    /// writes, no file created.
+    pub async fn open_read_only(url: &str) -> JournalResult<Self> {
+        Self::open_with(url, true).await
+    }
+
+    async fn open_with(url: &str, read_only: bool) -> JournalResult<Self> {
         use std::str::FromStr as _;
 
         use sqlx::sqlite::{
@@ -37,14 +47,15 @@ impl SqliteJournal {
             .map_err(|e| {
                 JournalError::Open(format!("journal.url '{url}' is not a SQLite URL: {e}"))
             })?
-            .create_if_missing(true)
+            .create_if_missing(!read_only)
+            .read_only(read_only)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
         let path = options.get_filename().to_path_buf();
         let in_memory = path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:");
-        let lock = if in_memory {
+        let lock = if in_memory || read_only {
             None
         } else {
             Some(std::sync::Arc::new(Self::lock(&path)?))
