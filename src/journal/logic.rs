@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::model::{EventRow, PersonRow};
 use super::{JournalError, JournalResult};
 use crate::ingest::LifecycleEvent;
 
@@ -45,6 +46,56 @@ pub(super) fn merge_attributes(current: &Value, reported: &Value) -> Value {
         }
     }
     Value::Object(merged)
+}
+
+/// Why an event is stale for this person (older than the last applied one), if it is.
+pub(super) fn stale_reason(person: &PersonRow, ev: &EventRow) -> Option<String> {
+    let last = person.last_order_key?;
+    (ev.order_key < last).then(|| {
+        format!(
+            "older than the last applied event ({}); changes nothing",
+            last.to_rfc3339()
+        )
+    })
+}
+
+/// The person after an event is applied.
+pub(super) struct PersonUpdate {
+    pub attributes: Value,
+    pub status: &'static str,
+    pub email: Option<String>,
+    pub email_history: Value,
+}
+
+/// Applies an event's reported attributes and lifecycle change to a person.
+pub(super) fn person_update(person: &PersonRow, ev: &EventRow) -> PersonUpdate {
+    let reported = ev.payload.get("person").cloned().unwrap_or(Value::Null);
+    let attributes = merge_attributes(&person.attributes, &reported);
+    let current = match person.status.as_str() {
+        "active" => Some("active"),
+        "on_leave" => Some("on_leave"),
+        "departed" => Some("departed"),
+        _ => None,
+    };
+    let status = status_after(&ev.kind, current)
+        .or(current)
+        .unwrap_or("active");
+    let email = attributes
+        .get("email")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let mut history = person.email_history.as_array().cloned().unwrap_or_default();
+    if let Some(e) = &email
+        && person.email.as_deref() != Some(e.as_str())
+    {
+        history.push(serde_json::json!({ "email": e, "since": ev.order_key, "event_id": ev.id }));
+    }
+    PersonUpdate {
+        attributes,
+        status,
+        email,
+        email_history: Value::Array(history),
+    }
 }
 
 pub(super) fn encode_cursor(parts: &str) -> String {

@@ -3,7 +3,7 @@
 //! across an Admin API call). Work queues are claimed with `FOR UPDATE SKIP LOCKED`.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -169,37 +169,15 @@ impl PgJournal {
                 event_status::APPLIED,
                 Some(format!("cancelled {cancelled} scheduled change(s)")),
             )
-        } else if person
-            .last_order_key
-            .is_some_and(|last| ev.order_key < last)
-        {
-            (
-                event_status::STALE,
-                Some(format!(
-                    "older than the last applied event ({}); changes nothing",
-                    person
-                        .last_order_key
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_default()
-                )),
-            )
+        } else if let Some(reason) = stale_reason(&person, ev) {
+            (event_status::STALE, Some(reason))
         } else {
-            let reported = ev.payload.get("person").cloned().unwrap_or(Value::Null);
-            let attributes = merge_attributes(&person.attributes, &reported);
-            let current = (person.status != "new").then_some(person.status.as_str());
-            let new_status = status_after(&ev.kind, current)
-                .or(current)
-                .unwrap_or("active");
-            let email = attributes
-                .get("email")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let mut history = person.email_history.as_array().cloned().unwrap_or_default();
-            if let Some(e) = &email
-                && person.email.as_deref() != Some(e.as_str())
-            {
-                history.push(json!({ "email": e, "since": ev.order_key, "event_id": ev.id }));
-            }
+            let PersonUpdate {
+                attributes,
+                status: new_status,
+                email,
+                email_history: history,
+            } = person_update(&person, ev);
             sqlx::query(
                 "UPDATE people SET attributes = $2, status = $3, email = $4, email_history = $5,
                         last_order_key = $6, last_event_id = $7, updated_at = $8
@@ -209,7 +187,7 @@ impl PgJournal {
             .bind(attributes)
             .bind(new_status)
             .bind(email)
-            .bind(Value::Array(history))
+            .bind(history)
             .bind(ev.order_key)
             .bind(ev.id)
             .bind(now)
