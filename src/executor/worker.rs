@@ -403,7 +403,7 @@ impl Worker {
             .await?;
             return Ok(Flow::Stop);
         }
-        if let Step::RemoveUser { .. } = step {
+        if matches!(step, Step::RemoveUser { .. }) && row.status != action_status::RELEASED {
             let window_start = now - Duration::hours(1);
             let done = self.journal.removals_since(window_start).await?;
             if done >= i64::from(self.settings.max_removals_per_hour) {
@@ -524,8 +524,10 @@ impl Worker {
         error: Option<String>,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> WorkerResult<()> {
+        // A note for a human reads the same as outcome and as error.
         let (outcome, error) = if status == action_status::NEEDS_MANUAL_ACTION {
-            (error.clone(), error)
+            let note = outcome.or(error);
+            (note.clone(), note)
         } else {
             (outcome, error)
         };

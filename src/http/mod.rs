@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(ops::events))
         .route("/events/{id}", get(ops::event))
         .route("/actions", get(ops::actions))
+        .route("/actions/{id}/release", post(ops::release))
         .route("/people/{id}", get(ops::person))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

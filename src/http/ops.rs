@@ -136,3 +136,18 @@ pub async fn person(
     }))
     .into_response())
 }
+
+/// `POST /api/v1/actions/{id}/release`: lets a removal held by the cap go ahead.
+pub async fn release(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found(format!("no action {id}")))?;
+    let row = app
+        .journal
+        .release_action(id, "ops API", app.clock.now())
+        .await?;
+    tracing::warn!(action = %id, person = %row.person_id, "held removal released by an operator");
+    app.notify.notify_one();
+    Ok(axum::Json(row).into_response())
+}

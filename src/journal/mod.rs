@@ -307,6 +307,15 @@ impl Journal {
         dispatch!(self.has_action(person_id, kind, params, status))
     }
 
+    pub async fn release_action(
+        &self,
+        id: Uuid,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> JournalResult<ActionRow> {
+        dispatch!(self.release_action(id, by, now))
+    }
+
     pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
         dispatch!(self.removals_since(since))
     }

@@ -103,9 +103,11 @@ pub mod action_status {
     pub const DRY_RUN: &str = "dry_run";
     pub const WAITING: &str = "waiting";
     pub const SUPERSEDED: &str = "superseded";
+    /// A held removal an operator released: it runs at the next reconcile, past the cap.
+    pub const RELEASED: &str = "released";
 
     /// Statuses of an action that may still run (a wait ends when its condition is met).
-    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING, WAITING];
+    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING, WAITING, RELEASED];
 }
 
 /// Event statuses (stored as text).

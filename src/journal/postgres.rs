@@ -556,6 +556,30 @@ impl PgJournal {
         Ok(found)
     }
 
+    /// An operator releases a removal held by the cap: it becomes `released` and the
+    /// person is queued, so the next reconcile performs it past the cap.
+    pub async fn release_action(
+        &self,
+        id: Uuid,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> JournalResult<ActionRow> {
+        let row: Option<ActionRow> = sqlx::query_as(
+            "UPDATE actions SET status = 'released', outcome = $2, updated_at = $3, finished_at = NULL
+             WHERE id = $1 AND kind = 'remove_user' AND status = 'needs_manual_action'
+             RETURNING *",
+        )
+        .bind(id)
+        .bind(format!("released by {by}"))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or_else(|| JournalError::NotFound(format!("held removal {id}")))?;
+        self.enqueue(row.person_id, now, "operator released a held removal")
+            .await?;
+        Ok(row)
+    }
+
     /// Removals performed (or started) since `since`, for the removal cap.
     pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
         let n: i64 = sqlx::query_scalar(

@@ -540,7 +540,7 @@ impl SqliteJournal {
     pub async fn unfinished_actions(&self, person_id: Uuid) -> JournalResult<Vec<ActionRow>> {
         let rows = sqlx::query_as(
             "SELECT * FROM actions WHERE person_id = $1
-               AND status IN ('pending', 'running', 'retrying', 'waiting') ORDER BY seq",
+               AND status IN ('pending', 'running', 'retrying', 'waiting', 'released') ORDER BY seq",
         )
         .bind(person_id)
         .fetch_all(&self.pool)
@@ -639,7 +639,7 @@ impl SqliteJournal {
             sqlx::query(
                 "UPDATE actions SET status = 'superseded', outcome = 'no longer needed by the latest plan',
                         lease_owner = NULL, lease_until = NULL, finished_at = $2, updated_at = $2
-                 WHERE id = $1 AND status IN ('pending', 'running', 'retrying', 'waiting')",
+                 WHERE id = $1 AND status IN ('pending', 'running', 'retrying', 'waiting', 'released')",
             )
             .bind(id)
             .bind(now)
@@ -676,6 +676,30 @@ impl SqliteJournal {
         .fetch_one(&self.pool)
         .await?;
         Ok(found)
+    }
+
+    /// An operator releases a removal held by the cap: it becomes `released` and the
+    /// person is queued, so the next reconcile performs it past the cap.
+    pub async fn release_action(
+        &self,
+        id: Uuid,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> JournalResult<ActionRow> {
+        let row: Option<ActionRow> = sqlx::query_as(
+            "UPDATE actions SET status = 'released', outcome = $2, updated_at = $3, finished_at = NULL
+             WHERE id = $1 AND kind = 'remove_user' AND status = 'needs_manual_action'
+             RETURNING *",
+        )
+        .bind(id)
+        .bind(format!("released by {by}"))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or_else(|| JournalError::NotFound(format!("held removal {id}")))?;
+        self.enqueue(row.person_id, now, "operator released a held removal")
+            .await?;
+        Ok(row)
     }
 
     /// Removals performed (or started) since `since`, for the removal cap.

@@ -450,3 +450,63 @@ impl Harness {
         self.clock.now()
     }
 }
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn removals_beyond_the_cap_wait_for_an_operator(pool: PgPool) {
+    let toml = format!("{RULES}\n[safety]\nmax_removals_per_hour = 1\n");
+    let h = Harness::start_with(pool, &toml, seed()).await;
+    joined(&h, "C1", "c1@acme.test", "Sales").await;
+    joined(&h, "C2", "c2@acme.test", "Sales").await;
+    h.advance(10);
+    for id in ["C1", "C2"] {
+        let (status, _) = h
+            .deliver(
+                &format!("leave_{id}"),
+                event("person.departed", id, h.clock_now(), json!({})),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    h.settle().await;
+    assert_eq!(
+        h.calls("users.delete"),
+        1,
+        "only one removal within the hour"
+    );
+    let held: Vec<_> = [h.actions("C1").await, h.actions("C2").await]
+        .concat()
+        .into_iter()
+        .filter(|a| a.kind == "remove_user" && a.status == "needs_manual_action")
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(
+        held[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("max_removals_per_hour")
+    );
+
+    // Another pass does not pile up held rows or remove anyone.
+    h.advance(60);
+    h.settle().await;
+    assert_eq!(h.calls("users.delete"), 1);
+
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    h.settle().await;
+    assert_eq!(h.calls("users.delete"), 2, "the released removal ran");
+    assert!(h.user("c1@acme.test").is_none() && h.user("c2@acme.test").is_none());
+    let released = h
+        .journal
+        .action(held[0].id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(released.status, "succeeded");
+}
