@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::model::*;
 use super::{Journal, JournalError, JournalResult};
-use crate::ingest::LifecycleEvent;
+use crate::ingest::{IgnoredNotice, LifecycleEvent, Record};
 
 /// Where an event sits in its person's history: changes announced ahead of time take
 /// their place at `effective_at`; everything else at `occurred_at`.
 pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
-    if event.is_scheduled() {
+    if !event.undated && event.is_scheduled() {
         event.effective_at
     } else {
         event.occurred_at
@@ -23,8 +23,13 @@ pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
 }
 
 /// The person status an event kind leads to (`None`: unchanged).
+///
+/// Leave applies to people who work here: a leave starting or ending for someone who has
+/// departed changes nothing (HiBob sends `employee.left` and `employee.inactivated` for one
+/// termination, in either order); only a hire or rehire brings a departed person back.
 fn status_after(kind: &str, current: Option<&str>) -> Option<&'static str> {
     match kind {
+        "leave_started" | "leave_ended" if current == Some("departed") => None,
         "hired" | "rehired" | "leave_ended" => Some("active"),
         "departed" => Some("departed"),
         "leave_started" => Some("on_leave"),
@@ -50,6 +55,46 @@ fn merge_attributes(current: &Value, reported: &Value) -> Value {
     Value::Object(merged)
 }
 
+/// Applies an event's group additions and removals to the known `groups` list.
+fn apply_group_changes(attributes: &mut Value, changes: Option<&Value>) {
+    let Some(changes) = changes.and_then(Value::as_object) else {
+        return;
+    };
+    let names = |key: &str| -> Vec<String> {
+        changes
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (added, removed) = (names("added"), names("removed"));
+    if added.is_empty() && removed.is_empty() {
+        return;
+    }
+    let Some(map) = attributes.as_object_mut() else {
+        return;
+    };
+    let mut groups: Vec<String> = map
+        .get("groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    groups.retain(|g| !removed.contains(g));
+    for g in added {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    map.insert(
+        "groups".into(),
+        Value::Array(groups.into_iter().map(Value::String).collect()),
+    );
+}
+
 fn encode_cursor(parts: &str) -> String {
     URL_SAFE_NO_PAD.encode(parts)
 }
@@ -72,15 +117,61 @@ impl Journal {
         event: &LifecycleEvent,
         signature_key: Option<usize>,
     ) -> JournalResult<Recorded> {
+        let mut tx = self.pool.begin().await?;
+        let recorded = Self::insert_event(&mut tx, event, signature_key).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Commits everything one delivery produced, all or nothing: a batch (an Okta delivery
+    /// of several events) is never half-acknowledged. Each record is deduplicated on its own
+    /// key, so a redelivered batch writes nothing and a batch overlapping an earlier one
+    /// writes only what is new.
+    pub async fn record_delivery(
+        &self,
+        records: &[Record],
+        signature_key: Option<usize>,
+    ) -> JournalResult<Vec<Recorded>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let recorded = match record {
+                Record::Event(event) => Self::insert_event(&mut tx, event, signature_key).await?,
+                Record::Ignored(notice) => {
+                    Self::insert_ignored(&mut tx, notice, signature_key).await?
+                }
+            };
+            out.push(recorded);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn insert_event(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        event: &LifecycleEvent,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
         let id = Uuid::now_v7();
         let payload =
             serde_json::to_value(event).map_err(|e| JournalError::Corrupt(e.to_string()))?;
         let email = event.person.email.value().map(|e| e.as_str().to_owned());
+        // Announced without a date: scheduled, with no time to become due at.
+        let (status, effective_at, reason) = if event.undated {
+            (
+                event_status::SCHEDULED,
+                None,
+                Some("announced without an effective date: takes effect with the sender's effective event, or is cancelled".to_owned()),
+            )
+        } else {
+            (event_status::RECEIVED, Some(event.effective_at), None)
+        };
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, email, occurred_at,
-                                 effective_at, received_at, order_key, status, signature_key,
-                                 body_sha256, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12, $13)
+                                 effective_at, received_at, order_key, status, status_reason,
+                                 signature_key, body_sha256, payload, source_event_type,
+                                 completeness)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (source, dedupe_key) DO NOTHING
              RETURNING id",
         )
@@ -91,14 +182,60 @@ impl Journal {
         .bind(event.person.id.as_str())
         .bind(email)
         .bind(event.occurred_at)
-        .bind(event.effective_at)
+        .bind(effective_at)
         .bind(event.received_at)
         .bind(order_key(event))
+        .bind(status)
+        .bind(reason)
         .bind(signature_key.and_then(|k| i32::try_from(k).ok()))
         .bind(&event.body_sha256)
         .bind(payload)
-        .fetch_optional(&self.pool)
+        .bind(event.origin.as_ref().map(|o| o.event_type.as_str()))
+        .bind(event.completeness.as_str())
+        .fetch_optional(&mut **tx)
         .await?;
+        Self::inserted_or_existing(tx, inserted, &event.dedupe_key).await
+    }
+
+    async fn insert_ignored(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        notice: &IgnoredNotice,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
+        let id = Uuid::now_v7();
+        let payload =
+            serde_json::to_value(notice).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, occurred_at,
+                                 received_at, order_key, status, status_reason, signature_key,
+                                 body_sha256, payload, processed_at, source_event_type,
+                                 completeness)
+             VALUES ($1, $2, $3, 'ignored', $4, $5, $6, $5, 'ignored', $7, $8, $9, $10, $6, $11,
+                     'notice')
+             ON CONFLICT (source, dedupe_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(&notice.dedupe_key.source)
+        .bind(&notice.dedupe_key.delivery_id)
+        .bind(notice.person_id.as_deref())
+        .bind(notice.occurred_at)
+        .bind(notice.received_at)
+        .bind(&notice.reason)
+        .bind(signature_key.and_then(|k| i32::try_from(k).ok()))
+        .bind(&notice.body_sha256)
+        .bind(payload)
+        .bind(notice.event_type.as_deref())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Self::inserted_or_existing(tx, inserted, &notice.dedupe_key).await
+    }
+
+    async fn inserted_or_existing(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        inserted: Option<Uuid>,
+        key: &crate::ingest::DedupeKey,
+    ) -> JournalResult<Recorded> {
         match inserted {
             Some(event_id) => Ok(Recorded {
                 event_id,
@@ -108,9 +245,9 @@ impl Journal {
                 let event_id: Uuid = sqlx::query_scalar(
                     "SELECT id FROM events WHERE source = $1 AND dedupe_key = $2",
                 )
-                .bind(event.source())
-                .bind(&event.dedupe_key.delivery_id)
-                .fetch_one(&self.pool)
+                .bind(&key.source)
+                .bind(&key.delivery_id)
+                .fetch_one(&mut **tx)
                 .await?;
                 Ok(Recorded {
                     event_id,
@@ -198,14 +335,19 @@ impl Journal {
         .await?;
 
         let (status, reason) = if ev.kind == "change_cancelled" {
+            // A vendor cancellation names what it withdraws (Gusto: a termination or a
+            // rehire); a native one withdraws every scheduled change of the person.
+            let cancels = ev.payload.get("cancels").and_then(Value::as_str);
             let cancelled = sqlx::query(
                 "UPDATE events SET status = 'cancelled', status_reason = $3, processed_at = $4
-                 WHERE source = $1 AND person_source_id = $2 AND status = 'scheduled'",
+                 WHERE source = $1 AND person_source_id = $2 AND status = 'scheduled'
+                   AND ($5::text IS NULL OR kind = $5)",
             )
             .bind(&ev.source)
             .bind(&ev.person_source_id)
             .bind(format!("cancelled by event {}", ev.id))
             .bind(now)
+            .bind(cancels)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -229,7 +371,8 @@ impl Journal {
             )
         } else {
             let reported = ev.payload.get("person").cloned().unwrap_or(Value::Null);
-            let attributes = merge_attributes(&person.attributes, &reported);
+            let mut attributes = merge_attributes(&person.attributes, &reported);
+            apply_group_changes(&mut attributes, ev.payload.get("group_changes"));
             let current = (person.status != "new").then_some(person.status.as_str());
             let new_status = status_after(&ev.kind, current)
                 .or(current)
@@ -272,6 +415,25 @@ impl Journal {
         .bind(now)
         .execute(&mut **tx)
         .await?;
+
+        if status == event_status::APPLIED && ev.kind != "change_cancelled" {
+            // Announcements of this change that came without a date are now fulfilled.
+            sqlx::query(
+                "UPDATE events SET status = 'applied', status_reason = $4, person_id = $5,
+                        processed_at = $6
+                 WHERE source = $1 AND person_source_id = $2 AND kind = $3
+                   AND status = 'scheduled' AND effective_at IS NULL AND id <> $7",
+            )
+            .bind(&ev.source)
+            .bind(&ev.person_source_id)
+            .bind(&ev.kind)
+            .bind(format!("took effect with event {}", ev.id))
+            .bind(person.id)
+            .bind(now)
+            .bind(ev.id)
+            .execute(&mut **tx)
+            .await?;
+        }
 
         if status == event_status::APPLIED {
             Self::enqueue_in(
@@ -798,6 +960,35 @@ mod tests {
         assert_eq!(
             merge_attributes(&current, &reported),
             json!({ "id": "E1", "department": "Marketing" })
+        );
+    }
+
+    #[test]
+    fn group_changes_add_and_remove() {
+        let mut attrs = json!({ "id": "E1", "groups": ["a", "b"] });
+        apply_group_changes(
+            &mut attrs,
+            Some(&json!({ "added": ["c", "a"], "removed": ["b"] })),
+        );
+        assert_eq!(attrs["groups"], json!(["a", "c"]));
+        let mut none = json!({ "id": "E1" });
+        apply_group_changes(&mut none, Some(&json!({ "added": ["x"] })));
+        assert_eq!(none["groups"], json!(["x"]));
+        apply_group_changes(&mut none, None);
+        assert_eq!(none["groups"], json!(["x"]));
+    }
+
+    #[test]
+    fn leave_never_revives_a_departed_person() {
+        assert_eq!(status_after("leave_started", Some("departed")), None);
+        assert_eq!(status_after("leave_ended", Some("departed")), None);
+        assert_eq!(
+            status_after("leave_started", Some("active")),
+            Some("on_leave")
+        );
+        assert_eq!(
+            status_after("leave_ended", Some("on_leave")),
+            Some("active")
         );
     }
 
