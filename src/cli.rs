@@ -192,7 +192,7 @@ async fn migrate(args: ConfigArg) -> CliResult {
 fn check_config(args: ConfigArg) -> CliResult {
     let config = load(&args)?;
     let rules = compile_rules(&config).map_err(|e| e.to_string())?;
-    crate::app::verifiers(&config).map_err(|e| e.to_string())?;
+    crate::app::adapters(&config).map_err(|e| e.to_string())?;
     println!(
         "config OK{}",
         args.config
@@ -222,11 +222,12 @@ fn check_config(args: ConfigArg) -> CliResult {
     println!("sources:");
     for s in config.sources.values() {
         println!(
-            "  {:<16} kind={:<10} secrets={} tolerance={}s",
+            "  {:<16} kind={:<12} secrets={} tolerance={}s  POST /webhooks/{}",
             s.name,
             s.kind.as_str(),
             s.secrets.len(),
-            s.tolerance.as_secs()
+            s.tolerance.as_secs(),
+            s.name
         );
     }
     println!("rules:");
