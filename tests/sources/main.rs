@@ -7,3 +7,4 @@
 mod harness;
 mod bamboohr;
 mod common;
+mod hibob;
