@@ -8,3 +8,4 @@ mod harness;
 mod bamboohr;
 mod common;
 mod hibob;
+mod okta;
