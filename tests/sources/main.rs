@@ -7,5 +7,6 @@
 mod harness;
 mod bamboohr;
 mod common;
+mod gusto;
 mod hibob;
 mod okta;
