@@ -7,6 +7,7 @@
 mod harness;
 mod bamboohr;
 mod common;
+mod generic;
 mod gusto;
 mod hibob;
 mod okta;
