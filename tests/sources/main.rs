@@ -5,8 +5,10 @@
 #[allow(dead_code)]
 #[path = "../pipeline/harness.rs"]
 mod harness;
+
 mod bamboohr;
 mod common;
+mod e2e;
 mod generic;
 mod gusto;
 mod hibob;
