@@ -8,6 +8,7 @@ mod harness;
 
 mod bamboohr;
 mod common;
+mod config;
 mod e2e;
 mod generic;
 mod gusto;
