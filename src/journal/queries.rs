@@ -194,6 +194,28 @@ impl Journal {
         .bind(event.completeness.as_str())
         .fetch_optional(&mut **tx)
         .await?;
+        if let (Some(new_id), true) = (inserted, event.undated) {
+            // Deliveries are unordered: an announcement can arrive after the change it
+            // announces was already applied (Okta's create after its activate). It then
+            // has nothing left to wait for.
+            sqlx::query(
+                "UPDATE events AS e SET status = 'stale', processed_at = $3,
+                        status_reason = 'announced after it took effect with event ' || a.id::text
+                 FROM (SELECT id FROM events
+                       WHERE source = $2 AND person_source_id = $4 AND kind = $5
+                         AND status = 'applied' AND order_key >= $6
+                       ORDER BY order_key LIMIT 1) AS a
+                 WHERE e.id = $1",
+            )
+            .bind(new_id)
+            .bind(event.source())
+            .bind(event.received_at)
+            .bind(event.person.id.as_str())
+            .bind(event.kind.as_str())
+            .bind(event.occurred_at)
+            .execute(&mut **tx)
+            .await?;
+        }
         Self::inserted_or_existing(tx, inserted, &event.dedupe_key).await
     }
 

@@ -366,3 +366,31 @@ async fn an_unreachable_journal_is_a_5xx_so_okta_retries(pool: PgPool) {
         .await;
     assert_eq!(status, 503, "{problem}");
 }
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn an_announcement_arriving_after_its_change_is_stale(pool: PgPool) {
+    let h = Harness::start_with(pool, &toml(), seed()).await;
+    let activate = single("user.lifecycle.activate", "late-1");
+    let (status, _) = h.post_to(SOURCE, &post_headers(), activate).await;
+    assert_eq!(status, 200);
+    h.settle().await;
+    // Okta is unordered: the account's creation shows up afterwards.
+    let create = String::from_utf8(single("user.lifecycle.create", "late-0"))
+        .unwrap_or_default()
+        .replace("2026-11-28T09:58:00.862Z", "2026-11-28T09:57:59.000Z")
+        .into_bytes();
+    let (status, answer) = h.post_to(SOURCE, &post_headers(), create).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["event_id"].as_str().unwrap_or_default();
+    let row = h
+        .journal
+        .event(uuid::Uuid::parse_str(id).unwrap_or_default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(row.status, "stale");
+    assert!(
+        row.status_reason
+            .unwrap_or_default()
+            .starts_with("announced after it took effect")
+    );
+}
