@@ -222,11 +222,17 @@ fn check_config(args: ConfigArg) -> CliResult {
     println!("sources:");
     for s in config.sources.values() {
         println!(
-            "  {:<16} kind={:<12} secrets={} tolerance={}s  POST /webhooks/{}",
+            "  {:<16} kind={:<12} secrets={} window={}  POST /webhooks/{}",
             s.name,
             s.kind.as_str(),
             s.secrets.len(),
-            s.tolerance.as_secs(),
+            match s.kind {
+                // These senders put no timestamp under their signature.
+                crate::config::SourceKind::HiBob
+                | crate::config::SourceKind::Okta
+                | crate::config::SourceKind::Gusto => "none".to_owned(),
+                _ => format!("{}s", s.tolerance.as_secs()),
+            },
             s.name
         );
     }

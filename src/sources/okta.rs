@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName};
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
 use super::payload::{self, body_key, key};
@@ -79,6 +80,17 @@ impl Okta {
                 source,
                 0,
                 "an okta source needs 1 or 2 secrets",
+            ));
+        }
+        if let Some(i) = source
+            .secrets
+            .iter()
+            .position(|s| s.expose_secret().trim().len() < super::signing::MIN_SECRET_BYTES)
+        {
+            return Err(BuildError::secret(
+                source,
+                i,
+                super::signing::KeyError::TooShort,
             ));
         }
         Ok(Self {
