@@ -11,12 +11,12 @@ use tokio::net::TcpListener;
 
 use crate::admin_api::{AdminClient, AdminClientConfig, PacingConfig};
 use crate::clock::SharedClock;
-use crate::config::{Config, SourceKind};
+use crate::config::Config;
 use crate::executor::{Worker, WorkerSettings};
 use crate::http::{AppState, Metrics};
 use crate::journal::Journal;
 use crate::rules::RuleSet;
-use crate::sources::standard_webhooks::{Verifier, WebhookSecret};
+use crate::sources::Adapter;
 
 /// Start-up failures, each with what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -55,34 +55,17 @@ pub fn compile_rules(config: &Config) -> Result<RuleSet, StartError> {
     })
 }
 
-/// Builds one verifier per configured source.
-pub fn verifiers(config: &Config) -> Result<BTreeMap<String, Verifier>, StartError> {
-    use secrecy::ExposeSecret;
-    let mut out = BTreeMap::new();
-    for (name, source) in &config.sources {
-        match source.kind {
-            SourceKind::Keycard => {
-                let secrets = source
-                    .secrets
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        WebhookSecret::parse(s.expose_secret()).map_err(|e| {
-                            let which = if i == 0 { "secret" } else { "previous_secret" };
-                            StartError::Other(format!(
-                                "sources '{name}'.{which}: {e} (expected whsec_<base64>)"
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let verifier = Verifier::new(secrets)
-                    .map_err(|e| StartError::Other(format!("sources '{name}': {e}")))?
-                    .with_tolerance(source.tolerance);
-                out.insert(name.clone(), verifier);
-            }
-        }
-    }
-    Ok(out)
+/// Builds one adapter per configured source (its verifier, handshake and mapping).
+pub fn adapters(config: &Config) -> Result<BTreeMap<String, Adapter>, StartError> {
+    config
+        .sources
+        .iter()
+        .map(|(name, source)| {
+            Adapter::build(source)
+                .map(|adapter| (name.clone(), adapter))
+                .map_err(|e| StartError::Other(e.to_string()))
+        })
+        .collect()
 }
 
 /// The Admin API client for the configured credential (`None`: dry run without one).
@@ -136,7 +119,7 @@ impl Application {
         journal: Journal,
     ) -> Result<Self, StartError> {
         let rules = Arc::new(compile_rules(&config)?);
-        let verifiers = verifiers(&config)?;
+        let sources = adapters(&config)?;
         if config.raw.journal.migrate_on_start.unwrap_or(true) {
             journal.migrate().await?;
         }
@@ -165,7 +148,7 @@ impl Application {
         let state = AppState {
             journal,
             clock,
-            verifiers: Arc::new(verifiers),
+            sources: Arc::new(sources),
             ops_token: config.ops_token.clone(),
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),

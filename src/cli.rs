@@ -205,7 +205,7 @@ async fn migrate(args: ConfigArg) -> CliResult {
 fn check_config(args: ConfigArg) -> CliResult {
     let config = load(&args)?;
     let rules = compile_rules(&config).map_err(|e| e.to_string())?;
-    crate::app::verifiers(&config).map_err(|e| e.to_string())?;
+    crate::app::adapters(&config).map_err(|e| e.to_string())?;
     println!(
         "config OK{}",
         args.config
@@ -238,11 +238,18 @@ fn check_config(args: ConfigArg) -> CliResult {
     println!("sources:");
     for s in config.sources.values() {
         println!(
-            "  {:<16} kind={:<10} secrets={} tolerance={}s",
+            "  {:<16} kind={:<12} secrets={} window={}  POST /webhooks/{}",
             s.name,
             s.kind.as_str(),
             s.secrets.len(),
-            s.tolerance.as_secs()
+            match s.kind {
+                // These senders put no timestamp under their signature.
+                crate::config::SourceKind::HiBob
+                | crate::config::SourceKind::Okta
+                | crate::config::SourceKind::Gusto => "none".to_owned(),
+                _ => format!("{}s", s.tolerance.as_secs()),
+            },
+            s.name
         );
     }
     println!("rules:");

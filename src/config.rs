@@ -115,7 +115,7 @@ impl Default for AdminApiConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: String,
@@ -127,20 +127,177 @@ pub struct SourceConfig {
     pub previous_secret_file: Option<PathBuf>,
     /// Accepted clock skew for signed timestamps, in seconds (default 300).
     pub tolerance_secs: Option<u64>,
+
+    /// okta: the header Okta copies the secret into (default `Authorization`).
+    pub header_name: Option<String>,
+
+    /// gusto: where the verification handshake writes the token it receives (0600, never
+    /// logged), for the operator to verify the subscription with and configure as the secret.
+    pub verification_token_file: Option<PathBuf>,
+    /// gusto: API versions before the `*_effective` events: `employee.terminated` and
+    /// `employee.rehired` take effect when they arrive (default false).
+    pub legacy_events: Option<bool>,
+
+    /// bamboohr: canonical attribute -> BambooHR field name (or alias) of field-based payloads.
+    pub fields: Option<BTreeMap<String, String>>,
+    /// bamboohr: Employment Status values meaning the person left (default `["Terminated"]`).
+    pub terminated_statuses: Option<Vec<String>>,
+    /// bamboohr: Employment Status values meaning a leave (default: any value containing "leave").
+    pub leave_statuses: Option<Vec<String>>,
+
+    /// generic-hmac: `plain` (default) or `stripe` (`t=...,v1=...` header).
+    pub style: Option<crate::sources::generic::Style>,
+    /// generic-hmac: the signature header (e.g. `X-Hub-Signature-256`).
+    pub header: Option<String>,
+    /// generic-hmac: `sha256` (default) or `sha512`.
+    pub algorithm: Option<crate::sources::signing::Algorithm>,
+    /// generic-hmac: `hex` (default) or `base64`.
+    pub encoding: Option<crate::sources::signing::Encoding>,
+    /// generic-hmac: text before the signature (e.g. `sha256=`).
+    pub prefix: Option<String>,
+    /// generic-hmac: what is signed, e.g. `{body}` (default) or `{timestamp}.{body}`.
+    pub signed_content: Option<String>,
+    /// generic-hmac: header carrying the Unix-seconds timestamp (enables the window).
+    pub timestamp_header: Option<String>,
+    /// generic-hmac: header carrying the sender's delivery id (the dedupe key).
+    pub id_header: Option<String>,
+    /// generic-hmac: header carrying the event type (instead of `mapping.event_type`).
+    pub event_type_header: Option<String>,
+    /// generic-hmac: how the secret becomes key bytes: `raw` (default), `base64`, `hex`.
+    pub key_encoding: Option<crate::sources::signing::KeyEncoding>,
+    /// generic-hmac: JSON pointers from the payload to the event and the person.
+    pub mapping: Option<crate::sources::generic::MappingConfig>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub enum SourceKind {
     /// The native format, signed with Standard Webhooks.
+    #[default]
+    #[serde(rename = "keycard")]
     Keycard,
+    #[serde(rename = "bamboohr")]
+    BambooHr,
+    #[serde(rename = "hibob")]
+    HiBob,
+    #[serde(rename = "okta")]
+    Okta,
+    #[serde(rename = "gusto")]
+    Gusto,
+    #[serde(rename = "generic-hmac")]
+    GenericHmac,
 }
 
 impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Keycard => "keycard",
+            Self::BambooHr => "bamboohr",
+            Self::HiBob => "hibob",
+            Self::Okta => "okta",
+            Self::Gusto => "gusto",
+            Self::GenericHmac => "generic-hmac",
         }
+    }
+}
+
+/// A source's validated, kind-specific settings (no secrets).
+#[derive(Debug, Clone)]
+pub enum SourceSettings {
+    Keycard,
+    BambooHr(crate::sources::bamboohr::Settings),
+    HiBob,
+    Okta(crate::sources::okta::Settings),
+    Gusto(crate::sources::gusto::Settings),
+    GenericHmac(Box<crate::sources::generic::Settings>),
+}
+
+impl SourceConfig {
+    /// Kind-specific keys set on a source of another kind are mistakes worth naming.
+    fn check_keys_fit_kind(&self, key: &str) -> Result<(), ConfigError> {
+        use SourceKind as K;
+        let set: [(&str, bool, &[SourceKind]); 18] = [
+            ("header_name", self.header_name.is_some(), &[K::Okta]),
+            (
+                "verification_token_file",
+                self.verification_token_file.is_some(),
+                &[K::Gusto],
+            ),
+            ("legacy_events", self.legacy_events.is_some(), &[K::Gusto]),
+            ("fields", self.fields.is_some(), &[K::BambooHr]),
+            (
+                "terminated_statuses",
+                self.terminated_statuses.is_some(),
+                &[K::BambooHr],
+            ),
+            (
+                "leave_statuses",
+                self.leave_statuses.is_some(),
+                &[K::BambooHr],
+            ),
+            ("style", self.style.is_some(), &[K::GenericHmac]),
+            ("header", self.header.is_some(), &[K::GenericHmac]),
+            ("algorithm", self.algorithm.is_some(), &[K::GenericHmac]),
+            ("encoding", self.encoding.is_some(), &[K::GenericHmac]),
+            ("prefix", self.prefix.is_some(), &[K::GenericHmac]),
+            (
+                "signed_content",
+                self.signed_content.is_some(),
+                &[K::GenericHmac],
+            ),
+            (
+                "timestamp_header",
+                self.timestamp_header.is_some(),
+                &[K::GenericHmac],
+            ),
+            ("id_header", self.id_header.is_some(), &[K::GenericHmac]),
+            (
+                "event_type_header",
+                self.event_type_header.is_some(),
+                &[K::GenericHmac],
+            ),
+            (
+                "key_encoding",
+                self.key_encoding.is_some(),
+                &[K::GenericHmac],
+            ),
+            ("mapping", self.mapping.is_some(), &[K::GenericHmac]),
+            (
+                "tolerance_secs",
+                self.tolerance_secs.is_some(),
+                &[K::Keycard, K::BambooHr, K::GenericHmac],
+            ),
+        ];
+        for (name, is_set, kinds) in set {
+            if is_set && !kinds.contains(&self.kind) {
+                let fits: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                return Err(ConfigError::invalid(
+                    format!("{key}.{name}"),
+                    format!(
+                        "only applies to sources of kind {}; this source is kind {}",
+                        fits.join(" or "),
+                        self.kind.as_str()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn settings(&self, key: &str) -> Result<SourceSettings, ConfigError> {
+        self.check_keys_fit_kind(key)?;
+        use crate::sources::{bamboohr, generic, gusto, okta};
+        Ok(match self.kind {
+            SourceKind::Keycard => SourceSettings::Keycard,
+            SourceKind::HiBob => SourceSettings::HiBob,
+            SourceKind::BambooHr => {
+                SourceSettings::BambooHr(bamboohr::Settings::from_config(self, key)?)
+            }
+            SourceKind::Okta => SourceSettings::Okta(okta::Settings::from_config(self, key)?),
+            SourceKind::Gusto => SourceSettings::Gusto(gusto::Settings::from_config(self, key)?),
+            SourceKind::GenericHmac => {
+                SourceSettings::GenericHmac(Box::new(generic::Settings::from_config(self, key)?))
+            }
+        })
     }
 }
 
@@ -221,14 +378,16 @@ impl ReconcilerConfig {
     }
 }
 
-/// A source with its secrets resolved.
+/// A source with its secrets resolved and its kind's settings validated.
 #[derive(Clone)]
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
-    /// Active secrets, current first. Never printed.
+    /// Active secrets, current first. Never printed. Empty only for a Gusto source still
+    /// waiting for its verification token.
     pub secrets: Vec<SecretString>,
     pub tolerance: Duration,
+    pub settings: SourceSettings,
 }
 
 impl std::fmt::Debug for Source {
@@ -241,6 +400,7 @@ impl std::fmt::Debug for Source {
                 &format_args!("[{} redacted]", self.secrets.len()),
             )
             .field("tolerance", &self.tolerance)
+            .field("settings", &self.settings)
             .finish()
     }
 }
@@ -380,32 +540,53 @@ impl Config {
                     "use 1-64 characters from a-z, 0-9, '-' and '_' (it is part of the webhook URL)",
                 ));
             }
+            let settings = s.settings(&key)?;
             let current = resolve_secret(
                 &env,
                 &format!("{key}.secret"),
                 s.secret_env.as_deref(),
                 s.secret_file.as_deref(),
-            )?
-            .ok_or_else(|| {
-                ConfigError::invalid(
+            )?;
+            // A Gusto subscription has no secret until its verification handshake hands
+            // one over; every other kind needs one from the start.
+            let awaiting_token = s.kind == SourceKind::Gusto
+                && current.is_none()
+                && s.verification_token_file.is_some();
+            if current.is_none() && !awaiting_token {
+                let hint = match s.kind {
+                    SourceKind::Okta => "the exact value Okta sends in its authentication header",
+                    SourceKind::Gusto => {
+                        "the subscription's verification_token (or set verification_token_file to receive it through the handshake)"
+                    }
+                    SourceKind::Keycard => "a Standard Webhooks secret (whsec_...)",
+                    _ => "the webhook's signing secret",
+                };
+                return Err(ConfigError::invalid(
                     format!("{key}.secret_env"),
                     format!(
-                        "source '{}' needs a signing secret: set secret_env (or secret_file)",
+                        "source '{}' needs {hint}: set secret_env (or secret_file)",
                         s.name
                     ),
-                )
-            })?;
+                ));
+            }
             let previous = resolve_secret(
                 &env,
                 &format!("{key}.previous_secret"),
                 s.previous_secret_env.as_deref(),
                 s.previous_secret_file.as_deref(),
             )?;
+            if current.is_none() && previous.is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.previous_secret_env"),
+                    "a previous secret needs a current one: set secret_env (or secret_file) too",
+                ));
+            }
             let source = Source {
                 name: s.name.clone(),
                 kind: s.kind,
-                secrets: std::iter::once(current).chain(previous).collect(),
+                secrets: current.into_iter().chain(previous).collect(),
                 tolerance: Duration::from_secs(s.tolerance_secs.unwrap_or(300)),
+                settings,
             };
             if sources.insert(s.name.clone(), source).is_some() {
                 return Err(ConfigError::invalid(

@@ -7,7 +7,8 @@ CREATE TABLE events (
     source            TEXT NOT NULL,
     dedupe_key        TEXT NOT NULL,
     kind              TEXT NOT NULL,
-    person_source_id  TEXT NOT NULL,
+    -- NULL only for ignored deliveries that name no one.
+    person_source_id  TEXT,
     person_id         BLOB,
     email             TEXT,
     occurred_at       TEXT NOT NULL,
@@ -20,11 +21,17 @@ CREATE TABLE events (
     body_sha256       TEXT NOT NULL,
     payload           TEXT NOT NULL,
     processed_at      TEXT,
+    -- The sender's own event type (vendor sources) and how much of the person the payload
+    -- described: full | partial | notice.
+    source_event_type TEXT,
+    completeness      TEXT NOT NULL DEFAULT 'full',
     UNIQUE (source, dedupe_key)
 );
 CREATE INDEX events_pending ON events (status, received_at);
 CREATE INDEX events_person ON events (source, person_source_id);
 CREATE INDEX events_received ON events (received_at DESC, id DESC);
+CREATE INDEX events_undated ON events (source, person_source_id, kind)
+    WHERE status = 'scheduled' AND effective_at IS NULL;
 
 CREATE TABLE people (
     id                 BLOB PRIMARY KEY,

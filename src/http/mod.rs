@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
 use crate::journal::Journal;
-use crate::sources::standard_webhooks::Verifier;
+use crate::sources::Adapter;
 
 pub use problem::Problem;
 
@@ -28,6 +28,8 @@ pub use problem::Problem;
 pub struct Metrics {
     accepted: AtomicU64,
     duplicates: AtomicU64,
+    ignored: AtomicU64,
+    handshakes: AtomicU64,
     rejected: std::sync::Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -38,6 +40,14 @@ impl Metrics {
 
     fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn ignored(&self) {
+        self.ignored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn handshake(&self) {
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
     }
 
     fn rejected(&self, reason: &'static str) {
@@ -61,6 +71,14 @@ impl Metrics {
             "keycard_deliveries_total{{outcome=\"duplicate\"}} {}\n",
             self.duplicates.load(Ordering::Relaxed)
         ));
+        out.push_str(&format!(
+            "keycard_deliveries_total{{outcome=\"ignored\"}} {}\n",
+            self.ignored.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "keycard_deliveries_total{{outcome=\"handshake\"}} {}\n",
+            self.handshakes.load(Ordering::Relaxed)
+        ));
         let map = self
             .rejected
             .lock()
@@ -79,7 +97,8 @@ impl Metrics {
 pub struct AppState {
     pub journal: Journal,
     pub clock: SharedClock,
-    pub verifiers: Arc<BTreeMap<String, Verifier>>,
+    /// One adapter per configured source, by name.
+    pub sources: Arc<BTreeMap<String, Adapter>>,
     pub ops_token: Option<SecretString>,
     pub max_body_bytes: usize,
     pub notify: Arc<Notify>,
@@ -99,7 +118,10 @@ pub fn router(state: AppState) -> Router {
             ops::require_token,
         ));
     Router::new()
-        .route("/webhooks/{source}", post(webhooks::receive))
+        .route(
+            "/webhooks/{source}",
+            post(webhooks::receive).get(webhooks::handshake),
+        )
         .nest("/api/v1", ops)
         .route(
             "/healthz",

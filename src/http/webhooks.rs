@@ -1,19 +1,21 @@
-//! `POST /webhooks/{source}`: verify, parse, commit, acknowledge.
+//! `POST /webhooks/{source}`: authenticate, map, commit, acknowledge — for every source kind.
+//! `GET /webhooks/{source}`: the kind's one-time verification handshake (Okta).
 //!
-//! The order matters: the signature is checked on the raw bytes before any parsing, and
-//! the 202 is sent only after the event is committed to the journal.
+//! The order matters: the adapter checks the signature on the raw bytes before any parsing,
+//! and the 2xx is sent only after everything the delivery produced is committed to the
+//! journal (one transaction). Rejections are mapped to problem+json here, once.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::problem::Problem;
-use crate::ingest::{DedupeKey, NativeEvent};
+use crate::ingest::Record;
 use crate::journal::JournalError;
-use crate::sources::standard_webhooks::WebhookHeaders;
+use crate::sources::{Adapter, Delivery, Outcome, Rejection};
 
 pub async fn receive(
     State(app): State<AppState>,
@@ -21,7 +23,48 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(&app, &source, &headers, body).await {
+    let deadline = app.sources.get(&source).and_then(Adapter::deadline);
+    let work = handle(&app, &source, &headers, body);
+    let result = match deadline {
+        // Past the sender's patience a late 2xx is worth nothing: answer 503 in time so it
+        // retries. Anything committed before the cut-off is deduplicated on that retry.
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Problem::unavailable(format!(
+                "the delivery could not be committed within {} ms; retry later",
+                limit.as_millis()
+            ))),
+        },
+        None => work.await,
+    };
+    finish(&app, &source, result)
+}
+
+pub async fn handshake(
+    State(app): State<AppState>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let result = match app.sources.get(&source) {
+        None => Err(unknown_source(&source)),
+        Some(adapter) => adapter
+            .handshake(&headers)
+            .map_err(Problem::from)
+            .map(|answer| {
+                app.metrics.handshake();
+                tracing::info!(
+                    source,
+                    kind = adapter.kind().as_str(),
+                    "verification handshake answered"
+                );
+                (StatusCode::OK, axum::Json(answer)).into_response()
+            }),
+    };
+    finish(&app, &source, result)
+}
+
+fn finish(app: &AppState, source: &str, result: Result<Response, Problem>) -> Response {
+    match result {
         Ok(response) => response,
         Err(problem) => {
             // Every rejection is logged with its reason; never with secrets or the body.
@@ -32,28 +75,51 @@ pub async fn receive(
     }
 }
 
+fn unknown_source(source: &str) -> Problem {
+    Problem::not_found(format!("no source named '{source}' is configured"))
+}
+
+impl From<Rejection> for Problem {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Auth(e) => Self::unauthorized(e.code(), e.to_string()),
+            Rejection::Payload(e) => Self::bad_request("invalid_payload", e.to_string()),
+            Rejection::Method(detail) => Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                Some("method_not_allowed"),
+                detail,
+            ),
+            Rejection::Handshake(detail) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Handshake failed",
+                Some("handshake_failed"),
+                detail,
+            ),
+        }
+    }
+}
+
 async fn handle(
     app: &AppState,
     source: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let Some(verifier) = app.verifiers.get(source) else {
-        return Err(Problem::not_found(format!(
-            "no source named '{source}' is configured"
-        )));
+    let Some(adapter) = app.sources.get(source) else {
+        return Err(unknown_source(source));
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if !content_type.starts_with("application/json") {
+    if adapter.requires_json() && !content_type.starts_with("application/json") {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported media type",
             Some("unsupported_media_type"),
-            "deliveries must be sent as application/json",
+            "deliveries must be sent as application/json (BambooHR: choose the JSON format for the webhook)",
         ));
     }
     let limit = app.max_body_bytes;
@@ -66,26 +132,28 @@ async fn handle(
         )
     })?;
 
-    let now = app.clock.now();
-    let parsed = WebhookHeaders::from_lookup(|name| headers.get(name).map(|v| v.as_bytes()))
-        .map_err(|e| Problem::unauthorized(e.code(), e.to_string()))?;
-    let verified = verifier
-        .verify(&parsed, &bytes, now)
-        .map_err(|e| Problem::unauthorized(e.code(), e.to_string()))?;
+    let delivery = Delivery {
+        source,
+        headers,
+        body: &bytes,
+        received_at: app.clock.now(),
+    };
+    let (key_index, records) = match adapter.receive(&delivery)? {
+        Outcome::Handshake(answer) => {
+            app.metrics.handshake();
+            tracing::info!(
+                source,
+                kind = adapter.kind().as_str(),
+                "verification handshake answered"
+            );
+            return Ok((StatusCode::OK, axum::Json(answer)).into_response());
+        }
+        Outcome::Accepted { key_index, records } => (key_index, records),
+    };
 
-    let native = NativeEvent::parse(&bytes)
-        .map_err(|e| Problem::bad_request("invalid_payload", e.to_string()))?;
-    let event = native.into_lifecycle(
-        DedupeKey {
-            source: source.to_owned(),
-            delivery_id: verified.message_id.as_str().to_owned(),
-        },
-        now,
-        &bytes,
-    );
     let recorded = app
         .journal
-        .record_event(&event, Some(verified.key_index))
+        .record_delivery(&records, Some(key_index))
         .await
         .map_err(|e| match e {
             JournalError::Unavailable(inner) => {
@@ -94,16 +162,51 @@ async fn handle(
             }
             other => Problem::from(other),
         })?;
-    if recorded.duplicate {
-        app.metrics.duplicate();
-    } else {
-        app.metrics.accepted();
+
+    let mut wake = false;
+    let mut listed = Vec::with_capacity(records.len());
+    for (record, done) in records.iter().zip(&recorded) {
+        let status = match record {
+            _ if done.duplicate => {
+                app.metrics.duplicate();
+                "duplicate"
+            }
+            Record::Ignored(_) => {
+                app.metrics.ignored();
+                "ignored"
+            }
+            Record::Event(_) => {
+                app.metrics.accepted();
+                wake = true;
+                "accepted"
+            }
+        };
+        tracing::info!(
+            source,
+            event_id = %done.event_id,
+            duplicate = done.duplicate,
+            kind = record.kind(),
+            source_event_type = record.as_event().and_then(|e| e.origin.as_ref()).map(|o| o.event_type.as_str()),
+            "delivery accepted"
+        );
+        listed.push(json!({
+            "event_id": done.event_id,
+            "duplicate": done.duplicate,
+            "kind": record.kind(),
+            "status": status,
+        }));
+    }
+    if wake {
         app.notify.notify_one();
     }
-    tracing::info!(source, event_id = %recorded.event_id, duplicate = recorded.duplicate, kind = event.kind.as_str(), "delivery accepted");
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({ "event_id": recorded.event_id, "duplicate": recorded.duplicate })),
-    )
-        .into_response())
+
+    let mut answer = serde_json::Map::new();
+    // A single record is answered as the native format always was.
+    if let [only] = recorded.as_slice() {
+        answer.insert("event_id".into(), json!(only.event_id));
+        answer.insert("duplicate".into(), json!(only.duplicate));
+    }
+    answer.insert("events".into(), Value::Array(listed));
+    let status = StatusCode::from_u16(adapter.success_status()).unwrap_or(StatusCode::ACCEPTED);
+    Ok((status, axum::Json(Value::Object(answer))).into_response())
 }

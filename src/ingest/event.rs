@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -600,6 +600,11 @@ impl NativeEvent {
             person: self.person,
             unknown_fields: self.unknown_fields,
             body_sha256: sha256_hex(body),
+            completeness: Completeness::Full,
+            origin: None,
+            undated: false,
+            cancels: None,
+            group_changes: GroupChanges::default(),
         }
     }
 }
@@ -800,17 +805,134 @@ pub struct LifecycleEvent {
     pub unknown_fields: Map<String, Value>,
     /// Lower-case hex SHA-256 of the raw request body, tying the event to its delivery.
     pub body_sha256: String,
+    /// How much of the person the payload described: native events are `full`; vendor
+    /// notices that carry little more than an id are `notice` (inbound-sources §8.2).
+    #[serde(default)]
+    pub completeness: Completeness,
+    /// What the sender called it, for vendor sources (raw type, tenant, changed fields, dates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// Announced for a later date the sender did not give (Gusto `employee.terminated`, Okta
+    /// `user.lifecycle.create`): journaled as scheduled with no effective time. It takes effect
+    /// with the sender's later effective event of the same kind, or is withdrawn by a
+    /// cancellation; on its own it changes nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undated: bool,
+    /// For `change_cancelled`: the kind of scheduled change withdrawn (`None`: every scheduled
+    /// change of the person, as the native `person.change_cancelled` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancels: Option<EventKind>,
+    /// Group memberships the event adds or removes (Okta `group.user_membership.*`), applied
+    /// to what is known rather than replacing the whole list.
+    #[serde(default, skip_serializing_if = "GroupChanges::is_empty")]
+    pub group_changes: GroupChanges,
+}
+
+/// How much of a person an event describes (inbound-sources §8.2 `completeness`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Completeness {
+    /// Every attribute the source knows about was sent.
+    #[default]
+    Full,
+    /// Some attributes (e.g. the fields that changed); the rest are absent, not cleared.
+    Partial,
+    /// Little more than "something happened to this id": a notice to enrich later.
+    Notice,
+}
+
+impl Completeness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Partial => "partial",
+            Self::Notice => "notice",
+        }
+    }
+}
+
+/// Where a vendor event came from, as the sender described it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The sender's own type string, e.g. `user.lifecycle.deactivate`, `employee.left`.
+    pub event_type: String,
+    /// The sender's tenant (Okta org hook, BambooHR company, HiBob company, Gusto company).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The sender's names of the fields that changed, when it lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_fields: Vec<String>,
+    /// The calendar date the change takes effect at the source (HR systems think in dates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_date: Option<NaiveDate>,
+    /// The sender's id of the delivery this event came in (Okta batch `eventId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+}
+
+impl Origin {
+    pub fn new(event_type: impl Into<String>) -> Self {
+        Self {
+            event_type: event_type.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Group memberships added and removed by one event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupChanges {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+impl GroupChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
 }
 
 impl LifecycleEvent {
+    /// An event with only the essentials; vendor adapters fill in the rest. Everything not
+    /// given is absent / full / effective.
+    pub fn new(
+        dedupe_key: DedupeKey,
+        kind: EventKind,
+        person: PersonAttributes,
+        occurred_at: DateTime<Utc>,
+        effective_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+        body: &[u8],
+    ) -> Self {
+        Self {
+            dedupe_key,
+            kind,
+            sender_event_id: None,
+            occurred_at,
+            effective_at,
+            received_at,
+            person,
+            unknown_fields: Map::new(),
+            body_sha256: sha256_hex(body),
+            completeness: Completeness::Full,
+            origin: None,
+            undated: false,
+            cancels: None,
+            group_changes: GroupChanges::default(),
+        }
+    }
+
     /// The configured source the delivery came in on.
     pub fn source(&self) -> &str {
         &self.dedupe_key.source
     }
 
-    /// Whether the event was announced ahead of time (effective after it was received).
+    /// Whether the event was announced ahead of time (effective after it was received, or
+    /// at a date the sender did not give).
     pub fn is_scheduled(&self) -> bool {
-        self.effective_at > self.received_at
+        self.undated || self.effective_at > self.received_at
     }
 
     /// Whether the change is in force at `now` (from the injected clock).

@@ -1,8 +1,10 @@
 //! Turning authenticated deliveries into canonical lifecycle events.
 
 pub mod event;
+pub mod record;
 
 pub use event::{
-    Attr, DedupeKey, Email, EventKind, LifecycleEvent, NativeEvent, ParseError, PersonAttributes,
-    PersonId,
+    Attr, Completeness, DedupeKey, Email, EventKind, GroupChanges, LifecycleEvent, NativeEvent,
+    Origin, ParseError, PersonAttributes, PersonId, sha256_hex,
 };
+pub use record::{IgnoredNotice, Record};

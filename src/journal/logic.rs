@@ -13,7 +13,7 @@ use crate::ingest::LifecycleEvent;
 /// Where an event sits in its person's history: changes announced ahead of time take
 /// their place at `effective_at`; everything else at `occurred_at`.
 pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
-    if event.is_scheduled() {
+    if !event.undated && event.is_scheduled() {
         event.effective_at
     } else {
         event.occurred_at
@@ -21,8 +21,13 @@ pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
 }
 
 /// The person status an event kind leads to (`None`: unchanged).
+///
+/// Leave applies to people who work here: a leave starting or ending for someone who has
+/// departed changes nothing (HiBob sends `employee.left` and `employee.inactivated` for one
+/// termination, in either order); only a hire or rehire brings a departed person back.
 pub(super) fn status_after(kind: &str, current: Option<&str>) -> Option<&'static str> {
     match kind {
+        "leave_started" | "leave_ended" if current == Some("departed") => None,
         "hired" | "rehired" | "leave_ended" => Some("active"),
         "departed" => Some("departed"),
         "leave_started" => Some("on_leave"),
@@ -48,6 +53,46 @@ pub(super) fn merge_attributes(current: &Value, reported: &Value) -> Value {
     Value::Object(merged)
 }
 
+/// Applies an event's group additions and removals to the known `groups` list.
+pub(super) fn apply_group_changes(attributes: &mut Value, changes: Option<&Value>) {
+    let Some(changes) = changes.and_then(Value::as_object) else {
+        return;
+    };
+    let names = |key: &str| -> Vec<String> {
+        changes
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (added, removed) = (names("added"), names("removed"));
+    if added.is_empty() && removed.is_empty() {
+        return;
+    }
+    let Some(map) = attributes.as_object_mut() else {
+        return;
+    };
+    let mut groups: Vec<String> = map
+        .get("groups")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    groups.retain(|g| !removed.contains(g));
+    for g in added {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    map.insert(
+        "groups".into(),
+        Value::Array(groups.into_iter().map(Value::String).collect()),
+    );
+}
+
 /// Why an event is stale for this person (older than the last applied one), if it is.
 pub(super) fn stale_reason(person: &PersonRow, ev: &EventRow) -> Option<String> {
     let last = person.last_order_key?;
@@ -70,7 +115,8 @@ pub(super) struct PersonUpdate {
 /// Applies an event's reported attributes and lifecycle change to a person.
 pub(super) fn person_update(person: &PersonRow, ev: &EventRow) -> PersonUpdate {
     let reported = ev.payload.get("person").cloned().unwrap_or(Value::Null);
-    let attributes = merge_attributes(&person.attributes, &reported);
+    let mut attributes = merge_attributes(&person.attributes, &reported);
+    apply_group_changes(&mut attributes, ev.payload.get("group_changes"));
     let current = match person.status.as_str() {
         "active" => Some("active"),
         "on_leave" => Some("on_leave"),
@@ -122,6 +168,35 @@ mod tests {
         assert_eq!(
             merge_attributes(&current, &reported),
             json!({ "id": "E1", "department": "Marketing" })
+        );
+    }
+
+    #[test]
+    fn group_changes_add_and_remove() {
+        let mut attrs = json!({ "id": "E1", "groups": ["a", "b"] });
+        apply_group_changes(
+            &mut attrs,
+            Some(&json!({ "added": ["c", "a"], "removed": ["b"] })),
+        );
+        assert_eq!(attrs["groups"], json!(["a", "c"]));
+        let mut none = json!({ "id": "E1" });
+        apply_group_changes(&mut none, Some(&json!({ "added": ["x"] })));
+        assert_eq!(none["groups"], json!(["x"]));
+        apply_group_changes(&mut none, None);
+        assert_eq!(none["groups"], json!(["x"]));
+    }
+
+    #[test]
+    fn leave_never_revives_a_departed_person() {
+        assert_eq!(status_after("leave_started", Some("departed")), None);
+        assert_eq!(status_after("leave_ended", Some("departed")), None);
+        assert_eq!(
+            status_after("leave_started", Some("active")),
+            Some("on_leave")
+        );
+        assert_eq!(
+            status_after("leave_ended", Some("on_leave")),
+            Some("active")
         );
     }
 

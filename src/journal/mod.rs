@@ -183,6 +183,16 @@ impl Journal {
         dispatch!(self.record_event(event, signature_key))
     }
 
+    /// Commits everything one delivery produced (events and ignored notices), all or
+    /// nothing.
+    pub async fn record_delivery(
+        &self,
+        records: &[crate::ingest::Record],
+        signature_key: Option<usize>,
+    ) -> JournalResult<Vec<Recorded>> {
+        dispatch!(self.record_delivery(records, signature_key))
+    }
+
     pub async fn apply_pending_events(
         &self,
         now: DateTime<Utc>,

@@ -18,7 +18,8 @@ pub struct EventRow {
     pub source: String,
     pub dedupe_key: String,
     pub kind: String,
-    pub person_source_id: String,
+    /// `None` only for ignored deliveries that name no one.
+    pub person_source_id: Option<String>,
     pub person_id: Option<Uuid>,
     pub email: Option<String>,
     pub occurred_at: DateTime<Utc>,
@@ -31,6 +32,10 @@ pub struct EventRow {
     pub body_sha256: String,
     pub payload: Value,
     pub processed_at: Option<DateTime<Utc>>,
+    /// The sender's own event type (vendor sources).
+    pub source_event_type: Option<String>,
+    /// `full | partial | notice`.
+    pub completeness: String,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -117,6 +122,9 @@ pub mod event_status {
     pub const APPLIED: &str = "applied";
     pub const STALE: &str = "stale";
     pub const CANCELLED: &str = "cancelled";
+    /// Acknowledged and journaled, but not a lifecycle change Keycard acts on (an event
+    /// type it does not map, a deleted record, an unusable entry of a batch).
+    pub const IGNORED: &str = "ignored";
 }
 
 /// A planned action to journal.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::logic::*;
 use super::model::*;
 use super::{JournalError, JournalResult};
-use crate::ingest::LifecycleEvent;
+use crate::ingest::{IgnoredNotice, LifecycleEvent, Record};
 
 /// The PostgreSQL journal.
 #[derive(Debug, Clone)]
@@ -28,15 +28,61 @@ impl PgJournal {
         event: &LifecycleEvent,
         signature_key: Option<usize>,
     ) -> JournalResult<Recorded> {
+        let mut tx = self.pool.begin().await?;
+        let recorded = Self::insert_event(&mut tx, event, signature_key).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Commits everything one delivery produced, all or nothing: a batch (an Okta delivery
+    /// of several events) is never half-acknowledged. Each record is deduplicated on its own
+    /// key, so a redelivered batch writes nothing and a batch overlapping an earlier one
+    /// writes only what is new.
+    pub async fn record_delivery(
+        &self,
+        records: &[Record],
+        signature_key: Option<usize>,
+    ) -> JournalResult<Vec<Recorded>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let recorded = match record {
+                Record::Event(event) => Self::insert_event(&mut tx, event, signature_key).await?,
+                Record::Ignored(notice) => {
+                    Self::insert_ignored(&mut tx, notice, signature_key).await?
+                }
+            };
+            out.push(recorded);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn insert_event(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        event: &LifecycleEvent,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
         let id = Uuid::now_v7();
         let payload =
             serde_json::to_value(event).map_err(|e| JournalError::Corrupt(e.to_string()))?;
         let email = event.person.email.value().map(|e| e.as_str().to_owned());
+        // Announced without a date: scheduled, with no time to become due at.
+        let (status, effective_at, reason) = if event.undated {
+            (
+                event_status::SCHEDULED,
+                None,
+                Some("announced without an effective date: takes effect with the sender's effective event, or is cancelled".to_owned()),
+            )
+        } else {
+            (event_status::RECEIVED, Some(event.effective_at), None)
+        };
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, email, occurred_at,
-                                 effective_at, received_at, order_key, status, signature_key,
-                                 body_sha256, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12, $13)
+                                 effective_at, received_at, order_key, status, status_reason,
+                                 signature_key, body_sha256, payload, source_event_type,
+                                 completeness)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (source, dedupe_key) DO NOTHING
              RETURNING id",
         )
@@ -47,14 +93,82 @@ impl PgJournal {
         .bind(event.person.id.as_str())
         .bind(email)
         .bind(event.occurred_at)
-        .bind(event.effective_at)
+        .bind(effective_at)
         .bind(event.received_at)
         .bind(order_key(event))
+        .bind(status)
+        .bind(reason)
         .bind(signature_key.and_then(|k| i32::try_from(k).ok()))
         .bind(&event.body_sha256)
         .bind(payload)
-        .fetch_optional(&self.pool)
+        .bind(event.origin.as_ref().map(|o| o.event_type.as_str()))
+        .bind(event.completeness.as_str())
+        .fetch_optional(&mut **tx)
         .await?;
+        if let (Some(new_id), true) = (inserted, event.undated) {
+            // Deliveries are unordered: an announcement can arrive after the change it
+            // announces was already applied (Okta's create after its activate). It then
+            // has nothing left to wait for.
+            sqlx::query(
+                "UPDATE events AS e SET status = 'stale', processed_at = $3,
+                        status_reason = 'announced after it took effect with event ' || a.id::text
+                 FROM (SELECT id FROM events
+                       WHERE source = $2 AND person_source_id = $4 AND kind = $5
+                         AND status = 'applied' AND order_key >= $6
+                       ORDER BY order_key LIMIT 1) AS a
+                 WHERE e.id = $1",
+            )
+            .bind(new_id)
+            .bind(event.source())
+            .bind(event.received_at)
+            .bind(event.person.id.as_str())
+            .bind(event.kind.as_str())
+            .bind(event.occurred_at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Self::inserted_or_existing(tx, inserted, &event.dedupe_key).await
+    }
+
+    async fn insert_ignored(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        notice: &IgnoredNotice,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
+        let id = Uuid::now_v7();
+        let payload =
+            serde_json::to_value(notice).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, occurred_at,
+                                 received_at, order_key, status, status_reason, signature_key,
+                                 body_sha256, payload, processed_at, source_event_type,
+                                 completeness)
+             VALUES ($1, $2, $3, 'ignored', $4, $5, $6, $5, 'ignored', $7, $8, $9, $10, $6, $11,
+                     'notice')
+             ON CONFLICT (source, dedupe_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(&notice.dedupe_key.source)
+        .bind(&notice.dedupe_key.delivery_id)
+        .bind(notice.person_id.as_deref())
+        .bind(notice.occurred_at)
+        .bind(notice.received_at)
+        .bind(&notice.reason)
+        .bind(signature_key.and_then(|k| i32::try_from(k).ok()))
+        .bind(&notice.body_sha256)
+        .bind(payload)
+        .bind(notice.event_type.as_deref())
+        .fetch_optional(&mut **tx)
+        .await?;
+        Self::inserted_or_existing(tx, inserted, &notice.dedupe_key).await
+    }
+
+    async fn inserted_or_existing(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        inserted: Option<Uuid>,
+        key: &crate::ingest::DedupeKey,
+    ) -> JournalResult<Recorded> {
         match inserted {
             Some(event_id) => Ok(Recorded {
                 event_id,
@@ -64,9 +178,9 @@ impl PgJournal {
                 let event_id: Uuid = sqlx::query_scalar(
                     "SELECT id FROM events WHERE source = $1 AND dedupe_key = $2",
                 )
-                .bind(event.source())
-                .bind(&event.dedupe_key.delivery_id)
-                .fetch_one(&self.pool)
+                .bind(&key.source)
+                .bind(&key.delivery_id)
+                .fetch_one(&mut **tx)
                 .await?;
                 Ok(Recorded {
                     event_id,
@@ -154,14 +268,19 @@ impl PgJournal {
         .await?;
 
         let (status, reason) = if ev.kind == "change_cancelled" {
+            // A vendor cancellation names what it withdraws (Gusto: a termination or a
+            // rehire); a native one withdraws every scheduled change of the person.
+            let cancels = ev.payload.get("cancels").and_then(Value::as_str);
             let cancelled = sqlx::query(
                 "UPDATE events SET status = 'cancelled', status_reason = $3, processed_at = $4
-                 WHERE source = $1 AND person_source_id = $2 AND status = 'scheduled'",
+                 WHERE source = $1 AND person_source_id = $2 AND status = 'scheduled'
+                   AND ($5::text IS NULL OR kind = $5)",
             )
             .bind(&ev.source)
             .bind(&ev.person_source_id)
             .bind(format!("cancelled by event {}", ev.id))
             .bind(now)
+            .bind(cancels)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -206,6 +325,25 @@ impl PgJournal {
         .bind(now)
         .execute(&mut **tx)
         .await?;
+
+        if status == event_status::APPLIED && ev.kind != "change_cancelled" {
+            // Announcements of this change that came without a date are now fulfilled.
+            sqlx::query(
+                "UPDATE events SET status = 'applied', status_reason = $4, person_id = $5,
+                        processed_at = $6
+                 WHERE source = $1 AND person_source_id = $2 AND kind = $3
+                   AND status = 'scheduled' AND effective_at IS NULL AND id <> $7",
+            )
+            .bind(&ev.source)
+            .bind(&ev.person_source_id)
+            .bind(&ev.kind)
+            .bind(format!("took effect with event {}", ev.id))
+            .bind(person.id)
+            .bind(now)
+            .bind(ev.id)
+            .execute(&mut **tx)
+            .await?;
+        }
 
         if status == event_status::APPLIED {
             Self::enqueue_in(

@@ -147,8 +147,11 @@ pub fn events(page: &Page<EventRow>, format: Format) -> String {
             vec![
                 ts(e.received_at),
                 e.source.clone(),
-                e.kind.clone(),
-                e.person_source_id.clone(),
+                match &e.source_event_type {
+                    Some(t) => format!("{} ({t})", e.kind),
+                    None => e.kind.clone(),
+                },
+                e.person_source_id.clone().unwrap_or_default(),
                 e.email.clone().unwrap_or_default(),
                 e.status.clone(),
                 e.id.to_string(),

@@ -57,6 +57,22 @@ workspaces = { "Sales" = "workspace_user" }
 org_role = "user"
 "#;
 
+/// Secrets of the vendor sources the `sources` test suite configures (by env var name).
+pub const EXTRA_ENV: &[(&str, &str)] = &[
+    ("BAMBOO_SECRET", "123b929362d51613054f71e5e5d4bf2c"),
+    ("BAMBOO_OLD_SECRET", "0ld-bamboo-private-key-rotating-out"),
+    ("HIBOB_SECRET", "hibob-webhook-secret-7f3a9c"),
+    ("HIBOB_OLD_SECRET", "hibob-previous-secret-2b81"),
+    ("OKTA_SECRET", "Bearer okta-event-hook-secret-0001"),
+    ("OKTA_OLD_SECRET", "Bearer okta-event-hook-secret-0000"),
+    ("GUSTO_SECRET", "gusto-verification-token-5c1d7e"),
+    ("GUSTO_OLD_SECRET", "gusto-verification-token-old-91a2"),
+    ("GITHUB_SECRET", "It's a Secret to Everybody"),
+    ("GITHUB_OLD_SECRET", "the previous github-style secret"),
+    ("STRIPE_SECRET", "whsec_test_stripe_style_secret_0001"),
+    ("STRIPE_OLD_SECRET", "whsec_test_stripe_style_secret_0000"),
+];
+
 pub fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
         .map(|t| t.with_timezone(&Utc))
@@ -96,7 +112,10 @@ pub fn config(toml_text: &str, sim_url: &str) -> Config {
         "ADMIN_KEY" => Some(ADMIN_KEY.to_owned()),
         "OPS_TOKEN" => Some(OPS_TOKEN.to_owned()),
         "KEYCARD_ADMIN_API_BASE_URL" => Some(sim_url.clone()),
-        _ => None,
+        other => EXTRA_ENV
+            .iter()
+            .find(|(name, _)| *name == other)
+            .map(|(_, value)| (*value).to_owned()),
     })
     .unwrap_or_else(|e| panic!("config: {e}"))
 }
@@ -154,9 +173,19 @@ impl Harness {
     }
 
     pub async fn post_raw(&self, headers: &[(String, String)], body: Vec<u8>) -> (u16, Value) {
+        self.post_to("hr", headers, body).await
+    }
+
+    /// POSTs a delivery to `/webhooks/{source}`; returns status and JSON body.
+    pub async fn post_to(
+        &self,
+        source: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
-            .post(format!("{}/webhooks/hr", self.base))
+            .post(format!("{}/webhooks/{source}", self.base))
             .body(body);
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());

@@ -1,0 +1,16 @@
+//! Vendor sources end to end: every event kind of every sender, signed here with the sender's
+//! algorithm; every failure mode; and a delivery from each sender through the journal and the
+//! Admin API simulator, exactly like a native one.
+
+#[allow(dead_code)]
+#[path = "../pipeline/harness.rs"]
+mod harness;
+
+mod bamboohr;
+mod common;
+mod config;
+mod e2e;
+mod generic;
+mod gusto;
+mod hibob;
+mod okta;
