@@ -61,6 +61,8 @@ pub fn verifiers(config: &Config) -> Result<BTreeMap<String, Verifier>, StartErr
     let mut out = BTreeMap::new();
     for (name, source) in &config.sources {
         match source.kind {
+            // SCIM sources authenticate with a bearer token (src/scim), not signatures.
+            SourceKind::Scim => {}
             SourceKind::Keycard => {
                 let secrets = source
                     .secrets
@@ -83,6 +85,26 @@ pub fn verifiers(config: &Config) -> Result<BTreeMap<String, Verifier>, StartErr
         }
     }
     Ok(out)
+}
+
+/// The configured SCIM sources with their bearer tokens.
+pub fn scim_sources(config: &Config) -> BTreeMap<String, crate::scim::routes::ScimSource> {
+    config
+        .sources
+        .iter()
+        .filter_map(|(name, source)| {
+            let token = source.token.clone()?;
+            (source.kind == SourceKind::Scim).then(|| {
+                (
+                    name.clone(),
+                    crate::scim::routes::ScimSource {
+                        token,
+                        deactivate_means: source.deactivate_means,
+                    },
+                )
+            })
+        })
+        .collect()
 }
 
 /// The Admin API client for the configured credential (`None`: dry run without one).
@@ -170,6 +192,7 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
+            scim: Arc::new(scim_sources(&config)),
         };
         Ok(Self {
             listener,

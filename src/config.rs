@@ -127,6 +127,23 @@ pub struct SourceConfig {
     pub previous_secret_file: Option<PathBuf>,
     /// Accepted clock skew for signed timestamps, in seconds (default 300).
     pub tolerance_secs: Option<u64>,
+    /// `kind = "scim"`: the bearer token the IdP sends (environment variable or file).
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// `kind = "scim"`: what `active: false` means for this IdP (default `suspend`).
+    pub deactivate_means: Option<DeactivateMeans>,
+}
+
+/// What a SCIM `active: false` stands for (inbound-sources §8.3). IdPs cannot tell an
+/// unassignment from a disable or a soft delete, so the operator decides per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeactivateMeans {
+    /// Access is suspended (journaled as `leave_started`); `active: true` ends it.
+    #[default]
+    Suspend,
+    /// Employment ended (journaled as `departed`); `active: true` is a rehire.
+    Departure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -134,12 +151,15 @@ pub struct SourceConfig {
 pub enum SourceKind {
     /// The native format, signed with Standard Webhooks.
     Keycard,
+    /// A SCIM 2.0 client (Okta, Entra ID) provisioning into `/scim/v2/{name}`.
+    Scim,
 }
 
 impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Keycard => "keycard",
+            Self::Scim => "scim",
         }
     }
 }
@@ -229,6 +249,9 @@ pub struct Source {
     /// Active secrets, current first. Never printed.
     pub secrets: Vec<SecretString>,
     pub tolerance: Duration,
+    /// `kind = "scim"`: the bearer token. Never printed.
+    pub token: Option<SecretString>,
+    pub deactivate_means: DeactivateMeans,
 }
 
 impl std::fmt::Debug for Source {
@@ -241,6 +264,8 @@ impl std::fmt::Debug for Source {
                 &format_args!("[{} redacted]", self.secrets.len()),
             )
             .field("tolerance", &self.tolerance)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("deactivate_means", &self.deactivate_means)
             .finish()
     }
 }
@@ -380,32 +405,9 @@ impl Config {
                     "use 1-64 characters from a-z, 0-9, '-' and '_' (it is part of the webhook URL)",
                 ));
             }
-            let current = resolve_secret(
-                &env,
-                &format!("{key}.secret"),
-                s.secret_env.as_deref(),
-                s.secret_file.as_deref(),
-            )?
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    format!("{key}.secret_env"),
-                    format!(
-                        "source '{}' needs a signing secret: set secret_env (or secret_file)",
-                        s.name
-                    ),
-                )
-            })?;
-            let previous = resolve_secret(
-                &env,
-                &format!("{key}.previous_secret"),
-                s.previous_secret_env.as_deref(),
-                s.previous_secret_file.as_deref(),
-            )?;
-            let source = Source {
-                name: s.name.clone(),
-                kind: s.kind,
-                secrets: std::iter::once(current).chain(previous).collect(),
-                tolerance: Duration::from_secs(s.tolerance_secs.unwrap_or(300)),
+            let source = match s.kind {
+                SourceKind::Keycard => Self::webhook_source(&env, &key, s)?,
+                SourceKind::Scim => Self::scim_source(&env, &key, s)?,
             };
             if sources.insert(s.name.clone(), source).is_some() {
                 return Err(ConfigError::invalid(
@@ -459,6 +461,111 @@ impl Config {
             sources,
             ops_token,
             admin_credential,
+        })
+    }
+
+    /// A signed-webhook source: a current secret and optionally the one being rotated out.
+    fn webhook_source(
+        env: &dyn Fn(&str) -> Option<String>,
+        key: &str,
+        s: &SourceConfig,
+    ) -> Result<Source, ConfigError> {
+        for (given, field) in [
+            (s.token_env.is_some(), "token_env"),
+            (s.token_file.is_some(), "token_file"),
+            (s.deactivate_means.is_some(), "deactivate_means"),
+        ] {
+            if given {
+                return Err(ConfigError::invalid(
+                    format!("{key}.{field}"),
+                    format!("only kind = \"scim\" sources take {field}; remove it"),
+                ));
+            }
+        }
+        let current = resolve_secret(
+            env,
+            &format!("{key}.secret"),
+            s.secret_env.as_deref(),
+            s.secret_file.as_deref(),
+        )?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.secret_env"),
+                format!(
+                    "source '{}' needs a signing secret: set secret_env (or secret_file)",
+                    s.name
+                ),
+            )
+        })?;
+        let previous = resolve_secret(
+            env,
+            &format!("{key}.previous_secret"),
+            s.previous_secret_env.as_deref(),
+            s.previous_secret_file.as_deref(),
+        )?;
+        Ok(Source {
+            name: s.name.clone(),
+            kind: s.kind,
+            secrets: std::iter::once(current).chain(previous).collect(),
+            tolerance: Duration::from_secs(s.tolerance_secs.unwrap_or(300)),
+            token: None,
+            deactivate_means: DeactivateMeans::default(),
+        })
+    }
+
+    /// A SCIM source: a bearer token and what deactivation means.
+    fn scim_source(
+        env: &dyn Fn(&str) -> Option<String>,
+        key: &str,
+        s: &SourceConfig,
+    ) -> Result<Source, ConfigError> {
+        for (given, field) in [
+            (s.secret_env.is_some(), "secret_env"),
+            (s.secret_file.is_some(), "secret_file"),
+            (s.previous_secret_env.is_some(), "previous_secret_env"),
+            (s.previous_secret_file.is_some(), "previous_secret_file"),
+            (s.tolerance_secs.is_some(), "tolerance_secs"),
+        ] {
+            if given {
+                return Err(ConfigError::invalid(
+                    format!("{key}.{field}"),
+                    format!(
+                        "kind = \"scim\" sources authenticate with a bearer token, not {field}; use token_env (or token_file)"
+                    ),
+                ));
+            }
+        }
+        let token = resolve_secret(
+            env,
+            &format!("{key}.token"),
+            s.token_env.as_deref(),
+            s.token_file.as_deref(),
+        )?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.token_env"),
+                format!(
+                    "SCIM source '{}' needs a bearer token: set token_env (or token_file) to a long random value and paste the same value into the IdP",
+                    s.name
+                ),
+            )
+        })?;
+        {
+            use secrecy::ExposeSecret as _;
+            if token.expose_secret().len() < 16 {
+                return Err(ConfigError::invalid(
+                    format!("{key}.token_env"),
+                    "the SCIM bearer token must be at least 16 characters (try: openssl rand -hex 32)",
+                ));
+            }
+        }
+        Ok(Source {
+            name: s.name.clone(),
+            kind: s.kind,
+            secrets: Vec::new(),
+            tolerance: Duration::from_secs(300),
+            token: Some(token),
+            deactivate_means: s.deactivate_means.unwrap_or_default(),
         })
     }
 

@@ -84,6 +84,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Configured `kind = "scim"` sources by name.
+    pub scim: Arc<BTreeMap<String, crate::scim::routes::ScimSource>>,
 }
 
 /// The router for the whole service.
@@ -100,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/{source}", post(webhooks::receive))
         .nest("/api/v1", ops)
+        .nest("/scim/v2/{source}", crate::scim::routes::router())
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),

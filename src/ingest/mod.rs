@@ -3,6 +3,6 @@
 pub mod event;
 
 pub use event::{
-    Attr, DedupeKey, Email, EventKind, LifecycleEvent, NativeEvent, ParseError, PersonAttributes,
-    PersonId,
+    Attr, DedupeKey, Email, EventKind, LifecycleEvent, MAX_TEXT_LEN, NativeEvent, ParseError,
+    PersonAttributes, PersonId, sha256_hex,
 };
