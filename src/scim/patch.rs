@@ -122,6 +122,9 @@ fn apply_one(
                             )));
                         };
                         for (k, v) in inner {
+                            if k.eq_ignore_ascii_case("schemas") {
+                                continue;
+                            }
                             let target = parse_target(rt, &format!("{urn}:{k}"))?;
                             set(resource, op, &target, v)?;
                         }
@@ -134,6 +137,39 @@ fn apply_one(
             }
         };
     };
+    // The whole extension (`"path": "urn:...:enterprise:2.0:User"`).
+    if let Some((urn, _)) = rt
+        .extensions()
+        .iter()
+        .find(|(u, _)| u.eq_ignore_ascii_case(path))
+    {
+        return match (op, value) {
+            (Op::Remove, _) => {
+                if let Some(key) = key_ci(resource, urn) {
+                    resource.remove(&key);
+                }
+                Ok(())
+            }
+            (_, Some(Value::Object(inner))) => {
+                if op == Op::Replace
+                    && let Some(key) = key_ci(resource, urn)
+                {
+                    resource.remove(&key);
+                }
+                for (k, v) in inner {
+                    if k.eq_ignore_ascii_case("schemas") {
+                        continue;
+                    }
+                    let target = parse_target(rt, &format!("{urn}:{k}"))?;
+                    set(resource, Op::Replace, &target, v)?;
+                }
+                Ok(())
+            }
+            _ => Err(ScimError::invalid_value(format!(
+                "{urn} needs an object value"
+            ))),
+        };
+    }
     let target = parse_target(rt, path)?;
     match op {
         Op::Remove => remove(resource, &target, value),

@@ -60,6 +60,9 @@ pub fn normalize(rt: ResourceType, input: &Value) -> Result<Map<String, Value>, 
             };
             let mut clean = Map::new();
             for (k, v) in ext {
+                if k.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
                 let def = find(attrs, k).ok_or_else(|| {
                     ScimError::invalid_value(format!("unknown attribute '{urn}:{k}'"))
                 })?;

@@ -13,7 +13,7 @@ use axum::extract::{FromRequestParts, Query, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -63,6 +63,15 @@ pub fn router() -> Router<AppState> {
             get(|c, q| list(ResourceType::User, c, q))
                 .post(|c, h, b| create(ResourceType::User, c, h, b)),
         )
+        .route(
+            "/Users/.search",
+            post(|c, h, b| search(ResourceType::User, c, h, b)),
+        )
+        .route(
+            "/Groups/.search",
+            post(|c, h, b| search(ResourceType::Group, c, h, b)),
+        )
+        .route("/.search", post(search_all))
         .route(
             "/Users/{id}",
             get(|c, h, q| read(ResourceType::User, c, h, q))
@@ -429,6 +438,49 @@ async fn list(
         .map(|r| projection.apply(r))
         .collect();
     Ok(ok(list_response(page, total, start)))
+}
+
+/// `POST /{type}/.search` (RFC 7644 §3.4.3): the same query as `GET`, in a body.
+async fn search(rt: ResourceType, ctx: Ctx, headers: HeaderMap, body: Body) -> Result<Response> {
+    let (value, _) = read_body(&ctx.app, &headers, body).await?;
+    let Value::Object(request) = value else {
+        return Err(ScimError::invalid_syntax(
+            "the body must be a SearchRequest object",
+        ));
+    };
+    let mut q = HashMap::new();
+    for key in [
+        "filter",
+        "startIndex",
+        "count",
+        "attributes",
+        "excludedAttributes",
+    ] {
+        let text = match get_ci(&request, key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            Some(_) => {
+                return Err(ScimError::invalid_value(format!(
+                    "{key} has the wrong type"
+                )));
+            }
+        };
+        q.insert(key.to_owned(), text);
+    }
+    list(rt, ctx, Query(q)).await
+}
+
+/// `POST /.search` across resource types is not implemented.
+async fn search_all(_ctx: Ctx) -> ScimError {
+    ScimError::not_implemented(
+        "search across resource types is not supported; POST /Users/.search or /Groups/.search",
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
