@@ -595,3 +595,43 @@ impl Config {
         self.raw.safety.protected_emails.contains(&email)
     }
 }
+
+#[cfg(test)]
+mod scim_source_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::invalid("toml", e.to_string()))?;
+        Config::from_raw(raw, |k| {
+            (k == "TOK").then(|| "0123456789abcdef0123".to_owned())
+        })
+    }
+
+    #[test]
+    fn scim_sources_take_a_token_and_a_deactivation_meaning() {
+        let cfg = load("[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"TOK\"\ndeactivate_means = \"departure\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let s = &cfg.sources["okta"];
+        assert!(s.token.is_some());
+        assert_eq!(s.deactivate_means, DeactivateMeans::Departure);
+        assert!(
+            !format!("{s:?}").contains("0123456789"),
+            "token never printed"
+        );
+
+        let missing = load("[[sources]]\nname = \"okta\"\nkind = \"scim\"\n").map(|_| ());
+        assert!(
+            matches!(missing, Err(ConfigError::Invalid { ref key, .. }) if key == "sources[0].token_env")
+        );
+        let mixed = load("[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"TOK\"\nsecret_env = \"TOK\"\n").map(|_| ());
+        assert!(
+            matches!(mixed, Err(ConfigError::Invalid { ref key, .. }) if key == "sources[0].secret_env")
+        );
+        let wrong = load("[[sources]]\nname = \"hr\"\nkind = \"keycard\"\ntoken_env = \"TOK\"\n")
+            .map(|_| ());
+        assert!(
+            matches!(wrong, Err(ConfigError::Invalid { ref key, .. }) if key == "sources[0].token_env")
+        );
+    }
+}
