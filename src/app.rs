@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::admin_api::{AdminClient, AdminClientConfig, PacingConfig};
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, SourceKind};
 use crate::executor::{Worker, WorkerSettings};
 use crate::http::{AppState, Metrics};
 use crate::journal::Journal;
@@ -60,10 +60,32 @@ pub fn adapters(config: &Config) -> Result<BTreeMap<String, Adapter>, StartError
     config
         .sources
         .iter()
+        // SCIM sources authenticate with a bearer token (src/scim), not signatures.
+        .filter(|(_, source)| source.kind != SourceKind::Scim)
         .map(|(name, source)| {
             Adapter::build(source)
                 .map(|adapter| (name.clone(), adapter))
                 .map_err(|e| StartError::Other(e.to_string()))
+        })
+        .collect()
+}
+
+/// The configured SCIM sources with their bearer tokens.
+pub fn scim_sources(config: &Config) -> BTreeMap<String, crate::scim::routes::ScimSource> {
+    config
+        .sources
+        .iter()
+        .filter_map(|(name, source)| {
+            let token = source.token.clone()?;
+            (source.kind == SourceKind::Scim).then(|| {
+                (
+                    name.clone(),
+                    crate::scim::routes::ScimSource {
+                        token,
+                        deactivate_means: source.deactivate_means,
+                    },
+                )
+            })
         })
         .collect()
 }
@@ -153,6 +175,7 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
+            scim: Arc::new(scim_sources(&config)),
         };
         Ok(Self {
             listener,

@@ -167,6 +167,23 @@ pub struct SourceConfig {
     pub key_encoding: Option<crate::sources::signing::KeyEncoding>,
     /// generic-hmac: JSON pointers from the payload to the event and the person.
     pub mapping: Option<crate::sources::generic::MappingConfig>,
+    /// `kind = "scim"`: the bearer token the IdP sends (environment variable or file).
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// `kind = "scim"`: what `active: false` means for this IdP (default `suspend`).
+    pub deactivate_means: Option<DeactivateMeans>,
+}
+
+/// What a SCIM `active: false` stands for (inbound-sources §8.3). IdPs cannot tell an
+/// unassignment from a disable or a soft delete, so the operator decides per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeactivateMeans {
+    /// Access is suspended (journaled as `leave_started`); `active: true` ends it.
+    #[default]
+    Suspend,
+    /// Employment ended (journaled as `departed`); `active: true` is a rehire.
+    Departure,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -185,6 +202,9 @@ pub enum SourceKind {
     Gusto,
     #[serde(rename = "generic-hmac")]
     GenericHmac,
+    /// A SCIM 2.0 client (Okta, Entra ID) provisioning into `/scim/v2/{name}`.
+    #[serde(rename = "scim")]
+    Scim,
 }
 
 impl SourceKind {
@@ -196,6 +216,7 @@ impl SourceKind {
             Self::Okta => "okta",
             Self::Gusto => "gusto",
             Self::GenericHmac => "generic-hmac",
+            Self::Scim => "scim",
         }
     }
 }
@@ -209,6 +230,8 @@ pub enum SourceSettings {
     Okta(crate::sources::okta::Settings),
     Gusto(crate::sources::gusto::Settings),
     GenericHmac(Box<crate::sources::generic::Settings>),
+    /// SCIM sources authenticate with a bearer token (src/scim), not signatures.
+    Scim,
 }
 
 impl SourceConfig {
@@ -297,6 +320,7 @@ impl SourceConfig {
             SourceKind::GenericHmac => {
                 SourceSettings::GenericHmac(Box::new(generic::Settings::from_config(self, key)?))
             }
+            SourceKind::Scim => SourceSettings::Scim,
         })
     }
 }
@@ -388,6 +412,9 @@ pub struct Source {
     pub secrets: Vec<SecretString>,
     pub tolerance: Duration,
     pub settings: SourceSettings,
+    /// `kind = "scim"`: the bearer token. Never printed.
+    pub token: Option<SecretString>,
+    pub deactivate_means: DeactivateMeans,
 }
 
 impl std::fmt::Debug for Source {
@@ -401,6 +428,8 @@ impl std::fmt::Debug for Source {
             )
             .field("tolerance", &self.tolerance)
             .field("settings", &self.settings)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("deactivate_means", &self.deactivate_means)
             .finish()
     }
 }
@@ -540,6 +569,29 @@ impl Config {
                     "use 1-64 characters from a-z, 0-9, '-' and '_' (it is part of the webhook URL)",
                 ));
             }
+            if s.kind == SourceKind::Scim {
+                s.check_keys_fit_kind(&key)?;
+                let source = Self::scim_source(&env, &key, s)?;
+                if sources.insert(s.name.clone(), source).is_some() {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.name"),
+                        format!("source name '{}' is used twice", s.name),
+                    ));
+                }
+                continue;
+            }
+            for (given, field) in [
+                (s.token_env.is_some(), "token_env"),
+                (s.token_file.is_some(), "token_file"),
+                (s.deactivate_means.is_some(), "deactivate_means"),
+            ] {
+                if given {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.{field}"),
+                        format!("only kind = \"scim\" sources take {field}; remove it"),
+                    ));
+                }
+            }
             let settings = s.settings(&key)?;
             let current = resolve_secret(
                 &env,
@@ -587,6 +639,8 @@ impl Config {
                 secrets: current.into_iter().chain(previous).collect(),
                 tolerance: Duration::from_secs(s.tolerance_secs.unwrap_or(300)),
                 settings,
+                token: None,
+                deactivate_means: DeactivateMeans::default(),
             };
             if sources.insert(s.name.clone(), source).is_some() {
                 return Err(ConfigError::invalid(
@@ -643,6 +697,63 @@ impl Config {
         })
     }
 
+    /// A SCIM source: a bearer token and what deactivation means.
+    fn scim_source(
+        env: &dyn Fn(&str) -> Option<String>,
+        key: &str,
+        s: &SourceConfig,
+    ) -> Result<Source, ConfigError> {
+        for (given, field) in [
+            (s.secret_env.is_some(), "secret_env"),
+            (s.secret_file.is_some(), "secret_file"),
+            (s.previous_secret_env.is_some(), "previous_secret_env"),
+            (s.previous_secret_file.is_some(), "previous_secret_file"),
+            (s.tolerance_secs.is_some(), "tolerance_secs"),
+        ] {
+            if given {
+                return Err(ConfigError::invalid(
+                    format!("{key}.{field}"),
+                    format!(
+                        "kind = \"scim\" sources authenticate with a bearer token, not {field}; use token_env (or token_file)"
+                    ),
+                ));
+            }
+        }
+        let token = resolve_secret(
+            env,
+            &format!("{key}.token"),
+            s.token_env.as_deref(),
+            s.token_file.as_deref(),
+        )?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{key}.token_env"),
+                format!(
+                    "SCIM source '{}' needs a bearer token: set token_env (or token_file) to a long random value and paste the same value into the IdP",
+                    s.name
+                ),
+            )
+        })?;
+        {
+            use secrecy::ExposeSecret as _;
+            if token.expose_secret().len() < 16 {
+                return Err(ConfigError::invalid(
+                    format!("{key}.token_env"),
+                    "the SCIM bearer token must be at least 16 characters (try: openssl rand -hex 32)",
+                ));
+            }
+        }
+        Ok(Source {
+            name: s.name.clone(),
+            kind: s.kind,
+            secrets: Vec::new(),
+            tolerance: Duration::from_secs(300),
+            settings: SourceSettings::Scim,
+            token: Some(token),
+            deactivate_means: s.deactivate_means.unwrap_or_default(),
+        })
+    }
+
     /// The journal to use: the configured URL, or the embedded SQLite file.
     pub fn journal_url(&self) -> String {
         match &self.raw.journal.url {
@@ -667,5 +778,45 @@ impl Config {
     pub fn is_protected(&self, email: &str) -> bool {
         let email = email.trim().to_lowercase();
         self.raw.safety.protected_emails.contains(&email)
+    }
+}
+
+#[cfg(test)]
+mod scim_source_tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::invalid("toml", e.to_string()))?;
+        Config::from_raw(raw, |k| {
+            (k == "TOK").then(|| "0123456789abcdef0123".to_owned())
+        })
+    }
+
+    #[test]
+    fn scim_sources_take_a_token_and_a_deactivation_meaning() {
+        let cfg = load("[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"TOK\"\ndeactivate_means = \"departure\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let s = &cfg.sources["okta"];
+        assert!(s.token.is_some());
+        assert_eq!(s.deactivate_means, DeactivateMeans::Departure);
+        assert!(
+            !format!("{s:?}").contains("0123456789"),
+            "token never printed"
+        );
+
+        let missing = load("[[sources]]\nname = \"okta\"\nkind = \"scim\"\n").map(|_| ());
+        assert!(
+            matches!(missing, Err(ConfigError::Invalid { ref key, .. }) if key == "sources[0].token_env")
+        );
+        let mixed = load("[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"TOK\"\nsecret_env = \"TOK\"\n").map(|_| ());
+        assert!(
+            matches!(mixed, Err(ConfigError::Invalid { ref key, .. }) if key == "sources[0].secret_env")
+        );
+        let wrong = load("[[sources]]\nname = \"hr\"\nkind = \"keycard\"\ntoken_env = \"TOK\"\n")
+            .map(|_| ());
+        assert!(
+            matches!(wrong, Err(ConfigError::Invalid { ref key, .. }) if key == "sources[0].token_env")
+        );
     }
 }

@@ -16,5 +16,6 @@ pub mod ingest;
 pub mod journal;
 pub mod planner;
 pub mod rules;
+pub mod scim;
 pub mod sources;
 pub mod telemetry;

@@ -103,6 +103,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Configured `kind = "scim"` sources by name.
+    pub scim: Arc<BTreeMap<String, crate::scim::routes::ScimSource>>,
 }
 
 /// The router for the whole service.
@@ -123,6 +125,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::receive).get(webhooks::handshake),
         )
         .nest("/api/v1", ops)
+        .nest("/scim/v2/{source}", crate::scim::routes::router())
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),

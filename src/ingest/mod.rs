@@ -4,7 +4,7 @@ pub mod event;
 pub mod record;
 
 pub use event::{
-    Attr, Completeness, DedupeKey, Email, EventKind, GroupChanges, LifecycleEvent, NativeEvent,
-    Origin, ParseError, PersonAttributes, PersonId, sha256_hex,
+    Attr, Completeness, DedupeKey, Email, EventKind, GroupChanges, LifecycleEvent, MAX_TEXT_LEN,
+    NativeEvent, Origin, ParseError, PersonAttributes, PersonId, sha256_hex,
 };
 pub use record::{IgnoredNotice, Record};

@@ -14,6 +14,7 @@ mod logic;
 mod model;
 mod postgres;
 pub mod render;
+mod scim;
 mod sqlite;
 
 use std::time::Duration as StdDuration;
@@ -351,5 +352,54 @@ impl Journal {
         person: &PersonRow,
     ) -> JournalResult<(Vec<EventRow>, Vec<ActionRow>)> {
         dispatch!(self.person_timeline(person))
+    }
+
+    // ------------------------------------------------------------------ SCIM resources
+
+    pub async fn scim_get(
+        &self,
+        source: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> JournalResult<Option<ScimRecord>> {
+        dispatch!(self.scim_get(source, resource_type, id))
+    }
+
+    pub async fn scim_list(
+        &self,
+        source: &str,
+        resource_type: &str,
+    ) -> JournalResult<Vec<ScimRecord>> {
+        dispatch!(self.scim_list(source, resource_type))
+    }
+
+    pub async fn scim_create(
+        &self,
+        record: &ScimRecord,
+        members: Option<&[String]>,
+    ) -> JournalResult<ScimWrite> {
+        dispatch!(self.scim_create(record, members))
+    }
+
+    pub async fn scim_replace(
+        &self,
+        record: &ScimRecord,
+        expected_version: i64,
+        members: Option<&[String]>,
+    ) -> JournalResult<ScimWrite> {
+        dispatch!(self.scim_replace(record, expected_version, members))
+    }
+
+    pub async fn scim_delete(
+        &self,
+        source: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> JournalResult<bool> {
+        dispatch!(self.scim_delete(source, resource_type, id))
+    }
+
+    pub async fn scim_groups_of(&self, source: &str, user_id: &str) -> JournalResult<Vec<String>> {
+        dispatch!(self.scim_groups_of(source, user_id))
     }
 }

@@ -208,3 +208,33 @@ impl PersonRow {
         }
     }
 }
+
+/// A SCIM resource a SCIM source provisioned (User or Group), as served back.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ScimRecord {
+    pub source: String,
+    /// `User` or `Group`.
+    pub resource_type: String,
+    pub id: String,
+    /// userName (User) or displayName (Group); unique per source, case-insensitively.
+    pub name: String,
+    pub external_id: Option<String>,
+    /// The resource JSON without `meta` (built on the way out) and, for Groups, with
+    /// `members` (also kept in `scim_group_members`).
+    pub resource: Value,
+    /// `meta.version` is `W/"<version>"`.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Outcome of a SCIM resource write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScimWrite {
+    Written,
+    /// Another resource of the source already has this name (userName / displayName).
+    NameTaken,
+    /// The stored version is not the one the write expected (a concurrent change).
+    VersionMismatch,
+    NotFound,
+}

@@ -102,6 +102,16 @@ impl Adapter {
             SourceSettings::GenericHmac(s) => {
                 Self::GenericHmac(Box::new(generic::GenericHmac::build(source, s)?))
             }
+            // SCIM sources are served by src/scim with their bearer token, never here.
+            SourceSettings::Scim => {
+                return Err(BuildError {
+                    source_name: source.name.clone(),
+                    key: "kind",
+                    message:
+                        "a scim source takes no webhook deliveries; it is served under /scim/v2"
+                            .into(),
+                });
+            }
         })
     }
 
