@@ -241,7 +241,62 @@ pub struct CallRecord {
     pub error_code: Option<&'static str>,
 }
 
-/// Checks the credential (§1.1, §11.3).
+/// Checks an API key, sent in `x-api-key` or (as the official SDK 2.x does) as
+/// `authorization: Bearer <key>`.
+fn check_api_key(key: &str, state: &SimState) -> SimResult<()> {
+    let creds = &state.credentials;
+    let is_admin = if creds.admin_keys.is_empty() {
+        key.starts_with("sk-ant-admin01-") && key.len() > "sk-ant-admin01-".len()
+    } else {
+        creds.admin_keys.iter().any(|k| k == key)
+    };
+    if is_admin {
+        Ok(())
+    } else if key.starts_with("sk-ant-api") {
+        let message = "This API key is not an Admin API key; the Admin API needs an Admin key.";
+        if state.settings.non_admin_key_status == 401 {
+            Err(SimError::authentication(message))
+        } else {
+            Err(SimError::permission(message))
+        }
+    } else {
+        Err(SimError::authentication("invalid x-api-key"))
+    }
+}
+
+/// Checks an OAuth access token (`authorization: Bearer <token>`) for `org:admin`.
+fn check_oauth_token(token: &str, state: &SimState) -> SimResult<()> {
+    let tokens = &state.credentials.oauth_tokens;
+    let scopes: Option<Vec<String>> = if tokens.is_empty() {
+        (token.starts_with("sk-ant-oat01-") && token.len() > "sk-ant-oat01-".len())
+            .then(|| vec!["org:admin".to_owned()])
+    } else {
+        tokens
+            .iter()
+            .find(|t| t.token == token)
+            .map(|t| t.scopes.clone())
+    };
+    match scopes {
+        None => Err(SimError::authentication("Invalid bearer token")),
+        Some(s) if s.iter().any(|x| x == "org:admin") => Ok(()),
+        Some(_) => Err(SimError::permission(
+            "This OAuth token lacks the org:admin scope the Admin API requires.",
+        )),
+    }
+}
+
+/// Whether a bearer credential is an OAuth access token rather than an API key.
+fn is_oauth_token(token: &str, state: &SimState) -> bool {
+    let tokens = &state.credentials.oauth_tokens;
+    tokens.iter().any(|t| t.token == token)
+        || (!state.credentials.admin_keys.iter().any(|k| k == token)
+            && !token.starts_with("sk-ant-admin")
+            && !token.starts_with("sk-ant-api"))
+}
+
+/// Checks the credential (§1.1, §11.3). The official SDK 2.x sends an API key as
+/// `authorization: Bearer <key>` instead of `x-api-key`, so a bearer credential that is an
+/// API key is judged as one; anything else in `authorization` is an OAuth token.
 fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
     let key = headers.get("x-api-key");
     let bearer = headers.get("authorization");
@@ -251,28 +306,7 @@ fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
             "Send exactly one of x-api-key and authorization, not both.",
         )),
         (None, None) => Err(SimError::authentication("x-api-key header is required")),
-        (Some(key), None) => {
-            let key = text(key);
-            let creds = &state.credentials;
-            let is_admin = if creds.admin_keys.is_empty() {
-                key.starts_with("sk-ant-admin01-") && key.len() > "sk-ant-admin01-".len()
-            } else {
-                creds.admin_keys.contains(&key)
-            };
-            if is_admin {
-                Ok(())
-            } else if key.starts_with("sk-ant-api") {
-                let message =
-                    "This API key is not an Admin API key; the Admin API needs an Admin key.";
-                if state.settings.non_admin_key_status == 401 {
-                    Err(SimError::authentication(message))
-                } else {
-                    Err(SimError::permission(message))
-                }
-            } else {
-                Err(SimError::authentication("invalid x-api-key"))
-            }
-        }
+        (Some(key), None) => check_api_key(&text(key), state),
         (None, Some(auth)) => {
             let auth = text(auth);
             let Some(token) = auth.strip_prefix("Bearer ").map(str::trim) else {
@@ -280,22 +314,10 @@ fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
                     "authorization header must be 'Bearer <token>'",
                 ));
             };
-            let tokens = &state.credentials.oauth_tokens;
-            let scopes: Option<Vec<String>> = if tokens.is_empty() {
-                (token.starts_with("sk-ant-oat01-") && token.len() > "sk-ant-oat01-".len())
-                    .then(|| vec!["org:admin".to_owned()])
+            if is_oauth_token(token, state) {
+                check_oauth_token(token, state)
             } else {
-                tokens
-                    .iter()
-                    .find(|t| t.token == token)
-                    .map(|t| t.scopes.clone())
-            };
-            match scopes {
-                None => Err(SimError::authentication("Invalid bearer token")),
-                Some(s) if s.iter().any(|x| x == "org:admin") => Ok(()),
-                Some(_) => Err(SimError::permission(
-                    "This OAuth token lacks the org:admin scope the Admin API requires.",
-                )),
+                check_api_key(token, state)
             }
         }
     }
@@ -540,6 +562,54 @@ pub fn error_response(err: &SimError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state() -> SimState {
+        let seed = super::super::Seed::default();
+        match seed.build(Utc::now()) {
+            Ok(state) => state,
+            Err(e) => panic!("seed: {e}"),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                map.insert(*name, v);
+            }
+        }
+        map
+    }
+
+    #[test]
+    fn api_key_accepted_as_bearer_like_the_sdk_sends_it() {
+        let st = state();
+        let status = |pairs: &[(&'static str, &str)]| {
+            authenticate(&headers(pairs), &st).map_err(|e| e.status.as_u16())
+        };
+        assert_eq!(status(&[("x-api-key", "sk-ant-admin01-abc")]), Ok(()));
+        assert_eq!(
+            status(&[("authorization", "Bearer sk-ant-admin01-abc")]),
+            Ok(())
+        );
+        assert_eq!(
+            status(&[("authorization", "Bearer sk-ant-api03-abc")]),
+            Err(403)
+        );
+        assert_eq!(
+            status(&[("authorization", "Bearer sk-ant-oat01-abc")]),
+            Ok(())
+        );
+        assert_eq!(status(&[("authorization", "Bearer nonsense")]), Err(401));
+        assert_eq!(status(&[]), Err(401));
+        assert_eq!(
+            status(&[
+                ("x-api-key", "sk-ant-admin01-abc"),
+                ("authorization", "Bearer sk-ant-admin01-abc")
+            ]),
+            Err(400)
+        );
+    }
 
     #[test]
     fn routes_parse() {
