@@ -849,6 +849,18 @@ impl SimState {
         }
     }
 
+    /// `user_profile_id` (create and update in the SDK): the simulator models no user
+    /// profiles, so naming one is the SDK's `user_profile_not_found`; null is accepted.
+    fn check_user_profile(body: &Body) -> SimResult<()> {
+        match body.optional_str("user_profile_id")? {
+            None => Ok(()),
+            Some(id) => Err(SimError::invalid_code(
+                "user_profile_not_found",
+                format!("User profile {id} does not exist in this organization."),
+            )),
+        }
+    }
+
     pub fn create_workspace(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
         self.require_console()?;
         body.only(&[
@@ -857,6 +869,7 @@ impl SimState {
             "data_residency",
             "external_key_id",
             "tags",
+            "user_profile_id",
         ])?;
         let name = body.required_str("name")?.to_owned();
         Self::check_workspace_name(&name)?;
@@ -882,6 +895,7 @@ impl SimState {
         if let Some(k) = &external_key_id {
             Self::check_external_key(k)?;
         }
+        Self::check_user_profile(body)?;
         let active = self
             .workspaces
             .iter()
@@ -921,18 +935,30 @@ impl SimState {
         self.require_console()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let include_archived = query.bool("include_archived")?.unwrap_or(false);
+        // The SDK's `include_default` (default false keeps §7.4's "never listed") and `ids`
+        // (at most 100; ids the caller can't list are left out, the other filters still apply).
+        let include_default = query.bool("include_default")?.unwrap_or(false);
+        let ids = query.all("ids");
+        if ids.len() > 100 {
+            return Err(SimError::invalid("ids: List should have at most 100 items"));
+        }
         let items = self
             .workspaces
             .iter()
-            .filter(|w| !w.is_default)
+            .filter(|w| include_default || !w.is_default)
             .filter(|w| include_archived || w.archived_at.is_none())
+            .filter(|w| ids.is_empty() || ids.contains(&w.id.as_str()))
             .map(|w| (w.seq, w.to_json()))
             .collect();
         let workspaces = &self.workspaces;
         self.paginate(
             items,
             &page,
-            self.global_cursor(|id| workspaces.iter().any(|w| w.id == id && !w.is_default)),
+            self.global_cursor(|id| {
+                workspaces
+                    .iter()
+                    .any(|w| w.id == id && (include_default || !w.is_default))
+            }),
         )
     }
 
@@ -944,6 +970,7 @@ impl SimState {
             "data_residency",
             "external_key_id",
             "tags",
+            "user_profile_id",
         ])?;
         let idx = self.workspace_index(id)?;
         let mut ws = self.workspaces[idx].clone();
@@ -982,6 +1009,7 @@ impl SimState {
         if let Some(input) = body.optional_object("tags")? {
             Self::parse_tags(input, &mut ws.tags)?;
         }
+        Self::check_user_profile(body)?;
         let out = ws.to_json();
         self.workspaces[idx] = ws;
         Ok(out)
