@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::Shared;
 use super::error::{SimError, SimResult};
 use super::input::{Body, Query};
-use super::model::{ApiVersion, mint_id, ts};
+use super::model::{ApiVersion, Caller, mint_id, ts};
 use super::state::SimState;
 
 /// One in-scope endpoint, with its path parameters.
@@ -243,7 +243,7 @@ pub struct CallRecord {
 
 /// Checks an API key, sent in `x-api-key` or (as the official SDK 2.x does) as
 /// `authorization: Bearer <key>`.
-fn check_api_key(key: &str, state: &SimState) -> SimResult<()> {
+fn check_api_key(key: &str, state: &SimState) -> SimResult<Caller> {
     let creds = &state.credentials;
     let is_admin = if creds.admin_keys.is_empty() {
         key.starts_with("sk-ant-admin01-") && key.len() > "sk-ant-admin01-".len()
@@ -251,7 +251,7 @@ fn check_api_key(key: &str, state: &SimState) -> SimResult<()> {
         creds.admin_keys.iter().any(|k| k == key)
     };
     if is_admin {
-        Ok(())
+        Ok(Caller::ApiKey)
     } else if key.starts_with("sk-ant-api") {
         let message = "This API key is not an Admin API key; the Admin API needs an Admin key.";
         if state.settings.non_admin_key_status == 401 {
@@ -265,7 +265,7 @@ fn check_api_key(key: &str, state: &SimState) -> SimResult<()> {
 }
 
 /// Checks an OAuth access token (`authorization: Bearer <token>`) for `org:admin`.
-fn check_oauth_token(token: &str, state: &SimState) -> SimResult<()> {
+fn check_oauth_token(token: &str, state: &SimState) -> SimResult<Caller> {
     let tokens = &state.credentials.oauth_tokens;
     let scopes: Option<Vec<String>> = if tokens.is_empty() {
         (token.starts_with("sk-ant-oat01-") && token.len() > "sk-ant-oat01-".len())
@@ -278,7 +278,7 @@ fn check_oauth_token(token: &str, state: &SimState) -> SimResult<()> {
     };
     match scopes {
         None => Err(SimError::authentication("Invalid bearer token")),
-        Some(s) if s.iter().any(|x| x == "org:admin") => Ok(()),
+        Some(s) if s.iter().any(|x| x == "org:admin") => Ok(Caller::OAuthToken),
         Some(_) => Err(SimError::permission(
             "This OAuth token lacks the org:admin scope the Admin API requires.",
         )),
@@ -297,7 +297,7 @@ fn is_oauth_token(token: &str, state: &SimState) -> bool {
 /// Checks the credential (§1.1, §11.3). The official SDK 2.x sends an API key as
 /// `authorization: Bearer <key>` instead of `x-api-key`, so a bearer credential that is an
 /// API key is judged as one; anything else in `authorization` is an OAuth token.
-fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
+fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<Caller> {
     let key = headers.get("x-api-key");
     let bearer = headers.get("authorization");
     let text = |v: &HeaderValue| v.to_str().map(str::trim).unwrap_or_default().to_owned();
@@ -353,15 +353,25 @@ fn check_content_type(headers: &HeaderMap, body: &[u8]) -> SimResult<()> {
     }
 }
 
-fn dispatch(
-    state: &mut SimState,
-    route: &Route,
-    query: &Query,
-    body: &Body,
-    headers: &HeaderMap,
+/// What a call brings besides its route: the parsed input and who is calling.
+struct CallInput<'a> {
+    query: &'a Query,
+    body: &'a Body,
+    headers: &'a HeaderMap,
     now: DateTime<Utc>,
     version: ApiVersion,
-) -> SimResult<Value> {
+    caller: Caller,
+}
+
+fn dispatch(state: &mut SimState, route: &Route, input: &CallInput<'_>) -> SimResult<Value> {
+    let CallInput {
+        query,
+        body,
+        headers,
+        now,
+        version,
+        caller,
+    } = *input;
     match route {
         Route::OrgMe => Ok(state.org_me()),
         Route::UsersList => state.list_users(query),
@@ -371,7 +381,7 @@ fn dispatch(
         Route::UsersSignOut(id) => {
             body.only(&[])?;
             let beta = headers.get("anthropic-beta").and_then(|v| v.to_str().ok());
-            state.sign_out_user(id, beta)
+            state.sign_out_user(id, beta, caller)
         }
         Route::InvitesCreate => state.create_invite(body, now),
         Route::InvitesGet(id) => state.get_invite(id),
@@ -426,18 +436,29 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
     };
     let now = shared.clock.now();
     let mut inner = shared.lock();
-    if let Err(e) = authenticate(&parts.headers, &inner.state) {
-        return Outcome {
-            route: Some(route),
-            authed: false,
-            result: Err(e),
-        };
-    }
+    let caller = match authenticate(&parts.headers, &inner.state) {
+        Ok(caller) => caller,
+        Err(e) => {
+            return Outcome {
+                route: Some(route),
+                authed: false,
+                result: Err(e),
+            };
+        }
+    };
     let run = |inner: &mut super::Inner| -> SimResult<Value> {
         let version = check_version(&parts.headers)?;
         check_content_type(&parts.headers, &bytes)?;
         let body = Body::parse(&bytes)?;
         let query = Query::parse(parts.uri.query());
+        let input = CallInput {
+            query: &query,
+            body: &body,
+            headers: &parts.headers,
+            now,
+            version,
+            caller,
+        };
         inner.state.expire_invites(now);
 
         // Scripted faults come first: they stand for the service failing whatever the call.
@@ -453,15 +474,7 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
             }
             if fault.status == 503 && fault.apply && route.is_mutation() {
                 // The change is saved, but the caller is told the outcome is unknown.
-                let _ = dispatch(
-                    &mut inner.state,
-                    &route,
-                    &query,
-                    &body,
-                    &parts.headers,
-                    now,
-                    version,
-                );
+                let _ = dispatch(&mut inner.state, &route, &input);
             }
             return Err(fault.error());
         }
@@ -480,15 +493,7 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
                 "Number of invites has exceeded your hourly invite rate limit.",
             ));
         }
-        dispatch(
-            &mut inner.state,
-            &route,
-            &query,
-            &body,
-            &parts.headers,
-            now,
-            version,
-        )
+        dispatch(&mut inner.state, &route, &input)
     };
     let result = run(&mut inner);
     Outcome {
@@ -585,7 +590,9 @@ mod tests {
     fn api_key_accepted_as_bearer_like_the_sdk_sends_it() {
         let st = state();
         let status = |pairs: &[(&'static str, &str)]| {
-            authenticate(&headers(pairs), &st).map_err(|e| e.status.as_u16())
+            authenticate(&headers(pairs), &st)
+                .map(|_| ())
+                .map_err(|e| e.status.as_u16())
         };
         assert_eq!(status(&[("x-api-key", "sk-ant-admin01-abc")]), Ok(()));
         assert_eq!(

@@ -36,6 +36,15 @@ impl ApiVersion {
     }
 }
 
+/// The kind of credential a call authenticated with; a few refusals depend on it (§14
+/// sign-out: an OAuth token gets `cannot_sign_out_privileged_member` where an API key gets the
+/// role-specific code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    ApiKey,
+    OAuthToken,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgKind {

@@ -458,7 +458,12 @@ impl SimState {
         Ok(json!({ "id": id, "type": "user_deleted" }))
     }
 
-    pub fn sign_out_user(&self, id: &str, beta_header: Option<&str>) -> SimResult<Value> {
+    pub fn sign_out_user(
+        &self,
+        id: &str,
+        beta_header: Option<&str>,
+        caller: Caller,
+    ) -> SimResult<Value> {
         let opted_in = beta_header.is_some_and(|h| {
             h.split(',')
                 .any(|b| b.trim() == "admin-user-sign-out-2026-10-08")
@@ -475,13 +480,48 @@ impl SimState {
             ));
         }
         let user = self.user(id)?;
-        if is_administrative(&user.role) {
-            return Err(SimError::permission(format!(
-                "Cannot sign out {}: members with the {} role cannot be signed out through the API.",
-                user.id, user.role
-            )));
+        // The refusals of the SDK's sign_out (§14): the primary owner never (400); owners
+        // and members with owner permissions (a Console `admin`) and membership admins not
+        // with an Admin API key (403, role-specific code), and no privileged member with an
+        // OAuth token (403 `cannot_sign_out_privileged_member`). "The caller itself" is not
+        // modelled: the simulator does not know whom a key belongs to.
+        let refusal = match (user.role.as_str(), caller) {
+            ("primary_owner", _) => Some(SimError::invalid_code(
+                "cannot_sign_out_primary_owner",
+                format!(
+                    "Cannot sign out {}: no API key or token can sign out the organization's primary owner.",
+                    user.id
+                ),
+            )),
+            ("owner" | "admin" | "membership_admin", Caller::OAuthToken) => {
+                Some(SimError::permission_code(
+                    "cannot_sign_out_privileged_member",
+                    format!(
+                        "Cannot sign out {}: an OAuth token cannot sign out a member with the {} role.",
+                        user.id, user.role
+                    ),
+                ))
+            }
+            ("owner" | "admin", Caller::ApiKey) => Some(SimError::permission_code(
+                "cannot_sign_out_owner",
+                format!(
+                    "Cannot sign out {}: this API key cannot sign out a member with owner permissions ({}).",
+                    user.id, user.role
+                ),
+            )),
+            ("membership_admin", Caller::ApiKey) => Some(SimError::permission_code(
+                "cannot_sign_out_membership_admin",
+                format!(
+                    "Cannot sign out {}: this API key may not sign out membership admins.",
+                    user.id
+                ),
+            )),
+            _ => None,
+        };
+        match refusal {
+            Some(err) => Err(err),
+            None => Ok(user.to_json()),
         }
-        Ok(user.to_json())
     }
 
     // ---------------------------------------------------------------- invites
