@@ -79,6 +79,20 @@ pub const RETURNED_ORG_ROLES: &[&str] = &[
     "user",
 ];
 
+/// Roles the users/invites list `roles` filter accepts, per org kind (§7.2).
+pub fn filterable_roles(kind: OrgKind) -> &'static [&'static str] {
+    match kind {
+        OrgKind::Console => &["user", "developer", "billing", "admin", "claude_code_user"],
+        OrgKind::Enterprise => &[
+            "user",
+            "owner",
+            "primary_owner",
+            "membership_admin",
+            "managed",
+        ],
+    }
+}
+
 /// Roles that make a member administrative: never assignable, changeable or removable.
 pub fn is_administrative(role: &str) -> bool {
     matches!(

@@ -362,17 +362,19 @@ impl SimState {
 
     // ---------------------------------------------------------------- users
 
-    fn check_roles_filter(roles: &[&str]) -> SimResult<()> {
+    /// The `roles` list filter accepts the roles of this kind of org (§7.2, and the SDK's
+    /// "accepted values depend on the organization type"); others are unknown enum values.
+    fn check_roles_filter(&self, roles: &[&str]) -> SimResult<()> {
         roles
             .iter()
-            .try_for_each(|r| check_enum("roles", r, RETURNED_ORG_ROLES))
+            .try_for_each(|r| check_enum("roles", r, filterable_roles(self.org.kind)))
     }
 
     pub fn list_users(&self, query: &Query) -> SimResult<Value> {
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
-        Self::check_roles_filter(&roles)?;
+        self.check_roles_filter(&roles)?;
         let items = self
             .users
             .iter()
@@ -656,7 +658,7 @@ impl SimState {
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
-        Self::check_roles_filter(&roles)?;
+        self.check_roles_filter(&roles)?;
         let statuses = query.all("statuses");
         statuses
             .iter()

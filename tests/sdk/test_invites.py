@@ -41,9 +41,11 @@ def test_list_newest_first_and_filters(org, sim: Sim) -> None:
     assert list(org.invites.list(email="b@acme.test", statuses=["accepted"])) == []
 
 
-def test_list_rejects_unknown_status(org) -> None:
+def test_list_rejects_unknown_status_or_role(org) -> None:
     with pytest.raises(anthropic.BadRequestError):
         org.invites.list(statuses=["deleted"])  # type: ignore[list-item]
+    with pytest.raises(anthropic.BadRequestError):
+        org.invites.list(roles=["primary_owner"])
 
 
 def test_withdraw(org, sim: Sim) -> None:
@@ -147,3 +149,31 @@ def test_unknown_invite_is_not_found(org) -> None:
 def test_rbac_groups_are_enterprise_only(org) -> None:
     with pytest.raises(anthropic.BadRequestError):
         org.invites.create(email="grp@acme.test", role="user", rbac_group_ids=["rbac_group_01abc"])
+
+
+def test_member_limit_counts_pending_invites(org, sim: Sim) -> None:
+    from anthropic.types import OrgMemberLimitExceededError
+
+    # 5 members + 1 pending invite = 6 seats taken.
+    sim.settings(org_member_limit=7)
+    org.invites.create(email="seat7@acme.test", role="user")
+    with pytest.raises(OrgMemberLimitExceededError) as info:
+        org.invites.create(email="seat8@acme.test", role="user")
+    assert info.value.status_code == 400 and info.value.error_code == "org_member_limit_exceeded"
+    # Withdrawing a pending invite frees its seat.
+    pending = org.invites.list(email="seat7@acme.test").data[0]
+    org.invites.delete(pending.id)
+    assert org.invites.create(email="seat8@acme.test", role="user").status == "pending"
+
+
+def test_domain_rules_are_typed(org, sim: Sim) -> None:
+    from anthropic.types.organization import CannotInviteEmailsWithUnverifiedDomainsError, EmailDomainNotAllowedError
+
+    sim.settings(allowed_email_domains=["acme.test", "new.acme.test"], unverified_email_domains=["new.acme.test"])
+    with pytest.raises(EmailDomainNotAllowedError) as info:
+        org.invites.create(email="x@elsewhere.test", role="user")
+    assert info.value.error_code == "email_domain_not_allowed"
+    with pytest.raises(CannotInviteEmailsWithUnverifiedDomainsError) as info2:
+        org.invites.create(email="x@new.acme.test", role="user")
+    assert info2.value.error_code == "cannot_invite_emails_with_unverified_domains"
+    assert org.invites.create(email="x@ACME.test", role="user").status == "pending"

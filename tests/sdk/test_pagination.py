@@ -19,7 +19,7 @@ def _add_users(sim: Sim, n: int, prefix: str = "p") -> list[str]:
     "listing",
     [
         lambda org, sim: org.invites.list(statuses=["accepted"]),
-        lambda org, sim: org.users.list(roles=["owner"]),
+        lambda org, sim: org.users.list(roles=["developer"], email="nobody@acme.test"),
         lambda org, sim: org.workspaces.members.list(sim.workspace_id("Research")),
         lambda org, sim: org.api_keys.list(status="expired"),
         lambda org, sim: org.workspaces.list(ids=["wrkspc_01Nothing"]),

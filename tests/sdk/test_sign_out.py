@@ -122,6 +122,8 @@ class TestEnterprise:
         with pytest.raises(anthropic.BadRequestError):
             org.invites.create(email="dev@ent.test", role="developer")
         assert [u.email for u in org.users.list(roles=["owner", "primary_owner"])] == ["owner@ent.test", "po@ent.test"]
+        with pytest.raises(anthropic.BadRequestError):
+            org.users.list(roles=["developer"])  # a Console role
         # Workspaces and API keys do not exist for Claude Enterprise orgs (§9).
         with pytest.raises(anthropic.NotFoundError):
             org.workspaces.list()

@@ -129,3 +129,15 @@ def test_archived_workspace_takes_no_new_members(org, sim: Sim) -> None:
     org.workspaces.archive(research)
     with pytest.raises(anthropic.BadRequestError):
         org.workspaces.members.add(research, user_id=sim.user_id("dave@acme.test"), workspace_role="workspace_user")
+
+
+def test_workspace_member_limit_is_typed(org, sim: Sim) -> None:
+    from anthropic.types.organization import WorkspaceMemberLimitExceededError
+
+    sim.settings(workspace_member_limit=2)
+    eng = sim.workspace_id("Engineering")  # already has alice and bob
+    with pytest.raises(WorkspaceMemberLimitExceededError) as info:
+        org.workspaces.members.add(eng, user_id=sim.user_id("dave@acme.test"), workspace_role="workspace_user")
+    assert info.value.status_code == 400 and info.value.error_code == "workspace_member_limit_exceeded"
+    research = sim.workspace_id("Research")
+    assert org.workspaces.members.add(research, user_id=sim.user_id("dave@acme.test"), workspace_role="workspace_user")
