@@ -1454,3 +1454,156 @@ mod tests {
         assert!(b.try_take(now + Duration::seconds(30)).is_ok());
     }
 }
+
+#[cfg(test)]
+mod sdk_conformance_tests {
+    //! Unit-level pins for the behaviour the official SDK's conformance suite asked for.
+
+    use super::*;
+    use crate::admin_sim::seed::Seed;
+
+    fn state(seed: Value) -> SimState {
+        let seed: Seed = match serde_json::from_value(seed) {
+            Ok(s) => s,
+            Err(e) => panic!("seed: {e}"),
+        };
+        match seed.build(Utc::now()) {
+            Ok(s) => s,
+            Err(e) => panic!("seed: {e}"),
+        }
+    }
+
+    fn body(v: Value) -> Body {
+        match Body::parse(v.to_string().as_bytes()) {
+            Ok(b) => b,
+            Err(e) => panic!("body: {e}"),
+        }
+    }
+
+    fn id_of(st: &SimState, email: &str) -> String {
+        st.user_by_email(email)
+            .map(|u| u.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn names(page: &Value) -> Vec<String> {
+        page["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|w| w["name"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn workspace_list_include_default_and_ids() {
+        let st = state(json!({ "workspaces": [ { "name": "A" }, { "name": "B" } ] }));
+        let list = |q: &str| st.list_workspaces(&Query::parse(Some(q)));
+        assert_eq!(
+            list("").map(|p| names(&p)).ok(),
+            Some(vec!["B".into(), "A".into()])
+        );
+        assert_eq!(
+            list("include_default=true").map(|p| names(&p)).ok(),
+            Some(vec!["B".into(), "A".into(), "Default".into()])
+        );
+        let a = st
+            .workspace_by_name("A")
+            .map(|w| w.id.clone())
+            .unwrap_or_default();
+        let default = st.default_workspace_id.clone();
+        assert_eq!(
+            list(&format!("ids[]={a}&ids[]={default}"))
+                .map(|p| names(&p))
+                .ok(),
+            Some(vec!["A".into()])
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("ids[]=w{i}")).collect();
+        assert_eq!(
+            list(&many.join("&")).map_err(|e| e.status.as_u16()).err(),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn user_profile_id_is_not_found() {
+        let mut st = state(json!({}));
+        let err = st
+            .create_workspace(
+                &body(json!({ "name": "W", "user_profile_id": "up_1" })),
+                Utc::now(),
+            )
+            .err();
+        assert_eq!(
+            err.and_then(|e| e.error_code),
+            Some("user_profile_not_found")
+        );
+        let ok = st.create_workspace(
+            &body(json!({ "name": "W", "user_profile_id": null })),
+            Utc::now(),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn roles_filter_follows_the_org_kind() {
+        let console = state(json!({ "users": [ { "email": "a@x.test", "role": "admin" } ] }));
+        assert!(
+            console
+                .list_users(&Query::parse(Some("roles[]=admin")))
+                .is_ok()
+        );
+        assert!(
+            console
+                .list_users(&Query::parse(Some("roles[]=owner")))
+                .is_err()
+        );
+        let enterprise = state(json!({ "organization": { "kind": "enterprise" } }));
+        assert!(
+            enterprise
+                .list_users(&Query::parse(Some("roles[]=owner")))
+                .is_ok()
+        );
+        assert!(
+            enterprise
+                .list_invites(&Query::parse(Some("roles[]=developer")))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn sign_out_refusals_carry_codes() {
+        let st = state(json!({
+            "organization": { "kind": "enterprise" },
+            "users": [
+                { "email": "po@x.test", "role": "primary_owner" },
+                { "email": "o@x.test", "role": "owner" },
+                { "email": "ma@x.test", "role": "membership_admin" },
+                { "email": "m@x.test", "role": "managed" },
+            ],
+        }));
+        let beta = Some("admin-user-sign-out-2026-10-08");
+        let code = |email: &str, caller: Caller| {
+            st.sign_out_user(&id_of(&st, email), beta, caller)
+                .map(|_| ())
+                .map_err(|e| (e.status.as_u16(), e.error_code.unwrap_or_default()))
+        };
+        let po = Err((400, "cannot_sign_out_primary_owner"));
+        assert_eq!(code("po@x.test", Caller::ApiKey), po);
+        assert_eq!(code("po@x.test", Caller::OAuthToken), po);
+        assert_eq!(
+            code("o@x.test", Caller::ApiKey),
+            Err((403, "cannot_sign_out_owner"))
+        );
+        assert_eq!(
+            code("ma@x.test", Caller::ApiKey),
+            Err((403, "cannot_sign_out_membership_admin"))
+        );
+        let privileged = Err((403, "cannot_sign_out_privileged_member"));
+        assert_eq!(code("o@x.test", Caller::OAuthToken), privileged);
+        assert_eq!(code("ma@x.test", Caller::OAuthToken), privileged);
+        assert_eq!(code("m@x.test", Caller::ApiKey), Ok(()));
+    }
+}
