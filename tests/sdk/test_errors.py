@@ -171,6 +171,13 @@ def test_unknown_key_is_authentication_error(sim: Sim) -> None:
 
 
 def test_missing_key_is_authentication_error(sim: Sim) -> None:
+    # Through the SDK: no credential at all, the Authorization header explicitly omitted.
+    bare = sim.client(api_key=None, default_headers={"Authorization": anthropic.omit})
+    with pytest.raises(anthropic.AuthenticationError) as info:
+        bare.organization.users.list()
+    assert "authorization" not in sim.sent[-1].headers and "x-api-key" not in sim.sent[-1].headers
+    assert_envelope(info.value, "authentication_error")
+    # And raw.
     r = sim.raw("GET", "/v1/organizations/users", key=None)
     assert r.status_code == 401
     assert r.json()["error"]["type"] == "authentication_error"
