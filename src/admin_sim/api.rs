@@ -209,6 +209,9 @@ impl Fault {
         if ![429, 500, 529, 409, 503].contains(&self.status) {
             return Err(SimError::invalid("status: one of 429, 500, 529, 409, 503"));
         }
+        if self.count == 0 {
+            return Err(SimError::invalid("count: must be at least 1"));
+        }
         Ok(())
     }
 
@@ -468,9 +471,10 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
             .position(|f| f.route == "*" || f.route == route.name())
         {
             let fault = inner.faults[pos].clone();
-            inner.faults[pos].count -= 1;
-            if inner.faults[pos].count == 0 {
+            if fault.count <= 1 {
                 inner.faults.remove(pos);
+            } else {
+                inner.faults[pos].count -= 1;
             }
             if fault.status == 503 && fault.apply && route.is_mutation() {
                 // The change is saved, but the caller is told the outcome is unknown.
@@ -616,6 +620,19 @@ mod tests {
             ]),
             Err(400)
         );
+    }
+
+    #[test]
+    fn fault_needs_a_positive_count() {
+        let fault = |count| Fault {
+            route: "*".into(),
+            status: 500,
+            count,
+            apply: false,
+            retry_after: None,
+        };
+        assert!(fault(0).validate().is_err());
+        assert!(fault(1).validate().is_ok());
     }
 
     #[test]
