@@ -285,3 +285,51 @@ def client(sim: Sim) -> Iterator[anthropic.Anthropic]:
 def org(request: pytest.FixtureRequest, client: anthropic.Anthropic) -> Any:
     """`client.organization` (2026-10-21 GA surface) or `client.beta.organization`."""
     return client.organization if request.param == "ga" else client.beta.organization
+
+
+# ---------------------------------------------------------------------- shared simulator
+#
+# Reads and rejected requests don't need a fresh process each: they share one simulator per
+# module (default seed, rate limit out of the way), and every such test must leave the
+# organization exactly as it found it -- checked after each test, so a simulator that
+# "rejects" a request but changes state anyway fails here too.
+
+STATE_PARTS = ("organization", "users", "invites", "workspaces", "workspace_members", "api_keys")
+
+
+@pytest.fixture(scope="module")
+def _shared_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    seed = default_seed()
+    seed["settings"] = {"rate_limit_per_minute": 1_000_000}
+    process = SimProcess(seed, tmp_path_factory.mktemp("shared-sim"))
+    handle = Sim(process.base_url)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_client(_shared_process: Sim) -> Iterator[anthropic.Anthropic]:
+    c = _shared_process.client()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def shared_sim(_shared_process: Sim) -> Iterator[Sim]:
+    """The module's shared simulator; the test must not change the organization."""
+    before = {k: v for k, v in _shared_process.state().items() if k in STATE_PARTS}
+    yield _shared_process
+    after = {k: v for k, v in _shared_process.state().items() if k in STATE_PARTS}
+    for part in STATE_PARTS:
+        assert after[part] == before[part], f"a read or rejected request changed {part}"
+
+
+@pytest.fixture(params=["ga", "beta"])
+def shared_org(request: pytest.FixtureRequest, shared_sim: Sim, shared_client: anthropic.Anthropic) -> Any:
+    """`organization` / `beta.organization` on the module's shared simulator."""
+    return shared_client.organization if request.param == "ga" else shared_client.beta.organization

@@ -10,25 +10,25 @@ from conftest import Sim
 DAY = 24 * 60 * 60
 
 
-def test_list_shape_and_order(org, sim: Sim) -> None:
-    page = org.api_keys.list()
+def test_list_shape_and_order(shared_org, shared_sim: Sim) -> None:
+    page = shared_org.api_keys.list()
     assert [k.name for k in page.data] == ["research", "default-ws", "eng-old", "eng-ci"]
     key = page.data[-1]
     assert key.id.startswith("apikey_") and key.type == "api_key"
     assert key.created_by is not None and key.created_by.type == "user"
-    assert key.created_by.id == sim.user_id("alice@acme.test")
+    assert key.created_by.id == shared_sim.user_id("alice@acme.test")
     assert key.principal is None
-    assert key.scope.type == "workspace" and key.scope.workspace_id == sim.workspace_id("Engineering")
+    assert key.scope.type == "workspace" and key.scope.workspace_id == shared_sim.workspace_id("Engineering")
     assert key.partial_key_hint and key.partial_key_hint.startswith("sk-ant-api03-")
     assert key.expires_at is None and key.status == "active"
     # Under 2026-10-21 the deprecated top-level workspace_id is gone; no secret anywhere.
     assert key.model_extra == {}
 
 
-def test_filters_combine_with_and(org, sim: Sim) -> None:
-    eng = sim.workspace_id("Engineering")
-    alice, bob = sim.user_id("alice@acme.test"), sim.user_id("bob@acme.test")
-    names = lambda **f: sorted(k.name for k in org.api_keys.list(**f))  # noqa: E731
+def test_filters_combine_with_and(shared_org, shared_sim: Sim) -> None:
+    eng = shared_sim.workspace_id("Engineering")
+    alice, bob = shared_sim.user_id("alice@acme.test"), shared_sim.user_id("bob@acme.test")
+    names = lambda **f: sorted(k.name for k in shared_org.api_keys.list(**f))  # noqa: E731
     assert names(status="active") == ["default-ws", "eng-ci", "research"]
     assert names(status="inactive") == ["eng-old"]
     assert names(workspace_id=eng) == ["eng-ci", "eng-old"]
@@ -37,7 +37,7 @@ def test_filters_combine_with_and(org, sim: Sim) -> None:
     assert names(workspace_id=eng, created_by_user_id=bob) == ["eng-old"]
     assert names(workspace_id=eng, created_by_user_id=bob, status="active") == []
     # The Default workspace's real id selects keys bound to it.
-    assert names(workspace_id=sim.default_workspace_id) == ["default-ws"]
+    assert names(workspace_id=shared_sim.default_workspace_id) == ["default-ws"]
 
 
 def test_org_scoped_personal_key(org, sim: Sim) -> None:
@@ -51,17 +51,17 @@ def test_org_scoped_personal_key(org, sim: Sim) -> None:
         assert key.id not in [k.id for k in org.api_keys.list(workspace_id=ws)]
 
 
-def test_get(org, sim: Sim) -> None:
-    key_id = sim.key_id("eng-old")
-    key = org.api_keys.retrieve(key_id)
+def test_get(shared_org, shared_sim: Sim) -> None:
+    key_id = shared_sim.key_id("eng-old")
+    key = shared_org.api_keys.retrieve(key_id)
     assert (key.id, key.name, key.status) == (key_id, "eng-old", "inactive")
 
 
-def test_get_unknown_is_not_found(org) -> None:
+def test_get_unknown_is_not_found(shared_org) -> None:
     with pytest.raises(anthropic.NotFoundError):
-        org.api_keys.retrieve("apikey_01UnknownUnknownUnknown0")
+        shared_org.api_keys.retrieve("apikey_01UnknownUnknownUnknown0")
     with pytest.raises(anthropic.NotFoundError):
-        org.api_keys.update("apikey_01UnknownUnknownUnknown0", name="x")
+        shared_org.api_keys.update("apikey_01UnknownUnknownUnknown0", name="x")
 
 
 def test_rename_and_change_status(org, sim: Sim) -> None:
@@ -83,18 +83,18 @@ def test_empty_update_is_valid(org, sim: Sim) -> None:
     assert org.api_keys.update(key_id) == before
 
 
-def test_expired_cannot_be_set(org, sim: Sim) -> None:
-    key_id = sim.key_id("eng-ci")
+def test_expired_cannot_be_set(shared_org, shared_sim: Sim) -> None:
+    key_id = shared_sim.key_id("eng-ci")
     with pytest.raises(anthropic.BadRequestError) as info:
-        org.api_keys.update(key_id, status="expired")  # type: ignore[arg-type]
+        shared_org.api_keys.update(key_id, status="expired")  # type: ignore[arg-type]
     assert info.value.type == "invalid_request_error"
-    assert org.api_keys.retrieve(key_id).status == "active"
+    assert shared_org.api_keys.retrieve(key_id).status == "active"
 
 
 @pytest.mark.parametrize("name", ["", "n" * 501])
-def test_name_length_bounds(org, sim: Sim, name: str) -> None:
+def test_name_length_bounds(shared_org, shared_sim: Sim, name: str) -> None:
     with pytest.raises(anthropic.BadRequestError):
-        org.api_keys.update(sim.key_id("eng-ci"), name=name)
+        shared_org.api_keys.update(shared_sim.key_id("eng-ci"), name=name)
 
 
 def test_expiry_is_derived_from_the_clock(org, sim: Sim) -> None:

@@ -162,35 +162,35 @@ def test_fault_control_rejects_unknown_routes(sim: Sim) -> None:
 # ---------------------------------------------------------------- credentials
 
 
-def test_unknown_key_is_authentication_error(sim: Sim) -> None:
+def test_unknown_key_is_authentication_error(shared_sim: Sim) -> None:
     for key in (OTHER_ADMIN_LOOKING_KEY, "garbage"):
         with pytest.raises(anthropic.AuthenticationError) as info:
-            sim.client(api_key=key).organization.users.list()
+            shared_sim.client(api_key=key).organization.users.list()
         assert_envelope(info.value, "authentication_error")
         assert "anthropic-organization-id" not in info.value.response.headers
 
 
-def test_missing_key_is_authentication_error(sim: Sim) -> None:
+def test_missing_key_is_authentication_error(shared_sim: Sim) -> None:
     # Through the SDK: no credential at all, the Authorization header explicitly omitted.
-    bare = sim.client(api_key=None, default_headers={"Authorization": anthropic.omit})
+    bare = shared_sim.client(api_key=None, default_headers={"Authorization": anthropic.omit})
     with pytest.raises(anthropic.AuthenticationError) as info:
         bare.organization.users.list()
-    assert "authorization" not in sim.sent[-1].headers and "x-api-key" not in sim.sent[-1].headers
+    assert "authorization" not in shared_sim.sent[-1].headers and "x-api-key" not in shared_sim.sent[-1].headers
     assert_envelope(info.value, "authentication_error")
     # And raw.
-    r = sim.raw("GET", "/v1/organizations/users", key=None)
+    r = shared_sim.raw("GET", "/v1/organizations/users", key=None)
     assert r.status_code == 401
     assert r.json()["error"]["type"] == "authentication_error"
     assert r.json()["request_id"] == r.headers["request-id"]
 
 
-def test_same_admin_key_in_x_api_key_header(sim: Sim) -> None:
-    r = sim.raw("GET", "/v1/organizations/me", key=ADMIN_KEY)
+def test_same_admin_key_in_x_api_key_header(shared_sim: Sim) -> None:
+    r = shared_sim.raw("GET", "/v1/organizations/me", key=ADMIN_KEY)
     assert r.status_code == 200 and r.json()["type"] == "organization"
 
 
-def test_both_credentials_at_once_is_bad_request(sim: Sim) -> None:
-    r = sim.raw("GET", "/v1/organizations/me", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+def test_both_credentials_at_once_is_bad_request(shared_sim: Sim) -> None:
+    r = shared_sim.raw("GET", "/v1/organizations/me", headers={"authorization": f"Bearer {ADMIN_KEY}"})
     assert r.status_code == 400
 
 
@@ -262,39 +262,39 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize("method,path,body,content_type", BAD_BODIES)
-def test_malformed_input_gets_400_envelope(sim: Sim, method: str, path: str, body: bytes, content_type: str) -> None:
-    bob = sim.user_id("bob@acme.test")
-    path = path.format(ws=sim.workspace_id("Research"), bob=bob, key=sim.key_id("eng-ci"))
+def test_malformed_input_gets_400_envelope(shared_sim: Sim, method: str, path: str, body: bytes, content_type: str) -> None:
+    bob = shared_sim.user_id("bob@acme.test")
+    path = path.format(ws=shared_sim.workspace_id("Research"), bob=bob, key=shared_sim.key_id("eng-ci"))
     body = body.replace(b"{bob}", bob.encode())
-    before = sim.state()
-    r = sim.raw(method, path, content=body, headers={"content-type": content_type})
+    before = shared_sim.state()
+    r = shared_sim.raw(method, path, content=body, headers={"content-type": content_type})
     assert r.status_code == 400, r.text
     payload = r.json()
     assert payload["type"] == "error"
     assert payload["error"]["type"] == "invalid_request_error"
     assert payload["error"]["message"]
     assert payload["request_id"] == r.headers["request-id"]
-    after = sim.state()
+    after = shared_sim.state()
     for part in ("users", "invites", "workspaces", "workspace_members", "api_keys"):
         assert after[part] == before[part], f"a rejected request changed {part}"
 
 
-def test_body_too_large_is_413_envelope(sim: Sim) -> None:
+def test_body_too_large_is_413_envelope(shared_sim: Sim) -> None:
     big = json.dumps({"name": "w", "tags": {"k": "v" * (1024 * 1024 + 10)}}).encode()
-    r = sim.raw("POST", "/v1/organizations/workspaces", content=big, headers={"content-type": "application/json"})
+    r = shared_sim.raw("POST", "/v1/organizations/workspaces", content=big, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["error"]["type"] == "request_too_large"
 
 
-def test_wrong_method_is_an_envelope(sim: Sim) -> None:
-    r = sim.raw("PATCH", "/v1/organizations/users/user_01x", json={"role": "user"})
+def test_wrong_method_is_an_envelope(shared_sim: Sim) -> None:
+    r = shared_sim.raw("PATCH", "/v1/organizations/users/user_01x", json={"role": "user"})
     assert r.status_code == 405
     assert r.json()["type"] == "error" and r.json()["request_id"] == r.headers["request-id"]
 
 
-def test_errors_through_the_sdk_carry_request_id(org, sim: Sim) -> None:
+def test_errors_through_the_sdk_carry_request_id(shared_org, shared_sim: Sim) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
-        org.users.retrieve("user_01UnknownUnknownUnknown00")
+        shared_org.users.retrieve("user_01UnknownUnknownUnknown00")
     assert_envelope(info.value, "not_found_error")
-    logged = sim.calls()[-1]
+    logged = shared_sim.calls()[-1]
     assert logged["request_id"] == info.value.request_id and logged["status"] == 404

@@ -41,11 +41,11 @@ def test_list_newest_first_and_filters(org, sim: Sim) -> None:
     assert list(org.invites.list(email="b@acme.test", statuses=["accepted"])) == []
 
 
-def test_list_rejects_unknown_status_or_role(org) -> None:
+def test_list_rejects_unknown_status_or_role(shared_org) -> None:
     with pytest.raises(anthropic.BadRequestError):
-        org.invites.list(statuses=["deleted"])  # type: ignore[list-item]
+        shared_org.invites.list(statuses=["deleted"])  # type: ignore[list-item]
     with pytest.raises(anthropic.BadRequestError):
-        org.invites.list(roles=["primary_owner"])
+        shared_org.invites.list(roles=["primary_owner"])
 
 
 def test_withdraw(org, sim: Sim) -> None:
@@ -59,43 +59,45 @@ def test_withdraw(org, sim: Sim) -> None:
     assert again.id != invite.id
 
 
-def test_already_member_error(org, sim: Sim) -> None:
+def test_already_member_error(shared_org, shared_sim: Sim) -> None:
     with pytest.raises(AlreadyMemberError) as info:
-        org.invites.create(email="alice@acme.test", role="developer")
+        shared_org.invites.create(email="alice@acme.test", role="developer")
     err = info.value
     assert isinstance(err, anthropic.BadRequestError)
     assert err.error_code == "already_member"
     assert err.details is not None and err.details.error_code == "already_member"
     # The message names the existing user.
-    assert sim.user_id("alice@acme.test") in (err.api_message or "")
+    assert shared_sim.user_id("alice@acme.test") in (err.api_message or "")
 
 
-def test_already_member_is_case_insensitive(org) -> None:
+def test_already_member_is_case_insensitive(shared_org) -> None:
     with pytest.raises(AlreadyMemberError):
-        org.invites.create(email="Alice@ACME.test", role="developer")
+        shared_org.invites.create(email="Alice@ACME.test", role="developer")
 
 
-def test_invite_already_exists_error(org, sim: Sim) -> None:
-    pending = sim.state()["invites"][0]
+def test_invite_already_exists_error(shared_org, shared_sim: Sim) -> None:
+    pending = shared_sim.state()["invites"][0]
     with pytest.raises(InviteAlreadyExistsError) as info:
-        org.invites.create(email="newbie@acme.test", role="user")
+        shared_org.invites.create(email="newbie@acme.test", role="user")
     err = info.value
     assert err.status_code == 400 and err.error_code == "invite_already_exists"
     assert pending["id"] in (err.api_message or "")
 
 
 @pytest.mark.parametrize("role", ["admin", "owner", "primary_owner", "membership_admin", "managed"])
-def test_non_assignable_roles_rejected(org, role: str) -> None:
+def test_non_assignable_roles_rejected(shared_org, role: str) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
-        org.invites.create(email="x@acme.test", role=role)  # type: ignore[arg-type]
+        shared_org.invites.create(email="x@acme.test", role=role)  # type: ignore[arg-type]
     assert type(info.value) is anthropic.BadRequestError
     assert info.value.error_code is None
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "a@b", "@acme.test", "two@@acme.test"])
-def test_invalid_email_rejected(org, email: str) -> None:
-    with pytest.raises(anthropic.BadRequestError):
-        org.invites.create(email=email, role="user")
+def test_invalid_email_rejected(shared_org, email: str) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        shared_org.invites.create(email=email, role="user")
+    assert info.value.error_code is None
+    assert "email" in (info.value.api_message or "")
 
 
 def test_accept_makes_a_member(org, sim: Sim) -> None:
@@ -139,16 +141,18 @@ def test_expiry_after_22_days(org, sim: Sim) -> None:
     assert fresh.status == "pending"
 
 
-def test_unknown_invite_is_not_found(org) -> None:
+def test_unknown_invite_is_not_found(shared_org) -> None:
     with pytest.raises(anthropic.NotFoundError):
-        org.invites.retrieve("invite_01UnknownUnknownUnknown0")
+        shared_org.invites.retrieve("invite_01UnknownUnknownUnknown0")
     with pytest.raises(anthropic.NotFoundError):
-        org.invites.delete("invite_01UnknownUnknownUnknown0")
+        shared_org.invites.delete("invite_01UnknownUnknownUnknown0")
 
 
-def test_rbac_groups_are_enterprise_only(org) -> None:
-    with pytest.raises(anthropic.BadRequestError):
-        org.invites.create(email="grp@acme.test", role="user", rbac_group_ids=["rbac_group_01abc"])
+def test_rbac_groups_are_enterprise_only(shared_org) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        shared_org.invites.create(email="grp@acme.test", role="user", rbac_group_ids=["rbac_group_01abc"])
+    assert info.value.error_code is None
+    assert "rbac_group_ids" in (info.value.api_message or "")
 
 
 def test_member_limit_counts_pending_invites(org, sim: Sim) -> None:

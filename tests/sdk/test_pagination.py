@@ -26,8 +26,8 @@ def _add_users(sim: Sim, n: int, prefix: str = "p") -> list[str]:
     ],
     ids=["invites", "users", "members", "api_keys", "workspaces"],
 )
-def test_empty_page(org, sim: Sim, listing) -> None:
-    page = listing(org, sim)
+def test_empty_page(shared_org, shared_sim: Sim, listing) -> None:
+    page = listing(shared_org, shared_sim)
     assert page.data == []
     assert page.has_more is False
     assert page.first_id is None and page.last_id is None
@@ -100,29 +100,29 @@ class TestLargePages:
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1001, 5000])
-def test_limit_out_of_range_is_rejected(org, limit: int) -> None:
+def test_limit_out_of_range_is_rejected(shared_org, limit: int) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
-        org.users.list(limit=limit)
+        shared_org.users.list(limit=limit)
     assert info.value.type == "invalid_request_error"
     assert "limit" in (info.value.api_message or "")
 
 
 @pytest.mark.parametrize("raw", ["abc", "1.5", ""])
-def test_non_integer_limit_is_rejected(sim: Sim, raw: str) -> None:
-    r = sim.raw("GET", f"/v1/organizations/users?limit={raw}")
+def test_non_integer_limit_is_rejected(shared_sim: Sim, raw: str) -> None:
+    r = shared_sim.raw("GET", f"/v1/organizations/users?limit={raw}")
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_both_cursors_rejected(org) -> None:
-    page = org.users.list()
+def test_both_cursors_rejected(shared_org) -> None:
+    page = shared_org.users.list()
     with pytest.raises(anthropic.BadRequestError):
-        org.users.list(after_id=page.first_id, before_id=page.last_id)
+        shared_org.users.list(after_id=page.first_id, before_id=page.last_id)
 
 
-def test_unknown_cursor_rejected(org) -> None:
+def test_unknown_cursor_rejected(shared_org) -> None:
     with pytest.raises(anthropic.BadRequestError):
-        org.users.list(after_id="user_01NeverExistedNeverExist")
+        shared_org.users.list(after_id="user_01NeverExistedNeverExist")
 
 
 def test_cursor_naming_a_deleted_object_still_pages(org, sim: Sim) -> None:

@@ -50,8 +50,8 @@ def test_unknown_query_params_are_ignored(sim: Sim, client: anthropic.Anthropic)
     assert sim.calls()[-1]["query"] == "beta=true&whatever=1"
 
 
-def test_repeated_array_form_is_accepted(sim: Sim) -> None:
-    r = sim.raw("GET", "/v1/organizations/users?roles=admin&roles=billing")
+def test_repeated_array_form_is_accepted(shared_sim: Sim) -> None:
+    r = shared_sim.raw("GET", "/v1/organizations/users?roles=admin&roles=billing")
     assert r.status_code == 200
     assert sorted(u["role"] for u in r.json()["data"]) == ["admin", "billing"]
 
@@ -76,8 +76,8 @@ def test_old_api_version_still_accepted_with_deprecated_key_field(sim: Sim) -> N
     assert default_key.scope.workspace_id == sim.default_workspace_id
 
 
-def test_missing_version_header(sim: Sim) -> None:
-    r = sim.raw("GET", "/v1/organizations/me", version=None)
+def test_missing_version_header(shared_sim: Sim) -> None:
+    r = shared_sim.raw("GET", "/v1/organizations/me", version=None)
     assert r.status_code == 400
     body = r.json()
     assert body["type"] == "error"
@@ -86,16 +86,16 @@ def test_missing_version_header(sim: Sim) -> None:
 
 
 @pytest.mark.parametrize("version", ["2024-01-01", "latest", ""])
-def test_unknown_version_rejected_by_sdk_client(sim: Sim, version: str) -> None:
-    c = sim.client(default_headers={"anthropic-version": version})
+def test_unknown_version_rejected_by_sdk_client(shared_sim: Sim, version: str) -> None:
+    c = shared_sim.client(default_headers={"anthropic-version": version})
     with pytest.raises(anthropic.BadRequestError) as info:
         c.organization.retrieve()
     assert info.value.type == "invalid_request_error"
     assert "anthropic-version" in (info.value.api_message or "")
 
 
-def test_unknown_path_is_404_envelope(sim: Sim, client: anthropic.Anthropic) -> None:
+def test_unknown_path_is_404_envelope(shared_sim: Sim, shared_client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
-        client.get("/v1/organizations/nonexistent", cast_to=object)
+        shared_client.get("/v1/organizations/nonexistent", cast_to=object)
     assert info.value.type == "not_found_error"
     assert info.value.request_id and info.value.request_id.startswith("req_")

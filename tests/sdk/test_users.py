@@ -11,8 +11,8 @@ from anthropic.types.organization import CannotRemoveLastMemberError
 from conftest import Sim
 
 
-def test_list_newest_first_with_exact_shape(org, sim: Sim) -> None:
-    page = org.users.list()
+def test_list_newest_first_with_exact_shape(shared_org, shared_sim: Sim) -> None:
+    page = shared_org.users.list()
     emails = [u.email for u in page.data]
     # Seeded in this order, listed most recently added first.
     assert emails == ["dave@acme.test", "carol@acme.test", "bob@acme.test", "alice@acme.test", "root@acme.test"]
@@ -54,29 +54,29 @@ def test_default_page_size_is_20_and_iteration_spans_pages(org, sim: Sim) -> Non
     "query",
     ["alice@acme.test", "ALICE@Acme.Test", "alice+hiring@acme.test", "Alice+Other@ACME.test"],
 )
-def test_email_filter_is_normalized(org, query: str) -> None:
-    page = org.users.list(email=query)
+def test_email_filter_is_normalized(shared_org, query: str) -> None:
+    page = shared_org.users.list(email=query)
     assert [u.email for u in page.data] == ["alice@acme.test"]
 
 
-def test_email_filter_matching_nobody_is_an_empty_page(org) -> None:
-    page = org.users.list(email="nobody@acme.test")
+def test_email_filter_matching_nobody_is_an_empty_page(shared_org) -> None:
+    page = shared_org.users.list(email="nobody@acme.test")
     assert page.data == []
     assert page.has_more is False and page.first_id is None and page.last_id is None
 
 
-def test_roles_filter_is_ored(org) -> None:
-    page = org.users.list(roles=["developer", "billing"])
+def test_roles_filter_is_ored(shared_org) -> None:
+    page = shared_org.users.list(roles=["developer", "billing"])
     assert sorted(u.email for u in page.data) == ["alice@acme.test", "carol@acme.test"]
-    assert [u.email for u in org.users.list(roles=["admin"]).data] == ["root@acme.test"]
-    assert [u.email for u in org.users.list(roles=["claude_code_user", "user"]).data] == ["dave@acme.test", "bob@acme.test"]
+    assert [u.email for u in shared_org.users.list(roles=["admin"]).data] == ["root@acme.test"]
+    assert [u.email for u in shared_org.users.list(roles=["claude_code_user", "user"]).data] == ["dave@acme.test", "bob@acme.test"]
 
 
 @pytest.mark.parametrize("role", ["superuser", "owner", "managed", "membership_admin"])
-def test_roles_filter_rejects_roles_foreign_to_a_console_org(org, role: str) -> None:
+def test_roles_filter_rejects_roles_foreign_to_a_console_org(shared_org, role: str) -> None:
     # "Accepted values depend on the organization type": Enterprise roles are unknown here.
     with pytest.raises(anthropic.BadRequestError) as info:
-        org.users.list(roles=["user", role])
+        shared_org.users.list(roles=["user", role])
     assert "roles" in (info.value.api_message or "")
 
 
@@ -89,15 +89,15 @@ def test_filters_apply_before_paging(org, sim: Sim) -> None:
     assert all(u.role == "developer" for u in devs)
 
 
-def test_get(org, sim: Sim) -> None:
-    uid = sim.user_id("carol@acme.test")
-    user = org.users.retrieve(uid)
+def test_get(shared_org, shared_sim: Sim) -> None:
+    uid = shared_sim.user_id("carol@acme.test")
+    user = shared_org.users.retrieve(uid)
     assert (user.id, user.email, user.role, user.name) == (uid, "carol@acme.test", "billing", "Carol")
 
 
-def test_get_unknown_is_not_found(org) -> None:
+def test_get_unknown_is_not_found(shared_org) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:
-        org.users.retrieve("user_01UnknownUnknownUnknown00")
+        shared_org.users.retrieve("user_01UnknownUnknownUnknown00")
     assert info.value.type == "not_found_error"
 
 
@@ -109,29 +109,29 @@ def test_update_role(org, sim: Sim, role: str) -> None:
     assert org.users.retrieve(uid).role == role
 
 
-def test_update_to_admin_is_rejected(org, sim: Sim) -> None:
-    uid = sim.user_id("bob@acme.test")
+def test_update_to_admin_is_rejected(shared_org, shared_sim: Sim) -> None:
+    uid = shared_sim.user_id("bob@acme.test")
     with pytest.raises(anthropic.BadRequestError) as info:
-        org.users.update(uid, role="admin")  # type: ignore[arg-type]
+        shared_org.users.update(uid, role="admin")  # type: ignore[arg-type]
     assert info.value.type == "invalid_request_error"
-    assert org.users.retrieve(uid).role == "user"
+    assert shared_org.users.retrieve(uid).role == "user"
 
 
-def test_managed_role_is_enterprise_only(org, sim: Sim) -> None:
+def test_managed_role_is_enterprise_only(shared_org, shared_sim: Sim) -> None:
     with pytest.raises(anthropic.BadRequestError):
-        org.users.update(sim.user_id("bob@acme.test"), role="managed")
+        shared_org.users.update(shared_sim.user_id("bob@acme.test"), role="managed")
 
 
-def test_admin_cannot_be_updated(org, sim: Sim) -> None:
-    root = sim.user_id("root@acme.test")
+def test_admin_cannot_be_updated(shared_org, shared_sim: Sim) -> None:
+    root = shared_sim.user_id("root@acme.test")
     with pytest.raises(anthropic.BadRequestError):
-        org.users.update(root, role="user")
-    assert org.users.retrieve(root).role == "admin"
+        shared_org.users.update(root, role="user")
+    assert shared_org.users.retrieve(root).role == "admin"
 
 
-def test_update_unknown_user_is_not_found(org) -> None:
+def test_update_unknown_user_is_not_found(shared_org) -> None:
     with pytest.raises(anthropic.NotFoundError):
-        org.users.update("user_01UnknownUnknownUnknown00", role="user")
+        shared_org.users.update("user_01UnknownUnknownUnknown00", role="user")
 
 
 def test_remove(org, sim: Sim) -> None:

@@ -8,12 +8,12 @@ import pytest
 from conftest import Sim
 
 
-def test_list_seeded_members(org, sim: Sim) -> None:
-    eng = sim.workspace_id("Engineering")
-    page = org.workspaces.members.list(eng)
+def test_list_seeded_members(shared_org, shared_sim: Sim) -> None:
+    eng = shared_sim.workspace_id("Engineering")
+    page = shared_org.workspaces.members.list(eng)
     assert [(m.user_id, m.workspace_role) for m in page.data] == [
-        (sim.user_id("bob@acme.test"), "workspace_user"),
-        (sim.user_id("alice@acme.test"), "workspace_developer"),
+        (shared_sim.user_id("bob@acme.test"), "workspace_user"),
+        (shared_sim.user_id("alice@acme.test"), "workspace_developer"),
     ]
     assert all(m.type == "workspace_member" and m.workspace_id == eng for m in page.data)
     # Member pages are keyed by user id.
@@ -47,49 +47,49 @@ def test_add_get_update_remove(org, sim: Sim, role: str) -> None:
         org.workspaces.members.retrieve(dave, workspace_id=research)
 
 
-def test_workspace_billing_is_not_assignable(org, sim: Sim) -> None:
-    research = sim.workspace_id("Research")
+def test_workspace_billing_is_not_assignable(shared_org, shared_sim: Sim) -> None:
+    research = shared_sim.workspace_id("Research")
     with pytest.raises(anthropic.BadRequestError):
-        org.workspaces.members.add(research, user_id=sim.user_id("dave@acme.test"), workspace_role="workspace_billing")  # type: ignore[arg-type]
-    eng = sim.workspace_id("Engineering")
+        shared_org.workspaces.members.add(research, user_id=shared_sim.user_id("dave@acme.test"), workspace_role="workspace_billing")  # type: ignore[arg-type]
+    eng = shared_sim.workspace_id("Engineering")
     with pytest.raises(anthropic.BadRequestError):
-        org.workspaces.members.update(sim.user_id("bob@acme.test"), workspace_id=eng, workspace_role="workspace_billing")
-    assert org.workspaces.members.retrieve(sim.user_id("bob@acme.test"), workspace_id=eng).workspace_role == "workspace_user"
+        shared_org.workspaces.members.update(shared_sim.user_id("bob@acme.test"), workspace_id=eng, workspace_role="workspace_billing")
+    assert shared_org.workspaces.members.retrieve(shared_sim.user_id("bob@acme.test"), workspace_id=eng).workspace_role == "workspace_user"
 
 
-def test_unknown_workspace_is_not_found(org, sim: Sim) -> None:
-    alice = sim.user_id("alice@acme.test")
+def test_unknown_workspace_is_not_found(shared_org, shared_sim: Sim) -> None:
+    alice = shared_sim.user_id("alice@acme.test")
     missing = "wrkspc_01UnknownUnknownUnknown"
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.add(missing, user_id=alice, workspace_role="workspace_user")
+        shared_org.workspaces.members.add(missing, user_id=alice, workspace_role="workspace_user")
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.list(missing)
+        shared_org.workspaces.members.list(missing)
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.retrieve(alice, workspace_id=missing)
+        shared_org.workspaces.members.retrieve(alice, workspace_id=missing)
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.update(alice, workspace_id=missing, workspace_role="workspace_user")
+        shared_org.workspaces.members.update(alice, workspace_id=missing, workspace_role="workspace_user")
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.remove(alice, workspace_id=missing)
+        shared_org.workspaces.members.remove(alice, workspace_id=missing)
 
 
-def test_non_member_and_unknown_user_are_not_found(org, sim: Sim) -> None:
-    research = sim.workspace_id("Research")
-    alice = sim.user_id("alice@acme.test")
+def test_non_member_and_unknown_user_are_not_found(shared_org, shared_sim: Sim) -> None:
+    research = shared_sim.workspace_id("Research")
+    alice = shared_sim.user_id("alice@acme.test")
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.retrieve(alice, workspace_id=research)
+        shared_org.workspaces.members.retrieve(alice, workspace_id=research)
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.update(alice, workspace_id=research, workspace_role="workspace_admin")
+        shared_org.workspaces.members.update(alice, workspace_id=research, workspace_role="workspace_admin")
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.remove(alice, workspace_id=research)
-    # Only existing org users can be added (an invitee has no user id yet).
+        shared_org.workspaces.members.remove(alice, workspace_id=research)
+    # Only existing shared_org users can be added (an invitee has no user id yet).
     with pytest.raises(anthropic.NotFoundError):
-        org.workspaces.members.add(research, user_id="user_01UnknownUnknownUnknown00", workspace_role="workspace_user")
+        shared_org.workspaces.members.add(research, user_id="user_01UnknownUnknownUnknown00", workspace_role="workspace_user")
 
 
-def test_duplicate_add_is_rejected(org, sim: Sim) -> None:
-    eng = sim.workspace_id("Engineering")
+def test_duplicate_add_is_rejected(shared_org, shared_sim: Sim) -> None:
+    eng = shared_sim.workspace_id("Engineering")
     with pytest.raises(anthropic.BadRequestError):
-        org.workspaces.members.add(eng, user_id=sim.user_id("alice@acme.test"), workspace_role="workspace_admin")
+        shared_org.workspaces.members.add(eng, user_id=shared_sim.user_id("alice@acme.test"), workspace_role="workspace_admin")
 
 
 def test_org_admin_and_billing_memberships_are_locked(org, sim: Sim) -> None:

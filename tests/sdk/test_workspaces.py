@@ -62,17 +62,17 @@ def test_name_length_bounds(org) -> None:
     ],
     ids=["color-word", "color-short", "tag-prefix", "geo-default-not-allowed", "geo-eu", "bad-ekey", "user-profile"],
 )
-def test_create_validation(org, fields: dict[str, Any]) -> None:
+def test_create_validation(shared_org, fields: dict[str, Any]) -> None:
     with pytest.raises(anthropic.BadRequestError):
-        org.workspaces.create(name="Invalid", **fields)
-    assert "Invalid" not in [w.name for w in org.workspaces.list()]
+        shared_org.workspaces.create(name="Invalid", **fields)
+    assert "Invalid" not in [w.name for w in shared_org.workspaces.list()]
 
 
-def test_unknown_user_profile_is_typed(org) -> None:
+def test_unknown_user_profile_is_typed(shared_org) -> None:
     from anthropic.types import UserProfileNotFoundError
 
     with pytest.raises(UserProfileNotFoundError) as info:
-        org.workspaces.create(name="Profiled", user_profile_id="uprof_01DoesNotExist")
+        shared_org.workspaces.create(name="Profiled", user_profile_id="uprof_01DoesNotExist")
     assert info.value.error_code == "user_profile_not_found"
 
 
@@ -108,9 +108,9 @@ def test_list_by_ids(org, sim: Sim) -> None:
     assert [w.id for w in org.workspaces.list(ids=[research], include_archived=True)] == [research]
 
 
-def test_list_by_too_many_ids_is_rejected(org) -> None:
+def test_list_by_too_many_ids_is_rejected(shared_org) -> None:
     with pytest.raises(anthropic.BadRequestError):
-        org.workspaces.list(ids=[f"wrkspc_{i:024d}" for i in range(101)])
+        shared_org.workspaces.list(ids=[f"wrkspc_{i:024d}" for i in range(101)])
 
 
 def test_default_workspace_cannot_be_renamed_or_archived(org, sim: Sim) -> None:
@@ -161,11 +161,11 @@ def test_archive(org, sim: Sim) -> None:
         org.workspaces.update(eng, name="Back")
 
 
-def test_unknown_workspace_is_not_found(org) -> None:
+def test_unknown_workspace_is_not_found(shared_org) -> None:
     for call in (
-        lambda: org.workspaces.retrieve("wrkspc_01Unknown"),
-        lambda: org.workspaces.update("wrkspc_01Unknown", name="x"),
-        lambda: org.workspaces.archive("wrkspc_01Unknown"),
+        lambda: shared_org.workspaces.retrieve("wrkspc_01Unknown"),
+        lambda: shared_org.workspaces.update("wrkspc_01Unknown", name="x"),
+        lambda: shared_org.workspaces.archive("wrkspc_01Unknown"),
     ):
         with pytest.raises(anthropic.NotFoundError):
             call()
