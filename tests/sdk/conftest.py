@@ -153,6 +153,7 @@ class Sim:
         self.http = httpx2.Client(base_url=base_url, timeout=10.0, trust_env=False, verify=False)
         # Every request an SDK client made, as sent (method, url, headers).
         self.sent: list[httpx2.Request] = []
+        self._clients: list[anthropic.Anthropic] = []
 
     # ------------------------------------------------------------------ SDK clients
 
@@ -167,7 +168,9 @@ class Sim:
         # Validate every response against the SDK's own models: a missing or mistyped field is
         # a test failure instead of a silently half-built object.
         kwargs.setdefault("_strict_response_validation", True)
-        return anthropic.Anthropic(api_key=api_key, base_url=self.base_url, http_client=http_client, **kwargs)
+        client = anthropic.Anthropic(api_key=api_key, base_url=self.base_url, http_client=http_client, **kwargs)
+        self._clients.append(client)
+        return client
 
     # ------------------------------------------------------------------ raw Admin API
 
@@ -252,6 +255,8 @@ class Sim:
         return self._ok(self.http.get("/_sim/settings"))
 
     def close(self) -> None:
+        for client in self._clients:
+            client.close()
         self.http.close()
 
 
@@ -273,12 +278,9 @@ def sim(seed: dict[str, Any], tmp_path: Path) -> Iterator[Sim]:
 
 
 @pytest.fixture
-def client(sim: Sim) -> Iterator[anthropic.Anthropic]:
-    c = sim.client()
-    try:
-        yield c
-    finally:
-        c.close()
+def client(sim: Sim) -> anthropic.Anthropic:
+    """An SDK client for `sim` (closed with it)."""
+    return sim.client()
 
 
 @pytest.fixture(params=["ga", "beta"])
@@ -311,12 +313,8 @@ def _shared_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 
 
 @pytest.fixture(scope="module")
-def shared_client(_shared_process: Sim) -> Iterator[anthropic.Anthropic]:
-    c = _shared_process.client()
-    try:
-        yield c
-    finally:
-        c.close()
+def shared_client(_shared_process: Sim) -> anthropic.Anthropic:
+    return _shared_process.client()
 
 
 @pytest.fixture
