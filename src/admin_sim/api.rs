@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::Shared;
 use super::error::{SimError, SimResult};
 use super::input::{Body, Query};
-use super::model::{ApiVersion, mint_id, ts};
+use super::model::{ApiVersion, Caller, mint_id, ts};
 use super::state::SimState;
 
 /// One in-scope endpoint, with its path parameters.
@@ -209,6 +209,9 @@ impl Fault {
         if ![429, 500, 529, 409, 503].contains(&self.status) {
             return Err(SimError::invalid("status: one of 429, 500, 529, 409, 503"));
         }
+        if self.count == 0 {
+            return Err(SimError::invalid("count: must be at least 1"));
+        }
         Ok(())
     }
 
@@ -241,8 +244,63 @@ pub struct CallRecord {
     pub error_code: Option<&'static str>,
 }
 
-/// Checks the credential (§1.1, §11.3).
-fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
+/// Checks an API key, sent in `x-api-key` or (as the official SDK 2.x does) as
+/// `authorization: Bearer <key>`.
+fn check_api_key(key: &str, state: &SimState) -> SimResult<Caller> {
+    let creds = &state.credentials;
+    let is_admin = if creds.admin_keys.is_empty() {
+        key.starts_with("sk-ant-admin01-") && key.len() > "sk-ant-admin01-".len()
+    } else {
+        creds.admin_keys.iter().any(|k| k == key)
+    };
+    if is_admin {
+        Ok(Caller::ApiKey)
+    } else if key.starts_with("sk-ant-api") {
+        let message = "This API key is not an Admin API key; the Admin API needs an Admin key.";
+        if state.settings.non_admin_key_status == 401 {
+            Err(SimError::authentication(message))
+        } else {
+            Err(SimError::permission(message))
+        }
+    } else {
+        Err(SimError::authentication("invalid x-api-key"))
+    }
+}
+
+/// Checks an OAuth access token (`authorization: Bearer <token>`) for `org:admin`.
+fn check_oauth_token(token: &str, state: &SimState) -> SimResult<Caller> {
+    let tokens = &state.credentials.oauth_tokens;
+    let scopes: Option<Vec<String>> = if tokens.is_empty() {
+        (token.starts_with("sk-ant-oat01-") && token.len() > "sk-ant-oat01-".len())
+            .then(|| vec!["org:admin".to_owned()])
+    } else {
+        tokens
+            .iter()
+            .find(|t| t.token == token)
+            .map(|t| t.scopes.clone())
+    };
+    match scopes {
+        None => Err(SimError::authentication("Invalid bearer token")),
+        Some(s) if s.iter().any(|x| x == "org:admin") => Ok(Caller::OAuthToken),
+        Some(_) => Err(SimError::permission(
+            "This OAuth token lacks the org:admin scope the Admin API requires.",
+        )),
+    }
+}
+
+/// Whether a bearer credential is an OAuth access token rather than an API key.
+fn is_oauth_token(token: &str, state: &SimState) -> bool {
+    let tokens = &state.credentials.oauth_tokens;
+    tokens.iter().any(|t| t.token == token)
+        || (!state.credentials.admin_keys.iter().any(|k| k == token)
+            && !token.starts_with("sk-ant-admin")
+            && !token.starts_with("sk-ant-api"))
+}
+
+/// Checks the credential (§1.1, §11.3). The official SDK 2.x sends an API key as
+/// `authorization: Bearer <key>` instead of `x-api-key`, so a bearer credential that is an
+/// API key is judged as one; anything else in `authorization` is an OAuth token.
+fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<Caller> {
     let key = headers.get("x-api-key");
     let bearer = headers.get("authorization");
     let text = |v: &HeaderValue| v.to_str().map(str::trim).unwrap_or_default().to_owned();
@@ -251,28 +309,7 @@ fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
             "Send exactly one of x-api-key and authorization, not both.",
         )),
         (None, None) => Err(SimError::authentication("x-api-key header is required")),
-        (Some(key), None) => {
-            let key = text(key);
-            let creds = &state.credentials;
-            let is_admin = if creds.admin_keys.is_empty() {
-                key.starts_with("sk-ant-admin01-") && key.len() > "sk-ant-admin01-".len()
-            } else {
-                creds.admin_keys.contains(&key)
-            };
-            if is_admin {
-                Ok(())
-            } else if key.starts_with("sk-ant-api") {
-                let message =
-                    "This API key is not an Admin API key; the Admin API needs an Admin key.";
-                if state.settings.non_admin_key_status == 401 {
-                    Err(SimError::authentication(message))
-                } else {
-                    Err(SimError::permission(message))
-                }
-            } else {
-                Err(SimError::authentication("invalid x-api-key"))
-            }
-        }
+        (Some(key), None) => check_api_key(&text(key), state),
         (None, Some(auth)) => {
             let auth = text(auth);
             let Some(token) = auth.strip_prefix("Bearer ").map(str::trim) else {
@@ -280,22 +317,10 @@ fn authenticate(headers: &HeaderMap, state: &SimState) -> SimResult<()> {
                     "authorization header must be 'Bearer <token>'",
                 ));
             };
-            let tokens = &state.credentials.oauth_tokens;
-            let scopes: Option<Vec<String>> = if tokens.is_empty() {
-                (token.starts_with("sk-ant-oat01-") && token.len() > "sk-ant-oat01-".len())
-                    .then(|| vec!["org:admin".to_owned()])
+            if is_oauth_token(token, state) {
+                check_oauth_token(token, state)
             } else {
-                tokens
-                    .iter()
-                    .find(|t| t.token == token)
-                    .map(|t| t.scopes.clone())
-            };
-            match scopes {
-                None => Err(SimError::authentication("Invalid bearer token")),
-                Some(s) if s.iter().any(|x| x == "org:admin") => Ok(()),
-                Some(_) => Err(SimError::permission(
-                    "This OAuth token lacks the org:admin scope the Admin API requires.",
-                )),
+                check_api_key(token, state)
             }
         }
     }
@@ -331,15 +356,25 @@ fn check_content_type(headers: &HeaderMap, body: &[u8]) -> SimResult<()> {
     }
 }
 
-fn dispatch(
-    state: &mut SimState,
-    route: &Route,
-    query: &Query,
-    body: &Body,
-    headers: &HeaderMap,
+/// What a call brings besides its route: the parsed input and who is calling.
+struct CallInput<'a> {
+    query: &'a Query,
+    body: &'a Body,
+    headers: &'a HeaderMap,
     now: DateTime<Utc>,
     version: ApiVersion,
-) -> SimResult<Value> {
+    caller: Caller,
+}
+
+fn dispatch(state: &mut SimState, route: &Route, input: &CallInput<'_>) -> SimResult<Value> {
+    let CallInput {
+        query,
+        body,
+        headers,
+        now,
+        version,
+        caller,
+    } = *input;
     match route {
         Route::OrgMe => Ok(state.org_me()),
         Route::UsersList => state.list_users(query),
@@ -349,7 +384,7 @@ fn dispatch(
         Route::UsersSignOut(id) => {
             body.only(&[])?;
             let beta = headers.get("anthropic-beta").and_then(|v| v.to_str().ok());
-            state.sign_out_user(id, beta)
+            state.sign_out_user(id, beta, caller)
         }
         Route::InvitesCreate => state.create_invite(body, now),
         Route::InvitesGet(id) => state.get_invite(id),
@@ -404,18 +439,29 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
     };
     let now = shared.clock.now();
     let mut inner = shared.lock();
-    if let Err(e) = authenticate(&parts.headers, &inner.state) {
-        return Outcome {
-            route: Some(route),
-            authed: false,
-            result: Err(e),
-        };
-    }
+    let caller = match authenticate(&parts.headers, &inner.state) {
+        Ok(caller) => caller,
+        Err(e) => {
+            return Outcome {
+                route: Some(route),
+                authed: false,
+                result: Err(e),
+            };
+        }
+    };
     let run = |inner: &mut super::Inner| -> SimResult<Value> {
         let version = check_version(&parts.headers)?;
         check_content_type(&parts.headers, &bytes)?;
         let body = Body::parse(&bytes)?;
         let query = Query::parse(parts.uri.query());
+        let input = CallInput {
+            query: &query,
+            body: &body,
+            headers: &parts.headers,
+            now,
+            version,
+            caller,
+        };
         inner.state.expire_invites(now);
 
         // Scripted faults come first: they stand for the service failing whatever the call.
@@ -425,21 +471,14 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
             .position(|f| f.route == "*" || f.route == route.name())
         {
             let fault = inner.faults[pos].clone();
-            inner.faults[pos].count -= 1;
-            if inner.faults[pos].count == 0 {
+            if fault.count <= 1 {
                 inner.faults.remove(pos);
+            } else {
+                inner.faults[pos].count -= 1;
             }
             if fault.status == 503 && fault.apply && route.is_mutation() {
                 // The change is saved, but the caller is told the outcome is unknown.
-                let applied = dispatch(
-                    &mut inner.state,
-                    &route,
-                    &query,
-                    &body,
-                    &parts.headers,
-                    now,
-                    version,
-                );
+                let applied = dispatch(&mut inner.state, &route, &input);
                 // A resend must not repeat saved parts (§14). Other routes refuse a repeat on
                 // their own (duplicate invite or member, not found, already archived); a
                 // workspace has no natural key, so remember it for the identical resend.
@@ -474,15 +513,7 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
         {
             return Ok(inner.unconfirmed_creates.remove(pos).1);
         }
-        dispatch(
-            &mut inner.state,
-            &route,
-            &query,
-            &body,
-            &parts.headers,
-            now,
-            version,
-        )
+        dispatch(&mut inner.state, &route, &input)
     };
     let result = run(&mut inner);
     Outcome {
@@ -556,6 +587,69 @@ pub fn error_response(err: &SimError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state() -> SimState {
+        let seed = super::super::Seed::default();
+        match seed.build(Utc::now()) {
+            Ok(state) => state,
+            Err(e) => panic!("seed: {e}"),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                map.insert(*name, v);
+            }
+        }
+        map
+    }
+
+    #[test]
+    fn api_key_accepted_as_bearer_like_the_sdk_sends_it() {
+        let st = state();
+        let status = |pairs: &[(&'static str, &str)]| {
+            authenticate(&headers(pairs), &st)
+                .map(|_| ())
+                .map_err(|e| e.status.as_u16())
+        };
+        assert_eq!(status(&[("x-api-key", "sk-ant-admin01-abc")]), Ok(()));
+        assert_eq!(
+            status(&[("authorization", "Bearer sk-ant-admin01-abc")]),
+            Ok(())
+        );
+        assert_eq!(
+            status(&[("authorization", "Bearer sk-ant-api03-abc")]),
+            Err(403)
+        );
+        assert_eq!(
+            status(&[("authorization", "Bearer sk-ant-oat01-abc")]),
+            Ok(())
+        );
+        assert_eq!(status(&[("authorization", "Bearer nonsense")]), Err(401));
+        assert_eq!(status(&[]), Err(401));
+        assert_eq!(
+            status(&[
+                ("x-api-key", "sk-ant-admin01-abc"),
+                ("authorization", "Bearer sk-ant-admin01-abc")
+            ]),
+            Err(400)
+        );
+    }
+
+    #[test]
+    fn fault_needs_a_positive_count() {
+        let fault = |count| Fault {
+            route: "*".into(),
+            status: 500,
+            count,
+            apply: false,
+            retry_after: None,
+        };
+        assert!(fault(0).validate().is_err());
+        assert!(fault(1).validate().is_ok());
+    }
 
     #[test]
     fn routes_parse() {

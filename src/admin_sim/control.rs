@@ -189,11 +189,45 @@ struct ClockBody {
     set: Option<DateTime<Utc>>,
 }
 
+/// How far the control API may move the clock in one step (and the window it must stay in):
+/// far enough for any expiry test, near enough that date arithmetic cannot overflow.
+const MAX_CLOCK_STEP_SECS: i64 = 100 * 366 * 24 * 60 * 60;
+
+fn clock_window() -> (DateTime<Utc>, DateTime<Utc>) {
+    let parse = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
+    (parse("1970-01-01T00:00:00Z"), parse("9000-01-01T00:00:00Z"))
+}
+
 async fn move_clock(State(shared): St, body: Bytes) -> Reply {
     let body: ClockBody = parse(&body)?;
+    let (earliest, latest) = clock_window();
+    let out_of_window = || {
+        SimError::invalid(format!(
+            "the clock must stay between {} and {}",
+            ts(earliest),
+            ts(latest)
+        ))
+    };
     match (body.advance_seconds, body.set) {
-        (Some(secs), None) => shared.clock.advance_by(chrono::Duration::seconds(secs)),
-        (None, Some(at)) => shared.clock.set_to(at),
+        (Some(secs), None) => {
+            let step = chrono::Duration::try_seconds(secs)
+                .filter(|_| secs.abs() <= MAX_CLOCK_STEP_SECS)
+                .ok_or_else(|| {
+                    SimError::invalid(format!(
+                        "advance_seconds: at most {MAX_CLOCK_STEP_SECS} in either direction"
+                    ))
+                })?;
+            match shared.clock.now().checked_add_signed(step) {
+                Some(at) if at >= earliest && at <= latest => shared.clock.advance_by(step),
+                _ => return Err(out_of_window()),
+            }
+        }
+        (None, Some(at)) if at >= earliest && at <= latest => shared.clock.set_to(at),
+        (None, Some(_)) => return Err(out_of_window()),
         _ => {
             return Err(SimError::invalid(
                 "give exactly one of advance_seconds and set",

@@ -42,6 +42,10 @@ impl SimError {
         Self::new(StatusCode::FORBIDDEN, "permission_error", message)
     }
 
+    pub fn permission_code(code: &'static str, message: impl Into<String>) -> Self {
+        Self::permission(message).with_code(code)
+    }
+
     pub fn not_found(what: &str, id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

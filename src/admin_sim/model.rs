@@ -36,6 +36,15 @@ impl ApiVersion {
     }
 }
 
+/// The kind of credential a call authenticated with; a few refusals depend on it (§14
+/// sign-out: an OAuth token gets `cannot_sign_out_privileged_member` where an API key gets the
+/// role-specific code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    ApiKey,
+    OAuthToken,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgKind {
@@ -69,6 +78,20 @@ pub const RETURNED_ORG_ROLES: &[&str] = &[
     "primary_owner",
     "user",
 ];
+
+/// Roles the users/invites list `roles` filter accepts, per org kind (§7.2).
+pub fn filterable_roles(kind: OrgKind) -> &'static [&'static str] {
+    match kind {
+        OrgKind::Console => &["user", "developer", "billing", "admin", "claude_code_user"],
+        OrgKind::Enterprise => &[
+            "user",
+            "owner",
+            "primary_owner",
+            "membership_admin",
+            "managed",
+        ],
+    }
+}
 
 /// Roles that make a member administrative: never assignable, changeable or removable.
 pub fn is_administrative(role: &str) -> bool {

@@ -362,17 +362,19 @@ impl SimState {
 
     // ---------------------------------------------------------------- users
 
-    fn check_roles_filter(roles: &[&str]) -> SimResult<()> {
+    /// The `roles` list filter accepts the roles of this kind of org (§7.2, and the SDK's
+    /// "accepted values depend on the organization type"); others are unknown enum values.
+    fn check_roles_filter(&self, roles: &[&str]) -> SimResult<()> {
         roles
             .iter()
-            .try_for_each(|r| check_enum("roles", r, RETURNED_ORG_ROLES))
+            .try_for_each(|r| check_enum("roles", r, filterable_roles(self.org.kind)))
     }
 
     pub fn list_users(&self, query: &Query) -> SimResult<Value> {
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
-        Self::check_roles_filter(&roles)?;
+        self.check_roles_filter(&roles)?;
         let items = self
             .users
             .iter()
@@ -458,7 +460,12 @@ impl SimState {
         Ok(json!({ "id": id, "type": "user_deleted" }))
     }
 
-    pub fn sign_out_user(&self, id: &str, beta_header: Option<&str>) -> SimResult<Value> {
+    pub fn sign_out_user(
+        &self,
+        id: &str,
+        beta_header: Option<&str>,
+        caller: Caller,
+    ) -> SimResult<Value> {
         let opted_in = beta_header.is_some_and(|h| {
             h.split(',')
                 .any(|b| b.trim() == "admin-user-sign-out-2026-10-08")
@@ -475,13 +482,48 @@ impl SimState {
             ));
         }
         let user = self.user(id)?;
-        if is_administrative(&user.role) {
-            return Err(SimError::permission(format!(
-                "Cannot sign out {}: members with the {} role cannot be signed out through the API.",
-                user.id, user.role
-            )));
+        // The refusals of the SDK's sign_out (§14): the primary owner never (400); owners
+        // and members with owner permissions (a Console `admin`) and membership admins not
+        // with an Admin API key (403, role-specific code), and no privileged member with an
+        // OAuth token (403 `cannot_sign_out_privileged_member`). "The caller itself" is not
+        // modelled: the simulator does not know whom a key belongs to.
+        let refusal = match (user.role.as_str(), caller) {
+            ("primary_owner", _) => Some(SimError::invalid_code(
+                "cannot_sign_out_primary_owner",
+                format!(
+                    "Cannot sign out {}: no API key or token can sign out the organization's primary owner.",
+                    user.id
+                ),
+            )),
+            ("owner" | "admin" | "membership_admin", Caller::OAuthToken) => {
+                Some(SimError::permission_code(
+                    "cannot_sign_out_privileged_member",
+                    format!(
+                        "Cannot sign out {}: an OAuth token cannot sign out a member with the {} role.",
+                        user.id, user.role
+                    ),
+                ))
+            }
+            ("owner" | "admin", Caller::ApiKey) => Some(SimError::permission_code(
+                "cannot_sign_out_owner",
+                format!(
+                    "Cannot sign out {}: this API key cannot sign out a member with owner permissions ({}).",
+                    user.id, user.role
+                ),
+            )),
+            ("membership_admin", Caller::ApiKey) => Some(SimError::permission_code(
+                "cannot_sign_out_membership_admin",
+                format!(
+                    "Cannot sign out {}: this API key may not sign out membership admins.",
+                    user.id
+                ),
+            )),
+            _ => None,
+        };
+        match refusal {
+            Some(err) => Err(err),
+            None => Ok(user.to_json()),
         }
-        Ok(user.to_json())
     }
 
     // ---------------------------------------------------------------- invites
@@ -616,7 +658,7 @@ impl SimState {
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
-        Self::check_roles_filter(&roles)?;
+        self.check_roles_filter(&roles)?;
         let statuses = query.all("statuses");
         statuses
             .iter()
@@ -849,6 +891,18 @@ impl SimState {
         }
     }
 
+    /// `user_profile_id` (create and update in the SDK): the simulator models no user
+    /// profiles, so naming one is the SDK's `user_profile_not_found`; null is accepted.
+    fn check_user_profile(body: &Body) -> SimResult<()> {
+        match body.optional_str("user_profile_id")? {
+            None => Ok(()),
+            Some(id) => Err(SimError::invalid_code(
+                "user_profile_not_found",
+                format!("User profile {id} does not exist in this organization."),
+            )),
+        }
+    }
+
     pub fn create_workspace(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
         self.require_console()?;
         body.only(&[
@@ -857,6 +911,7 @@ impl SimState {
             "data_residency",
             "external_key_id",
             "tags",
+            "user_profile_id",
         ])?;
         let name = body.required_str("name")?.to_owned();
         Self::check_workspace_name(&name)?;
@@ -882,6 +937,7 @@ impl SimState {
         if let Some(k) = &external_key_id {
             Self::check_external_key(k)?;
         }
+        Self::check_user_profile(body)?;
         let active = self
             .workspaces
             .iter()
@@ -921,18 +977,30 @@ impl SimState {
         self.require_console()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let include_archived = query.bool("include_archived")?.unwrap_or(false);
+        // The SDK's `include_default` (default false keeps §7.4's "never listed") and `ids`
+        // (at most 100; ids the caller can't list are left out, the other filters still apply).
+        let include_default = query.bool("include_default")?.unwrap_or(false);
+        let ids = query.all("ids");
+        if ids.len() > 100 {
+            return Err(SimError::invalid("ids: List should have at most 100 items"));
+        }
         let items = self
             .workspaces
             .iter()
-            .filter(|w| !w.is_default)
+            .filter(|w| include_default || !w.is_default)
             .filter(|w| include_archived || w.archived_at.is_none())
+            .filter(|w| ids.is_empty() || ids.contains(&w.id.as_str()))
             .map(|w| (w.seq, w.to_json()))
             .collect();
         let workspaces = &self.workspaces;
         self.paginate(
             items,
             &page,
-            self.global_cursor(|id| workspaces.iter().any(|w| w.id == id && !w.is_default)),
+            self.global_cursor(|id| {
+                workspaces
+                    .iter()
+                    .any(|w| w.id == id && (include_default || !w.is_default))
+            }),
         )
     }
 
@@ -944,6 +1012,7 @@ impl SimState {
             "data_residency",
             "external_key_id",
             "tags",
+            "user_profile_id",
         ])?;
         let idx = self.workspace_index(id)?;
         let mut ws = self.workspaces[idx].clone();
@@ -982,6 +1051,7 @@ impl SimState {
         if let Some(input) = body.optional_object("tags")? {
             Self::parse_tags(input, &mut ws.tags)?;
         }
+        Self::check_user_profile(body)?;
         let out = ws.to_json();
         self.workspaces[idx] = ws;
         Ok(out)
@@ -1382,5 +1452,158 @@ mod tests {
         assert!(b.try_take(now).is_ok());
         assert_eq!(b.try_take(now), Err(30));
         assert!(b.try_take(now + Duration::seconds(30)).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod sdk_conformance_tests {
+    //! Unit-level pins for the behaviour the official SDK's conformance suite asked for.
+
+    use super::*;
+    use crate::admin_sim::seed::Seed;
+
+    fn state(seed: Value) -> SimState {
+        let seed: Seed = match serde_json::from_value(seed) {
+            Ok(s) => s,
+            Err(e) => panic!("seed: {e}"),
+        };
+        match seed.build(Utc::now()) {
+            Ok(s) => s,
+            Err(e) => panic!("seed: {e}"),
+        }
+    }
+
+    fn body(v: Value) -> Body {
+        match Body::parse(v.to_string().as_bytes()) {
+            Ok(b) => b,
+            Err(e) => panic!("body: {e}"),
+        }
+    }
+
+    fn id_of(st: &SimState, email: &str) -> String {
+        st.user_by_email(email)
+            .map(|u| u.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn names(page: &Value) -> Vec<String> {
+        page["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|w| w["name"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn workspace_list_include_default_and_ids() {
+        let st = state(json!({ "workspaces": [ { "name": "A" }, { "name": "B" } ] }));
+        let list = |q: &str| st.list_workspaces(&Query::parse(Some(q)));
+        assert_eq!(
+            list("").map(|p| names(&p)).ok(),
+            Some(vec!["B".into(), "A".into()])
+        );
+        assert_eq!(
+            list("include_default=true").map(|p| names(&p)).ok(),
+            Some(vec!["B".into(), "A".into(), "Default".into()])
+        );
+        let a = st
+            .workspace_by_name("A")
+            .map(|w| w.id.clone())
+            .unwrap_or_default();
+        let default = st.default_workspace_id.clone();
+        assert_eq!(
+            list(&format!("ids[]={a}&ids[]={default}"))
+                .map(|p| names(&p))
+                .ok(),
+            Some(vec!["A".into()])
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("ids[]=w{i}")).collect();
+        assert_eq!(
+            list(&many.join("&")).map_err(|e| e.status.as_u16()).err(),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn user_profile_id_is_not_found() {
+        let mut st = state(json!({}));
+        let err = st
+            .create_workspace(
+                &body(json!({ "name": "W", "user_profile_id": "up_1" })),
+                Utc::now(),
+            )
+            .err();
+        assert_eq!(
+            err.and_then(|e| e.error_code),
+            Some("user_profile_not_found")
+        );
+        let ok = st.create_workspace(
+            &body(json!({ "name": "W", "user_profile_id": null })),
+            Utc::now(),
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn roles_filter_follows_the_org_kind() {
+        let console = state(json!({ "users": [ { "email": "a@x.test", "role": "admin" } ] }));
+        assert!(
+            console
+                .list_users(&Query::parse(Some("roles[]=admin")))
+                .is_ok()
+        );
+        assert!(
+            console
+                .list_users(&Query::parse(Some("roles[]=owner")))
+                .is_err()
+        );
+        let enterprise = state(json!({ "organization": { "kind": "enterprise" } }));
+        assert!(
+            enterprise
+                .list_users(&Query::parse(Some("roles[]=owner")))
+                .is_ok()
+        );
+        assert!(
+            enterprise
+                .list_invites(&Query::parse(Some("roles[]=developer")))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn sign_out_refusals_carry_codes() {
+        let st = state(json!({
+            "organization": { "kind": "enterprise" },
+            "users": [
+                { "email": "po@x.test", "role": "primary_owner" },
+                { "email": "o@x.test", "role": "owner" },
+                { "email": "ma@x.test", "role": "membership_admin" },
+                { "email": "m@x.test", "role": "managed" },
+            ],
+        }));
+        let beta = Some("admin-user-sign-out-2026-10-08");
+        let code = |email: &str, caller: Caller| {
+            st.sign_out_user(&id_of(&st, email), beta, caller)
+                .map(|_| ())
+                .map_err(|e| (e.status.as_u16(), e.error_code.unwrap_or_default()))
+        };
+        let po = Err((400, "cannot_sign_out_primary_owner"));
+        assert_eq!(code("po@x.test", Caller::ApiKey), po);
+        assert_eq!(code("po@x.test", Caller::OAuthToken), po);
+        assert_eq!(
+            code("o@x.test", Caller::ApiKey),
+            Err((403, "cannot_sign_out_owner"))
+        );
+        assert_eq!(
+            code("ma@x.test", Caller::ApiKey),
+            Err((403, "cannot_sign_out_membership_admin"))
+        );
+        let privileged = Err((403, "cannot_sign_out_privileged_member"));
+        assert_eq!(code("o@x.test", Caller::OAuthToken), privileged);
+        assert_eq!(code("ma@x.test", Caller::OAuthToken), privileged);
+        assert_eq!(code("m@x.test", Caller::ApiKey), Ok(()));
     }
 }

@@ -176,10 +176,14 @@ async fn sign_out_works_for_enrolled_enterprise_orgs_only() -> anyhow::Result<()
     let calls = ent.calls_for("users.sign_out");
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, 200);
-    // The primary owner cannot be signed out.
+    // The primary owner cannot be signed out (the SDK 2.14 error code for it is a 400).
     let refused = api_failure(ent.client.sign_out_user(&owner.id).await)?;
-    assert_eq!(refused.status, 403);
-    assert_eq!(refused.error_type, Some(ErrorType::PermissionError));
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.error_type, Some(ErrorType::InvalidRequestError));
+    assert_eq!(
+        refused.error_code.as_ref().map(|c| c.as_str()),
+        Some("cannot_sign_out_primary_owner")
+    );
     // Enterprise orgs assign `managed`, not Console roles.
     let managed = ent
         .client
