@@ -15,6 +15,7 @@ mod model;
 mod postgres;
 pub mod render;
 mod scim;
+mod shared;
 mod sqlite;
 
 use std::time::Duration as StdDuration;

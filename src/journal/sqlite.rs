@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::logic::*;
 use super::model::*;
 use super::{JournalError, JournalResult};
-use crate::ingest::{IgnoredNotice, LifecycleEvent, Record};
+use crate::ingest::LifecycleEvent;
 
 /// The SQLite journal.
 #[derive(Debug, Clone)]
@@ -141,44 +141,7 @@ impl SqliteJournal {
 
     // ------------------------------------------------------------------ inbox
 
-    /// Commits a verified delivery's event. A redelivery (same source and dedupe key)
-    /// returns the original event id with `duplicate: true` and writes nothing.
-    pub async fn record_event(
-        &self,
-        event: &LifecycleEvent,
-        signature_key: Option<usize>,
-    ) -> JournalResult<Recorded> {
-        let mut tx = self.pool.begin().await?;
-        let recorded = Self::insert_event(&mut tx, event, signature_key).await?;
-        tx.commit().await?;
-        Ok(recorded)
-    }
-
-    /// Commits everything one delivery produced, all or nothing: a batch (an Okta delivery
-    /// of several events) is never half-acknowledged. Each record is deduplicated on its own
-    /// key, so a redelivered batch writes nothing and a batch overlapping an earlier one
-    /// writes only what is new.
-    pub async fn record_delivery(
-        &self,
-        records: &[Record],
-        signature_key: Option<usize>,
-    ) -> JournalResult<Vec<Recorded>> {
-        let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let recorded = match record {
-                Record::Event(event) => Self::insert_event(&mut tx, event, signature_key).await?,
-                Record::Ignored(notice) => {
-                    Self::insert_ignored(&mut tx, notice, signature_key).await?
-                }
-            };
-            out.push(recorded);
-        }
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    async fn insert_event(
+    pub(super) async fn insert_event(
         tx: &mut sqlx::Transaction<'_, Sqlite>,
         event: &LifecycleEvent,
         signature_key: Option<usize>,
@@ -248,66 +211,6 @@ impl SqliteJournal {
             .await?;
         }
         Self::inserted_or_existing(tx, inserted, &event.dedupe_key).await
-    }
-
-    async fn insert_ignored(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
-        notice: &IgnoredNotice,
-        signature_key: Option<usize>,
-    ) -> JournalResult<Recorded> {
-        let id = Uuid::now_v7();
-        let payload =
-            serde_json::to_value(notice).map_err(|e| JournalError::Corrupt(e.to_string()))?;
-        let inserted: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, occurred_at,
-                                 received_at, order_key, status, status_reason, signature_key,
-                                 body_sha256, payload, processed_at, source_event_type,
-                                 completeness)
-             VALUES ($1, $2, $3, 'ignored', $4, $5, $6, $5, 'ignored', $7, $8, $9, $10, $6, $11,
-                     'notice')
-             ON CONFLICT (source, dedupe_key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(id)
-        .bind(&notice.dedupe_key.source)
-        .bind(&notice.dedupe_key.delivery_id)
-        .bind(notice.person_id.as_deref())
-        .bind(notice.occurred_at)
-        .bind(notice.received_at)
-        .bind(&notice.reason)
-        .bind(signature_key.and_then(|k| i32::try_from(k).ok()))
-        .bind(&notice.body_sha256)
-        .bind(payload)
-        .bind(notice.event_type.as_deref())
-        .fetch_optional(&mut **tx)
-        .await?;
-        Self::inserted_or_existing(tx, inserted, &notice.dedupe_key).await
-    }
-
-    async fn inserted_or_existing(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
-        inserted: Option<Uuid>,
-        key: &crate::ingest::DedupeKey,
-    ) -> JournalResult<Recorded> {
-        match inserted {
-            Some(event_id) => Ok(Recorded {
-                event_id,
-                duplicate: false,
-            }),
-            None => {
-                let event_id: Uuid = sqlx::query_scalar(
-                    "SELECT id FROM events WHERE source = $1 AND dedupe_key = $2",
-                )
-                .bind(&key.source)
-                .bind(&key.delivery_id)
-                .fetch_one(&mut **tx)
-                .await?;
-                Ok(Recorded {
-                    event_id,
-                    duplicate: true,
-                })
-            }
-        }
     }
 
     /// Applies up to `limit` received (or now-due scheduled) events to their people, in
@@ -476,7 +379,7 @@ impl SqliteJournal {
         Ok(set_status(status, reason, Some(person.id)))
     }
 
-    async fn enqueue_in(
+    pub(super) async fn enqueue_in(
         tx: &mut sqlx::Transaction<'_, Sqlite>,
         person_id: Uuid,
         due_at: DateTime<Utc>,
@@ -500,35 +403,6 @@ impl SqliteJournal {
         .await?;
         Ok(())
     }
-
-    /// Queues a person for reconciliation at `due_at` (operator retry, drift checks).
-    pub async fn enqueue(
-        &self,
-        person_id: Uuid,
-        due_at: DateTime<Utc>,
-        reason: &str,
-    ) -> JournalResult<()> {
-        let mut tx = self.pool.begin().await?;
-        Self::enqueue_in(&mut tx, person_id, due_at, reason, None).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The earliest time any queued work becomes due (for the worker's sleep).
-    pub async fn next_due(&self) -> JournalResult<Option<DateTime<Utc>>> {
-        let due: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT min(t) FROM (
-                SELECT min(COALESCE(lease_until, due_at)) AS t FROM reconcile_jobs
-                UNION ALL
-                SELECT min(effective_at) FROM events WHERE status = 'scheduled'
-             ) AS x",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(due)
-    }
-
-    // ------------------------------------------------------------------ reconcile jobs
 
     /// Claims one due reconcile job for `lease` (none held by a live lease).
     pub async fn claim_job(
@@ -555,125 +429,6 @@ impl SqliteJournal {
         Ok(job)
     }
 
-    /// Ends a run: with `next_due` the job stays queued for then, otherwise it is done —
-    /// unless new work arrived during the run (generation moved), which keeps it due now.
-    pub async fn finish_job(
-        &self,
-        job: &JobRow,
-        owner: &str,
-        next_due: Option<(DateTime<Utc>, &str)>,
-    ) -> JournalResult<()> {
-        let moved: Option<i64> = sqlx::query_scalar(
-            "SELECT generation FROM reconcile_jobs WHERE person_id = $1 AND lease_owner = $2",
-        )
-        .bind(job.person_id)
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(generation) = moved else {
-            // The lease was lost to another worker; it owns the job now.
-            return Ok(());
-        };
-        if generation != job.generation {
-            sqlx::query("UPDATE reconcile_jobs SET lease_owner = NULL, lease_until = NULL WHERE person_id = $1")
-                .bind(job.person_id)
-                .execute(&self.pool)
-                .await?;
-        } else if let Some((due, reason)) = next_due {
-            sqlx::query(
-                "UPDATE reconcile_jobs SET due_at = $2, reason = $3, lease_owner = NULL, lease_until = NULL
-                 WHERE person_id = $1",
-            )
-            .bind(job.person_id)
-            .bind(due)
-            .bind(reason)
-            .execute(&self.pool)
-            .await?;
-        } else {
-            sqlx::query("DELETE FROM reconcile_jobs WHERE person_id = $1 AND generation = $2")
-                .bind(job.person_id)
-                .bind(generation)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Extends a job's lease while a long run is still working.
-    pub async fn renew_lease(
-        &self,
-        person_id: Uuid,
-        owner: &str,
-        until: DateTime<Utc>,
-    ) -> JournalResult<bool> {
-        let n = sqlx::query(
-            "UPDATE reconcile_jobs SET lease_until = $3 WHERE person_id = $1 AND lease_owner = $2",
-        )
-        .bind(person_id)
-        .bind(owner)
-        .bind(until)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    // ------------------------------------------------------------------ people
-
-    pub async fn person(&self, id: Uuid) -> JournalResult<PersonRow> {
-        sqlx::query_as("SELECT * FROM people WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| JournalError::NotFound(format!("person {id}")))
-    }
-
-    /// A person by journal id or by source id (the first source that has it).
-    pub async fn find_person(&self, key: &str) -> JournalResult<Option<PersonRow>> {
-        let by_id = Uuid::parse_str(key).ok();
-        let row = sqlx::query_as(
-            "SELECT * FROM people WHERE id = $1 OR source_person_id = $2 OR lower(email) = lower($2)
-             ORDER BY (id = $1) DESC NULLS LAST, created_at LIMIT 1",
-        )
-        .bind(by_id)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row)
-    }
-
-    pub async fn set_desired(
-        &self,
-        person_id: Uuid,
-        desired: &Value,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        sqlx::query("UPDATE people SET desired = $2, updated_at = $3 WHERE id = $1")
-            .bind(person_id)
-            .bind(desired)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn link_user(
-        &self,
-        person_id: Uuid,
-        user_id: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        sqlx::query("UPDATE people SET anthropic_user_id = $2, updated_at = $3 WHERE id = $1")
-            .bind(person_id)
-            .bind(user_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    // ------------------------------------------------------------------ actions
-
     /// Actions of a person that may still run, oldest first.
     pub async fn unfinished_actions(&self, person_id: Uuid) -> JournalResult<Vec<ActionRow>> {
         let rows = sqlx::query_as(
@@ -684,86 +439,6 @@ impl SqliteJournal {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
-    }
-
-    pub async fn insert_action(
-        &self,
-        action: &NewAction,
-        now: DateTime<Utc>,
-    ) -> JournalResult<Uuid> {
-        let id = Uuid::now_v7();
-        let finished = (!action_status::UNFINISHED.contains(&action.status)).then_some(now);
-        sqlx::query(
-            "INSERT INTO actions (id, person_id, event_id, kind, params, rule, reason, status,
-                                  created_at, updated_at, finished_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
-        )
-        .bind(id)
-        .bind(action.person_id)
-        .bind(action.event_id)
-        .bind(&action.kind)
-        .bind(&action.params)
-        .bind(&action.rule)
-        .bind(&action.reason)
-        .bind(action.status)
-        .bind(now)
-        .bind(finished)
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
-    /// Marks an action as running (committed before the Admin API call, so a crash
-    /// leaves a visible trace), counting the attempt.
-    pub async fn start_action(
-        &self,
-        id: Uuid,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-        request: &Value,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        sqlx::query(
-            "UPDATE actions SET status = 'running', attempts = attempts + 1, lease_owner = $2,
-                    lease_until = $3, request = $4, started_at = COALESCE(started_at, $5), updated_at = $5
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(lease_until)
-        .bind(request)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn finish_action(
-        &self,
-        id: Uuid,
-        result: &ActionResult,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        let finished = (!action_status::UNFINISHED.contains(&result.status)).then_some(now);
-        sqlx::query(
-            "UPDATE actions SET status = $2, response_status = COALESCE($3, response_status),
-                    request_id = COALESCE($4, request_id), outcome = $5, error = $6,
-                    next_attempt_at = $7, lease_owner = NULL, lease_until = NULL,
-                    finished_at = $8, updated_at = $9
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(result.status)
-        .bind(result.response_status)
-        .bind(&result.request_id)
-        .bind(&result.outcome)
-        .bind(&result.error)
-        .bind(result.next_attempt_at)
-        .bind(finished)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Retires unfinished actions a new plan no longer contains.
@@ -787,72 +462,6 @@ impl SqliteJournal {
         tx.commit().await?;
         Ok(())
     }
-
-    pub async fn action(&self, id: Uuid) -> JournalResult<ActionRow> {
-        sqlx::query_as("SELECT * FROM actions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| JournalError::NotFound(format!("action {id}")))
-    }
-
-    /// Whether the person already has an action of this kind, parameters and status.
-    pub async fn has_action(
-        &self,
-        person_id: Uuid,
-        kind: &str,
-        params: &Value,
-        status: &str,
-    ) -> JournalResult<bool> {
-        let found: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM actions WHERE person_id = $1 AND kind = $2 AND params = $3 AND status = $4)",
-        )
-        .bind(person_id)
-        .bind(kind)
-        .bind(params)
-        .bind(status)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(found)
-    }
-
-    /// An operator releases a removal held by the cap: it becomes `released` and the
-    /// person is queued, so the next reconcile performs it past the cap.
-    pub async fn release_action(
-        &self,
-        id: Uuid,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> JournalResult<ActionRow> {
-        let row: Option<ActionRow> = sqlx::query_as(
-            "UPDATE actions SET status = 'released', outcome = $2, updated_at = $3, finished_at = NULL
-             WHERE id = $1 AND kind = 'remove_user' AND status = 'needs_manual_action'
-             RETURNING *",
-        )
-        .bind(id)
-        .bind(format!("released by {by}"))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        let row = row.ok_or_else(|| JournalError::NotFound(format!("held removal {id}")))?;
-        self.enqueue(row.person_id, now, "operator released a held removal")
-            .await?;
-        Ok(row)
-    }
-
-    /// Removals performed (or started) since `since`, for the removal cap.
-    pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM actions WHERE kind = 'remove_user' AND started_at >= $1
-               AND status IN ('running', 'succeeded', 'retrying')",
-        )
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n)
-    }
-
-    // ------------------------------------------------------------------ queries
 
     /// Events, newest first, with keyset paging.
     pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {
@@ -917,14 +526,6 @@ impl SqliteJournal {
         })
     }
 
-    pub async fn event(&self, id: Uuid) -> JournalResult<EventRow> {
-        sqlx::query_as("SELECT * FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| JournalError::NotFound(format!("event {id}")))
-    }
-
     /// Actions, newest first, with keyset paging on their sequence.
     pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -975,34 +576,5 @@ impl SqliteJournal {
             data: rows,
             next_cursor,
         })
-    }
-
-    /// Every action an event led to, in order.
-    pub async fn actions_for_event(&self, event_id: Uuid) -> JournalResult<Vec<ActionRow>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM actions WHERE event_id = $1 ORDER BY seq")
-                .bind(event_id)
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    /// A person's timeline: events and actions, oldest first.
-    pub async fn person_timeline(
-        &self,
-        person: &PersonRow,
-    ) -> JournalResult<(Vec<EventRow>, Vec<ActionRow>)> {
-        let events = sqlx::query_as(
-            "SELECT * FROM events WHERE source = $1 AND person_source_id = $2 ORDER BY received_at, id",
-        )
-        .bind(&person.source)
-        .bind(&person.source_person_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let actions = sqlx::query_as("SELECT * FROM actions WHERE person_id = $1 ORDER BY seq")
-            .bind(person.id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok((events, actions))
     }
 }
