@@ -22,7 +22,7 @@ impl PgJournal {
     // ------------------------------------------------------------------ inbox
 
     pub(super) async fn insert_event(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
+        conn: &mut sqlx::PgConnection,
         event: &LifecycleEvent,
         signature_key: Option<usize>,
     ) -> JournalResult<Recorded> {
@@ -66,7 +66,7 @@ impl PgJournal {
         .bind(payload)
         .bind(event.origin.as_ref().map(|o| o.event_type.as_str()))
         .bind(event.completeness.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
         if let (Some(new_id), true) = (inserted, event.undated) {
             // Deliveries are unordered: an announcement can arrive after the change it
@@ -87,10 +87,10 @@ impl PgJournal {
             .bind(event.person.id.as_str())
             .bind(event.kind.as_str())
             .bind(event.occurred_at)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
         }
-        Self::inserted_or_existing(tx, inserted, &event.dedupe_key).await
+        Self::inserted_or_existing(conn, inserted, &event.dedupe_key).await
     }
 
     /// Applies up to `limit` received (or now-due scheduled) events to their people, in

@@ -142,7 +142,7 @@ impl SqliteJournal {
     // ------------------------------------------------------------------ inbox
 
     pub(super) async fn insert_event(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        conn: &mut sqlx::SqliteConnection,
         event: &LifecycleEvent,
         signature_key: Option<usize>,
     ) -> JournalResult<Recorded> {
@@ -186,7 +186,7 @@ impl SqliteJournal {
         .bind(payload)
         .bind(event.origin.as_ref().map(|o| o.event_type.as_str()))
         .bind(event.completeness.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
         if let (Some(new_id), true) = (inserted, event.undated) {
             // Deliveries are unordered: an announcement can arrive after the change it
@@ -207,10 +207,10 @@ impl SqliteJournal {
             .bind(event.person.id.as_str())
             .bind(event.kind.as_str())
             .bind(event.occurred_at)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
         }
-        Self::inserted_or_existing(tx, inserted, &event.dedupe_key).await
+        Self::inserted_or_existing(conn, inserted, &event.dedupe_key).await
     }
 
     /// Applies up to `limit` received (or now-due scheduled) events to their people, in
