@@ -129,8 +129,15 @@ impl Application {
         if config.journal_is_embedded() {
             tracing::info!(%url, "no journal.url configured: using the embedded SQLite journal");
         }
-        let journal =
-            Journal::connect(&url, config.raw.journal.max_connections.unwrap_or(10)).await?;
+        let journal = Journal::connect(
+            &url,
+            config
+                .raw
+                .journal
+                .max_connections
+                .unwrap_or(crate::journal::DEFAULT_MAX_CONNECTIONS),
+        )
+        .await?;
         Self::build_with_journal(config, clock, journal).await
     }
 

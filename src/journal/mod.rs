@@ -72,6 +72,9 @@ pub(super) fn migrate_error(err: sqlx::migrate::MigrateError) -> JournalError {
 
 pub type JournalResult<T> = Result<T, JournalError>;
 
+/// Pool size when `journal.max_connections` is not configured.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
 #[derive(Debug, Clone)]
 enum Backend {
     Postgres(PgJournal),
@@ -141,6 +144,14 @@ impl Journal {
     pub fn from_sqlite(journal: SqliteJournal) -> Self {
         Self {
             backend: Backend::Sqlite(journal),
+        }
+    }
+
+    /// The PostgreSQL pool, when that is the backend (benchmarks and tests inspect it).
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(j) => Some(&j.pool),
+            Backend::Sqlite(_) => None,
         }
     }
 
