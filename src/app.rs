@@ -174,7 +174,25 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        // At most a quarter of the pool writes deliveries at once, so ingest never starves the
+        // worker and the ops API; one writer on SQLite, which has one connection.
+        let writers = if journal.supports_replicas() {
+            usize::try_from(
+                config
+                    .raw
+                    .journal
+                    .max_connections
+                    .unwrap_or(crate::journal::DEFAULT_MAX_CONNECTIONS)
+                    / 4,
+            )
+            .unwrap_or(1)
+            .max(1)
+        } else {
+            1
+        };
+        let inbox = crate::journal::EventWriter::spawn(journal.clone(), writers);
         let state = AppState {
+            inbox,
             journal,
             clock,
             sources: Arc::new(sources),

@@ -340,3 +340,39 @@ async fn sqlite_refuses_a_second_process_a_read_only_file_and_a_newer_schema() -
     assert!(err.contains("read-only"), "{err}");
     Ok(())
 }
+
+both_backends!(batched_writes_dedupe_each_delivery);
+async fn batched_writes_dedupe_each_delivery(journal: Journal) -> anyhow::Result<()> {
+    let earlier = hire("m0", "2026-11-28T09:00:00Z");
+    let first = journal.record_event(&earlier, Some(0)).await?;
+    let a = hire("m1", "2026-11-28T10:00:00Z");
+    let b = hire("m2", "2026-11-28T10:01:00Z");
+    // m0 was committed before, m1 comes twice in the same batch.
+    let batch = [
+        (&a, Some(0)),
+        (&b, Some(1)),
+        (&earlier, Some(0)),
+        (&a, Some(0)),
+    ];
+    let out = journal.record_events(&batch).await?;
+    assert_eq!(
+        out.iter().map(|r| r.duplicate).collect::<Vec<_>>(),
+        vec![false, false, true, true]
+    );
+    assert_eq!(out[2].event_id, first.event_id);
+    assert_eq!(out[3].event_id, out[0].event_id);
+    let page = journal
+        .list_events(&JournalFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(page.data.len(), 3, "one row per delivery id");
+    let b_row = page
+        .data
+        .iter()
+        .find(|e| e.dedupe_key == "m2")
+        .ok_or_else(|| anyhow::anyhow!("m2"))?;
+    assert_eq!(b_row.signature_key, Some(1));
+    Ok(())
+}

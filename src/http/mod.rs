@@ -96,6 +96,8 @@ impl Metrics {
 #[derive(Clone)]
 pub struct AppState {
     pub journal: Journal,
+    /// Commits single-event deliveries, several per statement under load (group commit).
+    pub inbox: crate::journal::EventWriter,
     pub clock: SharedClock,
     /// One adapter per configured source, by name.
     pub sources: Arc<BTreeMap<String, Adapter>>,

@@ -151,17 +151,27 @@ async fn handle(
         Outcome::Accepted { key_index, records } => (key_index, records),
     };
 
-    let recorded = app
-        .journal
-        .record_delivery(&records, Some(key_index))
-        .await
-        .map_err(|e| match e {
-            JournalError::Unavailable(inner) => {
-                tracing::error!(error = %inner, "journal unavailable; asking the sender to retry");
-                Problem::unavailable("the journal cannot be reached; retry later")
-            }
-            other => Problem::from(other),
-        })?;
+    // The common delivery, one dated event, goes through the inbox writer, which commits
+    // concurrent deliveries together; anything else is one transaction of its own.
+    let single = match records.as_slice() {
+        [Record::Event(event)] if !event.undated => Some((**event).clone()),
+        _ => None,
+    };
+    let recorded = match single {
+        Some(event) => app
+            .inbox
+            .record(event, Some(key_index))
+            .await
+            .map(|r| vec![r]),
+        None => app.journal.record_delivery(&records, Some(key_index)).await,
+    }
+    .map_err(|e| match e {
+        JournalError::Unavailable(inner) => {
+            tracing::error!(error = %inner, "journal unavailable; asking the sender to retry");
+            Problem::unavailable("the journal cannot be reached; retry later")
+        }
+        other => Problem::from(other),
+    })?;
 
     let mut wake = false;
     let mut listed = Vec::with_capacity(records.len());

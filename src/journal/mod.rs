@@ -17,6 +17,7 @@ pub mod render;
 mod scim;
 mod shared;
 mod sqlite;
+mod writer;
 
 use std::time::Duration as StdDuration;
 
@@ -30,6 +31,7 @@ pub use logic::order_key;
 pub use model::*;
 pub use postgres::PgJournal;
 pub use sqlite::SqliteJournal;
+pub use writer::EventWriter;
 
 use crate::ingest::LifecycleEvent;
 
@@ -204,6 +206,14 @@ impl Journal {
         signature_key: Option<usize>,
     ) -> JournalResult<Vec<Recorded>> {
         dispatch!(self.record_delivery(records, signature_key))
+    }
+
+    /// Several dated single-event deliveries in one statement (the inbox writer's batches).
+    pub async fn record_events(
+        &self,
+        events: &[(&LifecycleEvent, Option<usize>)],
+    ) -> JournalResult<Vec<Recorded>> {
+        dispatch!(self.record_events(events))
     }
 
     pub async fn apply_pending_events(

@@ -58,6 +58,79 @@ macro_rules! shared_methods {
                 Ok(out)
             }
 
+            /// Commits several dated single-event deliveries with one multi-row statement
+            /// (group commit, see `writer.rs`). Each is deduplicated on its own key; the answer
+            /// for each is what `record_event` would have said.
+            pub async fn record_events(
+                &self,
+                events: &[(&LifecycleEvent, Option<usize>)],
+            ) -> JournalResult<Vec<Recorded>> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut rows = Vec::with_capacity(events.len());
+                for (event, key) in events {
+                    let payload = serde_json::to_value(event)
+                        .map_err(|e| JournalError::Corrupt(e.to_string()))?;
+                    rows.push((Uuid::now_v7(), *event, *key, payload));
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO events (id, source, dedupe_key, kind, person_source_id, email,
+                                         occurred_at, effective_at, received_at, order_key, status,
+                                         signature_key, body_sha256, payload, source_event_type,
+                                         completeness) ",
+                );
+                q.push_values(&rows, |mut b, (id, event, key, payload)| {
+                    b.push_bind(*id)
+                        .push_bind(event.source().to_owned())
+                        .push_bind(event.dedupe_key.delivery_id.clone())
+                        .push_bind(event.kind.as_str().to_owned())
+                        .push_bind(event.person.id.as_str().to_owned())
+                        .push_bind(event.person.email.value().map(|e| e.as_str().to_owned()))
+                        .push_bind(event.occurred_at)
+                        .push_bind(event.effective_at)
+                        .push_bind(event.received_at)
+                        .push_bind(super::logic::order_key(event))
+                        .push_bind("received")
+                        .push_bind(key.and_then(|k| i32::try_from(k).ok()))
+                        .push_bind(event.body_sha256.clone())
+                        .push_bind(payload.clone())
+                        .push_bind(event.origin.as_ref().map(|o| o.event_type.clone()))
+                        .push_bind(event.completeness.as_str().to_owned());
+                });
+                q.push(" ON CONFLICT (source, dedupe_key) DO NOTHING RETURNING id, source, dedupe_key");
+                let inserted: Vec<(Uuid, String, String)> =
+                    q.build_query_as().fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for (id, event, _, _) in &rows {
+                    let found = inserted.iter().find(|(_, source, key)| {
+                        source == event.source() && *key == event.dedupe_key.delivery_id
+                    });
+                    let recorded = match found {
+                        Some((got, _, _)) => Recorded {
+                            event_id: *got,
+                            // A repeat within the batch shares the first one's row.
+                            duplicate: got != id,
+                        },
+                        None => {
+                            let event_id: Uuid = sqlx::query_scalar(
+                                "SELECT id FROM events WHERE source = $1 AND dedupe_key = $2",
+                            )
+                            .bind(event.source())
+                            .bind(&event.dedupe_key.delivery_id)
+                            .fetch_one(&self.pool)
+                            .await?;
+                            Recorded {
+                                event_id,
+                                duplicate: true,
+                            }
+                        }
+                    };
+                    out.push(recorded);
+                }
+                Ok(out)
+            }
+
             pub(super) async fn insert_ignored(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 notice: &IgnoredNotice,

@@ -1,0 +1,129 @@
+//! Group commit for the inbox.
+//!
+//! Every acknowledged delivery must be committed first, and with `synchronous_commit = on`
+//! each commit waits for a WAL flush. Committing deliveries one transaction each makes the
+//! flush, the statement round trip and the per-transaction work in PostgreSQL the cost of every
+//! delivery. The writer instead lets deliveries that arrive while earlier ones are being
+//! committed share the next statement ([`Journal::record_events`]): at most `max_in_flight`
+//! batches are being written at once; when all are busy, deliveries queue and the next batch
+//! takes everything queued (up to [`MAX_BATCH`]). A lone delivery on an idle service is written
+//! at once, so batching adds no wait of its own.
+//!
+//! Guarantees are those of [`Journal::record_event`]: a caller hears back only after its
+//! event is committed (or known to be a duplicate), and dedupe is by (source, dedupe key). If a
+//! batch fails, each of its deliveries is retried on its own so that one bad row cannot fail
+//! the others.
+
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{Journal, JournalError, JournalResult, Recorded};
+use crate::ingest::LifecycleEvent;
+
+/// Most deliveries committed by one statement.
+pub const MAX_BATCH: usize = 64;
+
+struct Pending {
+    event: LifecycleEvent,
+    signature_key: Option<usize>,
+    reply: oneshot::Sender<JournalResult<Recorded>>,
+}
+
+/// Handle to the inbox writer task (cheap to clone). The task stops once every handle is gone.
+#[derive(Debug, Clone)]
+pub struct EventWriter {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").finish_non_exhaustive()
+    }
+}
+
+impl EventWriter {
+    /// Starts the writer on the current tokio runtime, writing at most `max_in_flight` batches
+    /// at once (each holds one pool connection while it is written).
+    pub fn spawn(journal: Journal, max_in_flight: usize) -> Self {
+        let max_in_flight = max_in_flight.max(1);
+        // Bounded: when PostgreSQL falls behind, handlers wait here rather than pile up memory.
+        let (tx, rx) = mpsc::channel(MAX_BATCH * max_in_flight * 4);
+        tokio::spawn(run(journal, rx, max_in_flight));
+        Self { tx }
+    }
+
+    /// Commits a verified delivery's event, like [`Journal::record_event`].
+    pub async fn record(
+        &self,
+        event: LifecycleEvent,
+        signature_key: Option<usize>,
+    ) -> JournalResult<Recorded> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            event,
+            signature_key,
+            reply,
+        };
+        // The writer only goes away with the last handle or a panic: either way the journal
+        // cannot take the event now, and the sender should retry.
+        self.tx
+            .send(pending)
+            .await
+            .map_err(|_| JournalError::Unavailable(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| JournalError::Unavailable(sqlx::Error::PoolClosed))?
+    }
+}
+
+async fn run(journal: Journal, mut rx: mpsc::Receiver<Pending>, max_in_flight: usize) {
+    let slots = Arc::new(Semaphore::new(max_in_flight));
+    loop {
+        // A free slot first: while every slot is busy, deliveries queue in the channel and the
+        // next batch takes all of them.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::new();
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            write(&journal, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn write(journal: &Journal, batch: Vec<Pending>) {
+    let events: Vec<(&LifecycleEvent, Option<usize>)> =
+        batch.iter().map(|p| (&p.event, p.signature_key)).collect();
+    let result = journal.record_events(&events).await;
+    drop(events);
+    match result {
+        Ok(recorded) => {
+            for (pending, recorded) in batch.into_iter().zip(recorded) {
+                // A caller that went away (client disconnected) needs no answer: its event is
+                // committed and its sender's retry will be a duplicate.
+                let _ = pending.reply.send(Ok(recorded));
+            }
+        }
+        Err(err) if batch.len() == 1 => {
+            if let Some(pending) = batch.into_iter().next() {
+                let _ = pending.reply.send(Err(err));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, deliveries = batch.len(), "batched journal write failed; writing each delivery on its own");
+            futures::future::join_all(batch.into_iter().map(|pending| async move {
+                let result = journal
+                    .record_event(&pending.event, pending.signature_key)
+                    .await;
+                let _ = pending.reply.send(result);
+            }))
+            .await;
+        }
+    }
+}
