@@ -291,6 +291,24 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
         superseded.data[0].person_email.as_deref(),
         Some("ada@example.com")
     );
+
+    // The person filter takes Keycard's own person id as well as the source's.
+    let by_uuid = JournalFilter {
+        person: Some(person.id.to_string()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(journal.list_actions(&by_uuid).await?.data.len(), 5);
+    let events = journal.list_events(&by_uuid).await?;
+    assert_eq!(events.data.len(), 1);
+    assert_eq!(events.data[0].person_id, Some(person.id));
+    let nobody = JournalFilter {
+        person: Some(uuid::Uuid::now_v7().to_string()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(journal.list_actions(&nobody).await?.data.is_empty());
+    assert!(journal.list_events(&nobody).await?.data.is_empty());
     Ok(())
 }
 
