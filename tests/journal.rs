@@ -394,3 +394,114 @@ async fn batched_writes_dedupe_each_delivery(journal: Journal) -> anyhow::Result
     assert_eq!(b_row.signature_key, Some(1));
     Ok(())
 }
+
+fn hire_of(delivery: &str, person: &str) -> LifecycleEvent {
+    event(
+        delivery,
+        json!({ "type": "person.hired", "occurred_at": "2026-11-28T10:00:00Z",
+                "person": { "id": person, "email": format!("{person}@example.com") } }),
+        t("2026-11-28T10:00:00Z"),
+    )
+}
+
+both_backends!(writer_answers_each_of_many_concurrent_deliveries);
+async fn writer_answers_each_of_many_concurrent_deliveries(journal: Journal) -> anyhow::Result<()> {
+    use keycard::journal::EventWriter;
+    // d0 is committed before; 101 deliveries then arrive at once: d0..d79 and redeliveries
+    // of d1..d21, so batches mix new rows, duplicates within a batch and across batches.
+    let before = journal.record_event(&hire_of("d0", "P0"), Some(0)).await?;
+    let writer = EventWriter::spawn(journal.clone(), 2);
+    let mut sends = Vec::new();
+    for n in (0..80).chain(1..22) {
+        let writer = writer.clone();
+        let delivery = format!("d{n}");
+        sends.push(tokio::spawn(async move {
+            let recorded = writer
+                .record(hire_of(&delivery, &format!("P{n}")), Some(0))
+                .await;
+            (delivery, recorded)
+        }));
+    }
+    assert_eq!(sends.len(), 101);
+    let mut answers: std::collections::BTreeMap<String, Vec<keycard::journal::Recorded>> =
+        Default::default();
+    for send in sends {
+        let (delivery, recorded) = send.await?;
+        answers.entry(delivery).or_default().push(recorded?);
+    }
+    assert_eq!(answers.len(), 80);
+    for (delivery, got) in &answers {
+        // One event id per delivery, whoever asked; exactly one caller wrote it, except d0.
+        assert!(
+            got.iter().all(|r| r.event_id == got[0].event_id),
+            "{delivery}"
+        );
+        let fresh = got.iter().filter(|r| !r.duplicate).count();
+        if delivery == "d0" {
+            assert_eq!((fresh, got[0].event_id), (0, before.event_id));
+        } else {
+            assert_eq!(fresh, 1, "{delivery}: {got:?}");
+        }
+    }
+    let page = journal
+        .list_events(&JournalFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(page.data.len(), 80, "one row per delivery id");
+    Ok(())
+}
+
+/// PostgreSQL refuses U+0000 in text and jsonb. The ingest edge refuses such bodies with a
+/// 400; should one reach the journal anyway, the error must say "cannot store" (a 4xx at the
+/// edge), not "unavailable" (a 503 the sender would retry forever), and must not fail the
+/// deliveries it was batched with.
+#[sqlx::test(migrations = false)]
+async fn postgres_refuses_nul_as_unstorable_without_failing_its_batch(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    use keycard::journal::{EventWriter, JournalError};
+    let journal = Journal::from_pool(pool);
+    journal.migrate().await?;
+    let bad = event(
+        "bad",
+        json!({ "type": "person.hired", "occurred_at": "2026-11-28T10:00:00Z",
+                "person": { "id": "E1", "email": "ada@example.com", "attributes": { "note": "a\u{0}b" } } }),
+        t("2026-11-28T10:00:00Z"),
+    );
+    match journal.record_event(&bad, Some(0)).await {
+        Err(JournalError::Unstorable(detail)) => {
+            assert!(detail.contains("22P05"), "{detail}");
+            assert!(!detail.contains("note"), "no data in the error: {detail}");
+        }
+        other => panic!("expected Unstorable, got {other:?}"),
+    }
+
+    let writer = EventWriter::spawn(journal.clone(), 1);
+    let mut sends = Vec::new();
+    for n in 0..20 {
+        let writer = writer.clone();
+        let event = if n == 7 {
+            bad.clone()
+        } else {
+            hire_of(&format!("g{n}"), &format!("P{n}"))
+        };
+        sends.push(tokio::spawn(
+            async move { writer.record(event, Some(0)).await },
+        ));
+    }
+    let mut ok = 0;
+    for (n, send) in sends.into_iter().enumerate() {
+        match send.await? {
+            Ok(r) => {
+                assert!(!r.duplicate);
+                ok += 1;
+            }
+            Err(JournalError::Unstorable(_)) if n == 7 => {}
+            Err(other) => panic!("delivery {n}: {other:?}"),
+        }
+    }
+    assert_eq!(ok, 19);
+    Ok(())
+}

@@ -95,6 +95,12 @@ impl From<crate::journal::JournalError> for Problem {
             JournalError::Unavailable(_) => {
                 Self::unavailable("the journal cannot be reached; retry later")
             }
+            JournalError::Unstorable(detail) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable content",
+                Some("unstorable"),
+                format!("the journal cannot store this: {detail}"),
+            ),
             other => {
                 tracing::error!(error = %other, "journal error");
                 Self::internal("the journal could not answer")

@@ -1,10 +1,12 @@
 //! Turning authenticated deliveries into canonical lifecycle events.
 
 pub mod event;
+mod nul;
 pub mod record;
 
 pub use event::{
     Attr, Completeness, DedupeKey, Email, EventKind, GroupChanges, LifecycleEvent, MAX_TEXT_LEN,
     NativeEvent, Origin, ParseError, PersonAttributes, PersonId, sha256_hex,
 };
+pub use nul::json_contains_nul;
 pub use record::{IgnoredNotice, Record};

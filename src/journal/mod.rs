@@ -52,6 +52,10 @@ pub enum JournalError {
     Open(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// PostgreSQL refused the data itself (SQLSTATE class 22, e.g. a character it cannot
+    /// store): retrying cannot help, so callers answer 4xx rather than 503.
+    #[error("the journal cannot store this data: {0}")]
+    Unstorable(String),
 }
 
 impl From<sqlx::Error> for JournalError {
@@ -60,6 +64,18 @@ impl From<sqlx::Error> for JournalError {
             sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)
             | sqlx::Error::TypeNotFound { .. } => Self::Corrupt(err.to_string()),
+            sqlx::Error::Database(ref db)
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some_and(|pg| pg.code().starts_with("22")) =>
+            {
+                // The message and SQLSTATE only: PostgreSQL's context would quote the data.
+                Self::Unstorable(format!(
+                    "{} (SQLSTATE {})",
+                    db.message(),
+                    db.code().unwrap_or_default()
+                ))
+            }
             other => Self::Unavailable(other),
         }
     }

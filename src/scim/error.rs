@@ -150,6 +150,9 @@ impl From<crate::journal::JournalError> for ScimError {
                 tracing::error!(error = %inner, "journal unavailable during a SCIM request");
                 Self::unavailable("the journal cannot be reached; retry later")
             }
+            JournalError::Unstorable(detail) => {
+                Self::invalid_value(format!("the journal cannot store this: {detail}"))
+            }
             other => {
                 tracing::error!(error = %other, "journal error during a SCIM request");
                 Self::internal("the journal could not answer")

@@ -264,6 +264,12 @@ async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> Result<(V
     })?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
+    // PostgreSQL cannot store U+0000; refused here so both journal backends answer alike.
+    if crate::ingest::json_contains_nul(&bytes) {
+        return Err(ScimError::invalid_value(
+            "the body contains the NUL character (\\u0000), which cannot be stored",
+        ));
+    }
     Ok((value, bytes.to_vec()))
 }
 

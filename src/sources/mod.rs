@@ -128,14 +128,25 @@ impl Adapter {
 
     /// A POST: authenticate, answer a handshake, or map to records.
     pub fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
-        match self {
+        let outcome = match self {
             Self::Keycard(a) => a.receive(delivery),
             Self::BambooHr(a) => a.receive(delivery),
             Self::HiBob(a) => a.receive(delivery),
             Self::Okta(a) => a.receive(delivery),
             Self::Gusto(a) => a.receive(delivery),
             Self::GenericHmac(a) => a.receive(delivery),
+        }?;
+        // Checked after authentication, so a forged body is still answered 401. A NUL would
+        // fail the commit on every retry; refusing it tells the sender what to fix.
+        if matches!(outcome, Outcome::Accepted { .. })
+            && crate::ingest::json_contains_nul(delivery.body)
+        {
+            return Err(Rejection::Payload(error::PayloadError::new(
+                "body",
+                "contains the NUL character (\\u0000), which the journal cannot store; remove it in the sending system",
+            )));
         }
+        Ok(outcome)
     }
 
     /// A GET: the kind's one-time verification handshake, where it has one.

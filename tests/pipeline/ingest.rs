@@ -137,6 +137,31 @@ async fn malformed_payloads_are_400(pool: PgPool) {
         "invalid_payload",
     )
     .await;
+
+    // PostgreSQL cannot store U+0000: without a check this delivery would be answered 503
+    // on every retry, forever. It is a 400 naming the cause instead.
+    let nul = br#"{"type":"person.hired","person":{"id":"E1","email":"a@acme.test","attributes":{"note":"a\u0000b"}}}"#.to_vec();
+    let (status, problem) = h
+        .post_raw(&h.signed("m4", &nul, SECRET, 0), nul.clone())
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "invalid_payload");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NUL"),
+        "{problem}"
+    );
+    // ...but only once the signature holds: a forged one is still a 401.
+    let (status, _) = h
+        .post_raw(
+            &h.signed("m5", &nul, "whsec_dGhpcyBpcyBub3QgdGhlIHNlY3JldA==", 0),
+            nul,
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(h.event_count().await, 0);
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]

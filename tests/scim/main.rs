@@ -564,6 +564,31 @@ async fn bad_requests_get_scim_errors_never_500(pool: PgPool) {
         .call("okta", "POST", "/Users", Some(json!({ "name": {} })))
         .await;
     assert_eq!(st, 400, "{body}");
+    // U+0000 cannot be stored in PostgreSQL: a SCIM 400, not a 503 the IdP retries forever.
+    let mut nul = okta_user("nul@acme.test", "Sales", true);
+    nul["title"] = json!("Eng\u{0}ineer");
+    let (st, body) = s.call("okta", "POST", "/Users", Some(nul)).await;
+    assert_eq!(
+        (st, body["scimType"].clone()),
+        (400, json!("invalidValue")),
+        "{body}"
+    );
+    let (st, body) = s
+        .call(
+            "okta",
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(
+                json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                         "Operations": [{ "op": "replace", "path": "title", "value": "\u{0}" }] }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (st, body["scimType"].clone()),
+        (400, json!("invalidValue")),
+        "{body}"
+    );
 
     let ops = |op: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op] });
     for (op, scim_type) in [
