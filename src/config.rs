@@ -381,6 +381,13 @@ pub struct ReconcilerConfig {
     pub idle_poll_ms: u64,
     /// Worker loops per process.
     pub workers: usize,
+    /// After an action fails for good (or a removal is held), when the person is reconciled
+    /// again, in seconds: a fix made in the meantime (an outage over, a role corrected by
+    /// hand) then converges without a new event.
+    pub failure_recheck_secs: u64,
+    /// How often every person is reconciled against the organization to catch drift (a
+    /// change made by hand in the Console), in seconds; 0 turns the sweep off.
+    pub drift_check_secs: u64,
 }
 
 impl Default for ReconcilerConfig {
@@ -392,6 +399,8 @@ impl Default for ReconcilerConfig {
             lease_secs: 120,
             idle_poll_ms: 500,
             workers: 2,
+            failure_recheck_secs: 3600,
+            drift_check_secs: 86_400,
         }
     }
 }

@@ -37,6 +37,13 @@ pub struct WorkerSettings {
     pub protected_emails: Vec<String>,
     pub max_removals_per_hour: u32,
     pub idle_poll: std::time::Duration,
+    /// How often (real time) a run renews its job lease while an Admin API call is in
+    /// flight, so a slow call never lets another worker take the person over.
+    pub heartbeat: std::time::Duration,
+    /// When a person whose action failed for good is reconciled again.
+    pub failure_recheck: Duration,
+    /// How often everyone is reconciled to catch drift; `None`: never.
+    pub drift_check: Option<Duration>,
 }
 
 impl WorkerSettings {
@@ -55,6 +62,10 @@ impl WorkerSettings {
             protected_emails: config.raw.safety.protected_emails.clone(),
             max_removals_per_hour: config.raw.safety.max_removals_per_hour,
             idle_poll: std::time::Duration::from_millis(r.idle_poll_ms.max(10)),
+            // A third of the lease: two renewals can be missed before the lease lapses.
+            heartbeat: std::time::Duration::from_millis(r.lease_secs.max(1) * 1000 / 3),
+            failure_recheck: secs(r.failure_recheck_secs.max(1)),
+            drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
         }
     }
 }
@@ -66,6 +77,11 @@ enum Flow {
     Reread,
     /// Try again at this time.
     RetryAt(DateTime<Utc>),
+    /// The action failed for good: the rest of the plan waits for the failure recheck.
+    Failed,
+    /// The removal cap holds the action until an operator releases it.
+    Held,
+    /// Nothing to run with (no client) or the job was lost to another worker.
     Stop,
 }
 
@@ -133,6 +149,15 @@ impl Worker {
     /// left. Returns how many units of work were done.
     pub async fn run_until_idle(&self) -> WorkerResult<usize> {
         let mut done = 0;
+        if let Some(every) = self.settings.drift_check {
+            let queued = self
+                .journal
+                .sweep_for_drift(self.clock.now(), every)
+                .await?;
+            if queued > 0 {
+                tracing::info!(people = queued, "periodic drift check queued");
+            }
+        }
         loop {
             let now = self.clock.now();
             let applied = self.journal.apply_pending_events(now, 200).await?;
@@ -255,10 +280,35 @@ impl Worker {
             )
             .await?;
         let member_id = observed.member.as_ref().map(|m| m.id.clone());
-        if member_id.is_some() && member_id != person.anthropic_user_id {
-            self.journal
-                .link_user(person.id, member_id.as_deref(), now)
-                .await?;
+        let mut steps = steps;
+        if let Some(id) = member_id.as_deref()
+            && person.anthropic_user_id.as_deref() != Some(id)
+        {
+            match self.journal.linked_elsewhere(id, person.id).await? {
+                // Found by email, but the account is another person's (a rehire under a new
+                // id, or the same human in a second source): acting on it for this person
+                // could remove someone else's access.
+                Some(owner) => {
+                    steps = vec![Planned {
+                        step: Step::ManualAction {
+                            reason: format!(
+                                "the account {id} with this person's email is linked to person {}/{} ({}); Keycard does not act on it for this person",
+                                owner.source, owner.source_person_id, owner.id
+                            ),
+                            would_do: steps
+                                .iter()
+                                .filter(|p| p.step.is_call())
+                                .map(|p| p.step.describe())
+                                .collect(),
+                        },
+                        rule: None,
+                        reason: "account linked to another person".into(),
+                    }];
+                }
+                None => {
+                    self.journal.link_user(person.id, Some(id), now).await?;
+                }
+            }
         }
 
         let actions = self.journal_plan(&person, job.event_id, &steps).await?;
@@ -266,6 +316,17 @@ impl Worker {
         for (row, step) in &actions {
             if !step.is_call() || self.settings.dry_run {
                 continue;
+            }
+            // Still ours? A run that lost its lease (a stall longer than the lease) must not
+            // call the API: another worker owns the person now.
+            let until = self.clock.now() + self.settings.lease;
+            if !self
+                .journal
+                .renew_lease(person.id, &self.settings.owner, until)
+                .await?
+            {
+                tracing::warn!(person = %person.id, "lease lost to another worker; stopping this run");
+                return Ok(());
             }
             match self.execute(row, step).await? {
                 Flow::Continue => {}
@@ -280,17 +341,29 @@ impl Worker {
                     next_due = Some((at, "retry"));
                     break;
                 }
-                Flow::Stop => break,
+                Flow::Failed => {
+                    // Not dropped: an outage may end or a blocker be fixed by hand.
+                    next_due = Some((
+                        self.clock.now() + self.settings.failure_recheck,
+                        "recheck after a failed action",
+                    ));
+                    break;
+                }
+                // A release queues the person again.
+                Flow::Held | Flow::Stop => break,
             }
         }
+        // Followed while an invite is out, whether or not memberships wait on it: the invite
+        // may expire (and must be sent again) or be accepted (and the account linked).
         if next_due.is_none()
             && !self.settings.dry_run
-            && actions.iter().any(|(_, s)| {
-                matches!(
-                    s,
-                    Step::WaitForAcceptance { .. } | Step::CreateInvite { .. }
-                )
-            })
+            && (observed.pending_invite.is_some()
+                || actions.iter().any(|(_, s)| {
+                    matches!(
+                        s,
+                        Step::WaitForAcceptance { .. } | Step::CreateInvite { .. }
+                    )
+                }))
         {
             next_due = Some((
                 self.clock.now() + self.settings.invite_poll,
@@ -401,41 +474,42 @@ impl Worker {
                 None,
             )
             .await?;
-            return Ok(Flow::Stop);
+            return Ok(Flow::Failed);
         }
-        if matches!(step, Step::RemoveUser { .. }) && row.status != action_status::RELEASED {
-            let window_start = now - Duration::hours(1);
-            let done = self.journal.removals_since(window_start).await?;
-            if done >= i64::from(self.settings.max_removals_per_hour) {
-                self.finish(
-                    row.id,
-                    action_status::NEEDS_MANUAL_ACTION,
-                    None,
-                    None,
-                    Some(format!(
-                        "held: {done} removals in the last hour reach safety.max_removals_per_hour ({}); an operator must confirm",
-                        self.settings.max_removals_per_hour
-                    )),
-                    None,
-                    None,
+        if row.status == action_status::HELD {
+            return Ok(Flow::Held);
+        }
+        let lease_until = now + self.settings.lease;
+        let request = request_of(step);
+        if is_destructive(step) && row.status != action_status::RELEASED {
+            if let Some(others) = self
+                .journal
+                .start_capped_action(
+                    row,
+                    self.settings.max_removals_per_hour,
+                    &self.settings.owner,
+                    lease_until,
+                    &request,
+                    now,
                 )
-                .await?;
-                return Ok(Flow::Stop);
+                .await?
+            {
+                tracing::warn!(action = %row.id, person = %row.person_id, kind = %row.kind, others, "held by the removal cap");
+                return Ok(Flow::Held);
             }
+        } else {
+            self.journal
+                .start_action(row.id, &self.settings.owner, lease_until, &request, now)
+                .await?;
         }
-        self.journal
-            .start_action(
-                row.id,
-                &self.settings.owner,
-                now + self.settings.lease,
-                &request_of(step),
-                now,
-            )
-            .await?;
-        if let Some(hook) = &self.before_call {
-            hook(row.id).await;
-        }
-        let result = perform(client, step).await;
+        let result = self
+            .with_heartbeat(row.person_id, async {
+                if let Some(hook) = &self.before_call {
+                    hook(row.id).await;
+                }
+                perform(client, step).await
+            })
+            .await;
         let now = self.clock.now();
         match result {
             Ok(meta) => {
@@ -456,6 +530,33 @@ impl Worker {
                     .error_code()
                     .map(|c| c.as_str().to_owned())
                     .unwrap_or_default();
+                // Said before, and Keycard still could not see it: re-reading again would
+                // loop (the API may match addresses more loosely than Keycard does).
+                if self
+                    .journal
+                    .rereads_since(
+                        row.person_id,
+                        &row.kind,
+                        &row.params,
+                        now - Duration::hours(1),
+                    )
+                    .await?
+                    > 0
+                {
+                    self.finish(
+                        row.id,
+                        action_status::NEEDS_MANUAL_ACTION,
+                        e.status(),
+                        e.request_id().map(str::to_owned),
+                        Some(format!(
+                            "the API answered {code} again, yet reading the organization does not show it; check the address and the organization by hand"
+                        )),
+                        None,
+                        None,
+                    )
+                    .await?;
+                    return Ok(Flow::Failed);
+                }
                 self.finish(
                     row.id,
                     action_status::SUCCEEDED,
@@ -508,7 +609,34 @@ impl Worker {
                     None,
                 )
                 .await?;
-                Ok(Flow::Stop)
+                Ok(Flow::Failed)
+            }
+        }
+    }
+
+    /// Runs `work` (an Admin API call, with its own retries and waits) while renewing the
+    /// job's lease, so another worker does not take the person over mid-call.
+    async fn with_heartbeat<T>(&self, person_id: Uuid, work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(
+            self.settings
+                .heartbeat
+                .max(std::time::Duration::from_millis(10)),
+        );
+        beat.tick().await; // the first tick is immediate; the lease was just set
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = beat.tick() => {
+                    let until = self.clock.now() + self.settings.lease;
+                    match self.journal.renew_lease(person_id, &self.settings.owner, until).await {
+                        Ok(true) => {}
+                        // Cannot happen while renewals succeed in time; if it does, the call in
+                        // flight finishes and the run stops before the next one.
+                        Ok(false) => tracing::error!(person = %person_id, "lease lost while an Admin API call was in flight"),
+                        Err(e) => tracing::warn!(person = %person_id, error = %e, "could not renew the lease"),
+                    }
+                }
             }
         }
     }
@@ -546,6 +674,16 @@ impl Worker {
             )
             .await
     }
+}
+
+/// Steps that take access away: counted and held by the removal cap.
+fn is_destructive(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::RemoveUser { .. }
+            | Step::DeactivateApiKey { .. }
+            | Step::RemoveWorkspaceMember { .. }
+    )
 }
 
 fn is_removal(step: &Step) -> bool {

@@ -137,7 +137,7 @@ pub async fn person(
     .into_response())
 }
 
-/// `POST /api/v1/actions/{id}/release`: lets a removal held by the cap go ahead.
+/// `POST /api/v1/actions/{id}/release`: lets an action held by the removal cap go ahead.
 pub async fn release(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -147,7 +147,7 @@ pub async fn release(
         .journal
         .release_action(id, "ops API", app.clock.now())
         .await?;
-    tracing::warn!(action = %id, person = %row.person_id, "held removal released by an operator");
+    tracing::warn!(action = %id, person = %row.person_id, "held action released by an operator");
     app.notify.notify_one();
     Ok(axum::Json(row).into_response())
 }

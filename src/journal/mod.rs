@@ -365,8 +365,39 @@ impl Journal {
         dispatch!(self.release_action(id, by, now))
     }
 
-    pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
-        dispatch!(self.removals_since(since))
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start_capped_action(
+        &self,
+        action: &ActionRow,
+        cap: u32,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        request: &Value,
+        now: DateTime<Utc>,
+    ) -> JournalResult<Option<i64>> {
+        dispatch!(self.start_capped_action(action, cap, owner, lease_until, request, now))
+    }
+
+    pub async fn linked_elsewhere(
+        &self,
+        user_id: &str,
+        person_id: Uuid,
+    ) -> JournalResult<Option<PersonRow>> {
+        dispatch!(self.linked_elsewhere(user_id, person_id))
+    }
+
+    pub async fn rereads_since(
+        &self,
+        person_id: Uuid,
+        kind: &str,
+        params: &Value,
+        since: DateTime<Utc>,
+    ) -> JournalResult<i64> {
+        dispatch!(self.rereads_since(person_id, kind, params, since))
+    }
+
+    pub async fn sweep_for_drift(&self, now: DateTime<Utc>, every: Duration) -> JournalResult<u64> {
+        dispatch!(self.sweep_for_drift(now, every))
     }
 
     pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {

@@ -108,11 +108,24 @@ pub mod action_status {
     pub const DRY_RUN: &str = "dry_run";
     pub const WAITING: &str = "waiting";
     pub const SUPERSEDED: &str = "superseded";
-    /// A held removal an operator released: it runs at the next reconcile, past the cap.
+    /// A destructive action stopped by `safety.max_removals_per_hour`: it stays held, and
+    /// later plans reuse it rather than try again, until an operator releases it (or a
+    /// new plan no longer needs it).
+    pub const HELD: &str = "held";
+    /// A held action an operator released: it runs at the next reconcile, past the cap.
     pub const RELEASED: &str = "released";
 
     /// Statuses of an action that may still run (a wait ends when its condition is met).
-    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING, WAITING, RELEASED];
+    pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING, WAITING, HELD, RELEASED];
+}
+
+/// Action kinds that take access away, counted and held by the removal cap.
+pub mod action_kind {
+    pub const DESTRUCTIVE: &[&str] = &[
+        "remove_user",
+        "deactivate_api_key",
+        "remove_workspace_member",
+    ];
 }
 
 /// Event statuses (stored as text).

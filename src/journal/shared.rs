@@ -22,7 +22,8 @@ macro_rules! shared_methods {
         lock_row: $lock_row:literal,
         uuid_text_a_id: $uuid_text_a_id:literal,
         text_param_5: $text_param_5:literal,
-        least: $least:literal $(,)?
+        least: $least:literal,
+        cap_lock: $cap_lock:literal $(,)?
     ) => {
         impl $journal {
             /// Commits a verified delivery's event. A redelivery (same source and dedupe key)
@@ -388,6 +389,18 @@ macro_rules! shared_methods {
                 request: &Value,
                 now: DateTime<Utc>,
             ) -> JournalResult<()> {
+                let mut conn = self.pool.acquire().await?;
+                Self::start_action_in(&mut conn, id, owner, lease_until, request, now).await
+            }
+
+            async fn start_action_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: Uuid,
+                owner: &str,
+                lease_until: DateTime<Utc>,
+                request: &Value,
+                now: DateTime<Utc>,
+            ) -> JournalResult<()> {
                 sqlx::query(
                     "UPDATE actions SET status = 'running', attempts = attempts + 1, lease_owner = $2,
                             lease_until = $3, request = $4, started_at = COALESCE(started_at, $5), updated_at = $5
@@ -398,7 +411,7 @@ macro_rules! shared_methods {
                 .bind(lease_until)
                 .bind(request)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
@@ -459,7 +472,7 @@ macro_rules! shared_methods {
                 Ok(found)
             }
 
-            /// An operator releases a removal held by the cap: it becomes `released` and the
+            /// An operator releases an action held by the cap: it becomes `released` and the
             /// person is queued, so the next reconcile performs it past the cap.
             pub async fn release_action(
                 &self,
@@ -469,7 +482,7 @@ macro_rules! shared_methods {
             ) -> JournalResult<ActionRow> {
                 let row: Option<ActionRow> = sqlx::query_as(
                     "UPDATE actions SET status = 'released', outcome = $2, updated_at = $3, finished_at = NULL
-                     WHERE id = $1 AND kind = 'remove_user' AND status = 'needs_manual_action'
+                     WHERE id = $1 AND status = 'held'
                      RETURNING *",
                 )
                 .bind(id)
@@ -477,22 +490,138 @@ macro_rules! shared_methods {
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await?;
-                let row = row.ok_or_else(|| JournalError::NotFound(format!("held removal {id}")))?;
-                self.enqueue(row.person_id, now, "operator released a held removal")
+                let row = row.ok_or_else(|| JournalError::NotFound(format!("held action {id}")))?;
+                self.enqueue(row.person_id, now, "operator released a held action")
                     .await?;
                 Ok(row)
             }
 
-            /// Removals performed (or started) since `since`, for the removal cap.
-            pub async fn removals_since(&self, since: DateTime<Utc>) -> JournalResult<i64> {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM actions WHERE kind = 'remove_user' AND started_at >= $1
-                       AND status IN ('running', 'succeeded', 'retrying')",
+            /// Starts a destructive action under `safety.max_removals_per_hour`, which bounds
+            /// how many *people* lose access in any hour. A person already losing access in
+            /// the window goes on (their offboarding is not cut in half); anyone else is
+            /// admitted only while fewer than `cap` others are. Check and start are one
+            /// transaction under a lock, so concurrent workers cannot overshoot the cap.
+            /// Returns `None` when started, or the count of others when the action is held.
+            #[allow(clippy::too_many_arguments)]
+            pub async fn start_capped_action(
+                &self,
+                action: &ActionRow,
+                cap: u32,
+                owner: &str,
+                lease_until: DateTime<Utc>,
+                request: &Value,
+                now: DateTime<Utc>,
+            ) -> JournalResult<Option<i64>> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query($cap_lock).execute(&mut *tx).await?;
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT COALESCE(count(DISTINCT CASE WHEN person_id <> ",
+                );
+                q.push_bind(action.person_id)
+                    .push(" THEN person_id END), 0), count(CASE WHEN person_id = ")
+                    .push_bind(action.person_id)
+                    .push(" THEN 1 END) FROM actions WHERE started_at >= ")
+                    .push_bind(now - Duration::hours(1))
+                    .push(" AND status IN ('running', 'retrying', 'succeeded') AND kind IN (");
+                let mut kinds = q.separated(", ");
+                for kind in action_kind::DESTRUCTIVE {
+                    kinds.push_bind(*kind);
+                }
+                q.push(")");
+                let (others, mine): (i64, i64) =
+                    q.build_query_as().fetch_one(&mut *tx).await?;
+                if mine == 0 && others >= i64::from(cap) {
+                    let note = format!(
+                        "held: {others} people lost access in the last hour, which reaches safety.max_removals_per_hour ({cap}); an operator must release it (POST /api/v1/actions/{}/release)",
+                        action.id
+                    );
+                    sqlx::query(
+                        "UPDATE actions SET status = 'held', outcome = $2, error = $2, updated_at = $3
+                         WHERE id = $1",
+                    )
+                    .bind(action.id)
+                    .bind(note)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(Some(others));
+                }
+                Self::start_action_in(&mut tx, action.id, owner, lease_until, request, now).await?;
+                tx.commit().await?;
+                Ok(None)
+            }
+
+            /// Another person already linked to this Admin API user, if any: an account
+            /// found by email that belongs to someone else must not be acted on.
+            pub async fn linked_elsewhere(
+                &self,
+                user_id: &str,
+                person_id: Uuid,
+            ) -> JournalResult<Option<PersonRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM people WHERE anthropic_user_id = $1 AND id <> $2 ORDER BY created_at LIMIT 1",
                 )
+                .bind(user_id)
+                .bind(person_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            /// How often since `since` the API answered this very action with "already
+            /// exists" while Keycard could not see it (a loop to be broken).
+            pub async fn rereads_since(
+                &self,
+                person_id: Uuid,
+                kind: &str,
+                params: &Value,
+                since: DateTime<Utc>,
+            ) -> JournalResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT count(*) FROM actions WHERE person_id = $1 AND kind = $2 AND params = $3
+                       AND status = 'succeeded' AND outcome LIKE 'already in effect%' AND finished_at >= $4",
+                )
+                .bind(person_id)
+                .bind(kind)
+                .bind(params)
                 .bind(since)
                 .fetch_one(&self.pool)
+                .await?)
+            }
+
+            /// The periodic drift sweep: when `every` has passed since the last one (by any
+            /// process), queues everyone for a reconcile and returns how many were queued.
+            pub async fn sweep_for_drift(
+                &self,
+                now: DateTime<Utc>,
+                every: Duration,
+            ) -> JournalResult<u64> {
+                let mut tx = self.pool.begin().await?;
+                let won: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO worker_state (name, at) VALUES ('drift_sweep', $1)
+                     ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at WHERE worker_state.at <= $2
+                     RETURNING name",
+                )
+                .bind(now)
+                .bind(now - every)
+                .fetch_optional(&mut *tx)
                 .await?;
-                Ok(n)
+                if won.is_none() {
+                    return Ok(0);
+                }
+                // People with work already queued keep their own due time. (`WHERE TRUE`
+                // keeps SQLite from reading ON CONFLICT as a join clause.)
+                let queued = sqlx::query(
+                    "INSERT INTO reconcile_jobs (person_id, due_at, reason)
+                     SELECT id, $1, 'periodic drift check' FROM people WHERE TRUE
+                     ON CONFLICT (person_id) DO NOTHING",
+                )
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(queued)
             }
 
             // ------------------------------------------------------------------ queries
@@ -999,6 +1128,8 @@ shared_methods!(
     uuid_text_a_id: "a.id::text",
     text_param_5: "$5::text",
     least: "LEAST",
+    // Serializes removal-cap decisions across every process on the database.
+    cap_lock: "SELECT pg_advisory_xact_lock(7243001)",
 );
 // One connection serializes every write, so claims need no row locks.
 shared_methods!(
@@ -1009,4 +1140,5 @@ shared_methods!(
     uuid_text_a_id: "lower(hex(a.id))",
     text_param_5: "$5",
     least: "MIN",
+    cap_lock: "SELECT 1",
 );

@@ -63,10 +63,15 @@ pub async fn decide(
     let observed = match client {
         Some(client) => {
             let leaving = lifecycle == Lifecycle::Departed || desired.org_role.is_none();
+            // A leaver whose linked account is already gone is done: an account that now
+            // has their address belongs to whoever holds it now, not to this record.
+            let by_email =
+                !(lifecycle == Lifecycle::Departed && person.anthropic_user_id.is_some());
             observe(
                 client,
                 person.anthropic_user_id.as_deref(),
                 person.email.as_deref(),
+                by_email,
                 &managed,
                 leaving,
             )
@@ -74,10 +79,16 @@ pub async fn decide(
         }
         None => Observed::default(),
     };
-    let protected = person
-        .email
-        .as_deref()
-        .is_some_and(|e| policy.protected_emails.contains(&e.trim().to_lowercase()));
+    // Protection follows the account as well as the HR record: an address changed (or
+    // missing) at the source must not unprotect the account it is linked to.
+    let protected = [
+        person.email.as_deref(),
+        observed.member.as_ref().map(|m| m.email.as_str()),
+        observed.pending_invite.as_ref().map(|i| i.email.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|e| policy.protected_emails.contains(&e.trim().to_lowercase()));
     let context = PlanContext {
         managed,
         api_keys: policy.api_keys,

@@ -18,13 +18,14 @@ pub struct Observed {
     pub api_keys: Vec<ApiKey>,
 }
 
-/// Reads the member (by linked user id first, then by exact email), their pending invite,
-/// their memberships in the managed workspaces and, when `with_keys`, the active keys they
-/// created. Only GETs: safe for `keycard plan`.
+/// Reads the member (by linked user id first, then, when `by_email`, by exact email), their
+/// pending invite, their memberships in the managed workspaces and, when `with_keys`, the
+/// active keys they created. Only GETs: safe for `keycard plan`.
 pub async fn observe(
     client: &AdminClient,
     linked_user_id: Option<&str>,
     email: Option<&str>,
+    by_email: bool,
     managed: &BTreeMap<String, Option<String>>,
     with_keys: bool,
 ) -> Result<Observed, AdminApiError> {
@@ -39,6 +40,7 @@ pub async fn observe(
         }
     }
     if observed.member.is_none()
+        && by_email
         && let Some(email) = email
     {
         // The list filter tolerates +tag variants; only an exact (case-insensitive) match

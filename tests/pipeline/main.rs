@@ -473,12 +473,15 @@ async fn removals_beyond_the_cap_wait_for_an_operator(pool: PgPool) {
         1,
         "only one removal within the hour"
     );
+    // The cap counts people: the first leaver's whole offboarding ran (membership, then
+    // member); the second leaver's first destructive step is held, and nothing after it ran.
     let held: Vec<_> = [h.actions("C1").await, h.actions("C2").await]
         .concat()
         .into_iter()
-        .filter(|a| a.kind == "remove_user" && a.status == "needs_manual_action")
+        .filter(|a| a.status == "held")
         .collect();
     assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].kind, "remove_workspace_member");
     assert!(
         held[0]
             .error
@@ -486,11 +489,30 @@ async fn removals_beyond_the_cap_wait_for_an_operator(pool: PgPool) {
             .unwrap_or_default()
             .contains("max_removals_per_hour")
     );
+    assert_eq!(h.calls("workspace_members.delete"), 1);
 
-    // Another pass does not pile up held rows or remove anyone.
+    // A hold is sticky: more passes, a new event for the person and the end of the hour do
+    // not pile up rows or let the removal through; only an operator does.
     h.advance(60);
     h.settle().await;
+    h.deliver(
+        "leave_C2_again",
+        event("person.departed", "C2", h.clock_now(), json!({})),
+    )
+    .await;
+    h.advance(7200);
+    h.settle().await;
     assert_eq!(h.calls("users.delete"), 1);
+    assert_eq!(h.calls("workspace_members.delete"), 1);
+    let c2 = h.actions("C2").await;
+    assert_eq!(
+        c2.iter()
+            .filter(|a| a.status == "held")
+            .map(|a| a.id)
+            .collect::<Vec<_>>(),
+        vec![held[0].id],
+        "{c2:?}"
+    );
 
     let resp = h
         .http
@@ -509,4 +531,198 @@ async fn removals_beyond_the_cap_wait_for_an_operator(pool: PgPool) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(released.status, "succeeded");
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_slow_call_keeps_its_lease(pool: PgPool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    // A one-second lease, renewed every third of a second while the call is in flight.
+    let toml = RULES.replace("lease_secs = 120", "lease_secs = 1");
+    let h = Harness::start_with(pool, &toml, seed()).await;
+    h.deliver("m1", hire("S1", "slow@acme.test", "Sales", t0()))
+        .await;
+
+    // The call "takes" ten lease lengths: the clock jumps past the lease, then real time
+    // passes for the heartbeat to renew. Meanwhile another worker tries to take the job.
+    let intruder_got_it = Arc::new(Mutex::new(None::<bool>));
+    let seen = intruder_got_it.clone();
+    let journal = h.journal.clone();
+    let clock = h.clock.clone();
+    let once = Arc::new(AtomicBool::new(false));
+    let slow = h.worker.clone().with_before_call(Arc::new(move |_| {
+        let (seen, journal, clock, once) =
+            (seen.clone(), journal.clone(), clock.clone(), once.clone());
+        Box::pin(async move {
+            if once.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            clock.advance(std::time::Duration::from_secs(10));
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            use keycard::clock::Clock;
+            let claim = journal
+                .claim_job(clock.now(), "intruder", chrono::Duration::seconds(1))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(claim.is_some());
+        })
+    }));
+    slow.run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        *intruder_got_it.lock().unwrap_or_else(|e| e.into_inner()),
+        Some(false),
+        "the lease was renewed while the call ran"
+    );
+    assert_eq!(h.calls("invites.create"), 1);
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_failed_action_is_rechecked_and_converges(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let user = joined(&h, "F1", "outage@acme.test", "Sales").await;
+    // Every removal attempt fails until the outage ends.
+    h.sim
+        .sim
+        .inject(Fault {
+            route: "users.delete".into(),
+            status: 500,
+            count: 1000,
+            apply: false,
+            retry_after: None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(10);
+    h.deliver(
+        "leave_F1",
+        event("person.departed", "F1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    for _ in 0..6 {
+        h.advance(600);
+        h.settle().await;
+    }
+    let actions = h.actions("F1").await;
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.kind == "remove_user" && a.status == "failed"),
+        "{actions:?}"
+    );
+    assert!(h.user("outage@acme.test").is_some());
+    assert!(h.memberships(&user).is_empty(), "the steps before it ran");
+
+    // The outage ends; without any new event the leaver is removed at the recheck.
+    h.sim.sim.clear_faults();
+    h.advance(3600);
+    h.settle().await;
+    assert!(h.user("outage@acme.test").is_none());
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn an_account_is_never_acted_on_for_a_person_it_is_not_linked_to(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    // R1 joins, departs and is removed; the address is rehired as R2, who joins.
+    let first = joined(&h, "R1", "re@acme.test", "Sales").await;
+    h.advance(10);
+    h.deliver(
+        "leave_R1",
+        event("person.departed", "R1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    assert!(h.user("re@acme.test").is_none());
+    let second = joined(&h, "R2", "re@acme.test", "Engineering").await;
+    assert_ne!(first, second);
+
+    // A late event for R1 (or a drift check) must not offboard R2's account.
+    h.advance(10);
+    h.deliver(
+        "late_R1",
+        event("person.departed", "R1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.advance(90_000); // past the daily drift sweep too
+    h.settle().await;
+    assert!(h.user("re@acme.test").is_some(), "R2 keeps the account");
+    assert_eq!(h.memberships(&second).len(), 2);
+
+    // A second active record with the same address (the same human in two feeds) does not
+    // take over the account either: it is a note for a person.
+    h.deliver("twin", hire("R3", "re@acme.test", "Sales", h.clock_now()))
+        .await;
+    h.settle().await;
+    let notes = h.actions("R3").await;
+    assert!(
+        notes.iter().all(|a| a.kind == "needs_manual_action"),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|a| a
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("linked to person")
+            || a.reason.contains("linked")),
+        "{notes:?}"
+    );
+    let user = h.user("re@acme.test").unwrap_or_default();
+    assert_eq!(user["role"], "developer", "R3's rules did not re-role R2");
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn an_expired_invite_is_sent_again_even_without_workspaces(pool: PgPool) {
+    // Without the daily sweep: the invite follow-up alone must notice the expiry.
+    let toml = RULES.replace("lease_secs = 120", "lease_secs = 120\ndrift_check_secs = 0");
+    let h = Harness::start_with(pool, &toml, seed()).await;
+    // The default rule: an org role and no workspaces, so nothing waits on acceptance.
+    h.deliver("m1", hire("X1", "late@acme.test", "Facilities", t0()))
+        .await;
+    h.settle().await;
+    assert_eq!(h.invites("late@acme.test").len(), 1);
+    // A follow-up finds the invite still pending and nothing else to do...
+    h.advance(61);
+    h.settle().await;
+    assert_eq!(h.invites("late@acme.test").len(), 1);
+    // ...and keeps following it until it is accepted or expires.
+    h.advance(22 * 86_400);
+    h.settle().await;
+    let invites = h.invites("late@acme.test");
+    let statuses: Vec<_> = invites.iter().map(|i| i["status"].clone()).collect();
+    assert_eq!(
+        statuses,
+        vec![json!("expired"), json!("pending")],
+        "{invites:?}"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn drift_made_by_hand_is_undone_by_the_daily_check(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let user = joined(&h, "D1", "drift@acme.test", "Engineering").await;
+    assert_eq!(h.memberships(&user).len(), 2);
+    // Someone removes the membership in the Console.
+    let ws = h.workspace_id("Sandbox");
+    let resp = h
+        .http
+        .delete(format!(
+            "{}/v1/organizations/workspaces/{ws}/members/{user}",
+            h.sim.base_url()
+        ))
+        .header("x-api-key", ADMIN_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(h.memberships(&user).len(), 1);
+    h.advance(3600);
+    h.settle().await;
+    assert_eq!(h.memberships(&user).len(), 1, "no event, no sweep yet");
+    h.advance(86_400);
+    h.settle().await;
+    assert_eq!(h.memberships(&user).len(), 2, "the drift check restored it");
 }
