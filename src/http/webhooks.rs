@@ -173,6 +173,31 @@ async fn handle(
         other => Problem::from(other),
     })?;
 
+    // Standard Webhooks ids are unique per message: a redelivery repeats the body. The same
+    // id over a different body is a sender bug; answering "duplicate" would silently drop
+    // the second message, so it is refused and the sender told why.
+    if adapter.kind() == crate::config::SourceKind::Keycard
+        && let ([Record::Event(event)], [done]) = (records.as_slice(), recorded.as_slice())
+        && done.duplicate
+    {
+        let original = app
+            .journal
+            .event(done.event_id)
+            .await
+            .map_err(Problem::from)?;
+        if original.body_sha256 != event.body_sha256 {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                Some("webhook_id_reused"),
+                format!(
+                    "webhook-id '{}' was already used for a different message (event {}); give every new message its own id",
+                    event.dedupe_key.delivery_id, done.event_id
+                ),
+            ));
+        }
+    }
+
     let mut wake = false;
     let mut listed = Vec::with_capacity(records.len());
     for (record, done) in records.iter().zip(&recorded) {

@@ -423,9 +423,10 @@ impl Verifier {
     ) -> Result<Verified, VerifyError> {
         let message_id = MessageId::parse(headers.id)?;
         let timestamp = parse_timestamp(headers.timestamp)?;
-        let candidates = parse_v1_signatures(headers.signature)?;
+        let (candidates, malformed) = parse_v1_signatures(headers.signature)?;
         if candidates.is_empty() {
-            return Err(VerifyError::NoSupportedSignature);
+            // Nothing usable: say what was wrong with the entries, if anything was.
+            return Err(malformed.map_or(VerifyError::NoSupportedSignature, VerifyError::from));
         }
 
         let key_index = self
@@ -482,41 +483,59 @@ fn parse_timestamp(text: &str) -> Result<i64, VerifyError> {
     text.parse().map_err(|_| VerifyError::InvalidTimestamp)
 }
 
-/// Parses the space-separated `<version>,<signature>` list and returns the decoded `v1` tags.
-/// Each entry is split on its first comma; unknown versions (e.g. `v1a`) are skipped unread.
-/// A malformed entry rejects the whole header: compliant senders never produce one.
-fn parse_v1_signatures(header: &str) -> Result<Vec<[u8; TAG_LEN]>, SignatureFormatError> {
+/// Parses the space-separated `<version>,<signature>` list and returns the decoded `v1` tags,
+/// with the first malformed entry's fault. Each entry is split on its first comma; unknown
+/// versions (e.g. `v1a`) are skipped unread. A malformed entry is skipped too, as the spec's
+/// "accept if any supported signature matches" asks: it cannot match, and it must not veto
+/// a valid entry beside it (a sender mid-migration, a proxy appending its own).
+type Parsed = (Vec<[u8; TAG_LEN]>, Option<SignatureFormatError>);
+
+fn parse_v1_signatures(header: &str) -> Result<Parsed, SignatureFormatError> {
     let mut tags = Vec::new();
+    let mut malformed = None;
     let mut entries = 0;
     // Empty items (doubled or surrounding spaces) are tolerated; they carry nothing.
     for entry in header.split(' ').filter(|entry| !entry.is_empty()) {
         entries += 1;
-        let position = entries;
-        let (version, signature) = entry
-            .split_once(',')
-            .filter(|(version, _)| !version.is_empty())
-            .ok_or(SignatureFormatError::MissingVersion { position })?;
-        if signature.is_empty() {
-            return Err(SignatureFormatError::EmptySignature { position });
-        }
-        if version != "v1" {
-            continue;
-        }
-        let decoded = STANDARD
-            .decode(signature)
-            .map_err(|_| SignatureFormatError::InvalidBase64 { position })?;
-        let tag = <[u8; TAG_LEN]>::try_from(decoded.as_slice()).map_err(|_| {
-            SignatureFormatError::WrongLength {
-                position,
-                len: decoded.len(),
+        match parse_entry(entry, entries) {
+            Ok(Some(tag)) => tags.push(tag),
+            Ok(None) => {}
+            Err(fault) => {
+                malformed.get_or_insert(fault);
             }
-        })?;
-        tags.push(tag);
+        }
     }
     if entries == 0 {
         return Err(SignatureFormatError::Empty);
     }
-    Ok(tags)
+    Ok((tags, malformed))
+}
+
+/// One `<version>,<signature>` entry: its `v1` tag, `None` for another version.
+fn parse_entry(
+    entry: &str,
+    position: usize,
+) -> Result<Option<[u8; TAG_LEN]>, SignatureFormatError> {
+    let (version, signature) = entry
+        .split_once(',')
+        .filter(|(version, _)| !version.is_empty())
+        .ok_or(SignatureFormatError::MissingVersion { position })?;
+    if signature.is_empty() {
+        return Err(SignatureFormatError::EmptySignature { position });
+    }
+    if version != "v1" {
+        return Ok(None);
+    }
+    let decoded = STANDARD
+        .decode(signature)
+        .map_err(|_| SignatureFormatError::InvalidBase64 { position })?;
+    let tag = <[u8; TAG_LEN]>::try_from(decoded.as_slice()).map_err(|_| {
+        SignatureFormatError::WrongLength {
+            position,
+            len: decoded.len(),
+        }
+    })?;
+    Ok(Some(tag))
 }
 
 /// Signs a message as a Standard Webhooks sender would: returns `v1,<base64>`, the value for
@@ -746,9 +765,18 @@ mod tests {
             check("tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="),
             Err(F::MissingVersion { position: 1 }.into())
         );
+        // A malformed entry beside a valid one is skipped, in any position.
+        assert!(check(&format!("{VECTOR_SIG} ,abc")).is_ok());
+        assert!(check(&format!("garbage {VECTOR_SIG}")).is_ok());
+        assert!(check(&format!("v1,!!x {VECTOR_SIG} v1,AAAA")).is_ok());
+        // Beside a wrong one, it is a mismatch; alone, its fault is reported.
         assert_eq!(
-            check(&format!("{VECTOR_SIG} ,abc")),
-            Err(F::MissingVersion { position: 2 }.into())
+            check("v1,AAAA v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        assert_eq!(
+            check("garbage v1,!!"),
+            Err(F::MissingVersion { position: 1 }.into())
         );
         assert_eq!(check("v1,"), Err(F::EmptySignature { position: 1 }.into()));
         // Only versions we do not support: nothing to check.

@@ -220,6 +220,17 @@ async fn redelivery_causes_nothing_new(pool: PgPool) {
     assert_eq!(b1["event_id"], b2["event_id"]);
     assert_eq!(h.event_count().await, 1);
     assert_eq!(h.calls("invites.create"), 1);
+
+    // The same id over a different message is not a redelivery: refused, not dropped.
+    let (s3, b3) = h
+        .deliver(
+            "msg_same",
+            event("person.departed", "E5", h.clock_now(), json!({})),
+        )
+        .await;
+    assert_eq!(s3, 409, "{b3}");
+    assert_eq!(b3["code"], "webhook_id_reused");
+    assert_eq!(h.event_count().await, 1);
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]
