@@ -86,7 +86,8 @@ pub struct JournalArgs {
     /// RFC 3339 upper bound (exclusive).
     #[arg(long)]
     pub until: Option<DateTime<Utc>>,
-    #[arg(long, default_value_t = 50)]
+    /// Rows per page (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
     pub limit: i64,
     /// Cursor printed by a previous page.
     #[arg(long)]
@@ -325,22 +326,28 @@ async fn journal(args: JournalArgs) -> CliResult {
         since: args.since,
         until: args.until,
         cursor: args.cursor,
-        limit: args.limit.clamp(1, 1000),
+        limit: args.limit,
     };
-    let out = if args.events {
+    let (out, next) = if args.events {
         let page = journal
             .list_events(&filter)
             .await
             .map_err(|e| e.to_string())?;
-        crate::journal::render::events(&page, args.format.into())
+        let out = crate::journal::render::events(&page, args.format.into());
+        (out, page.next_cursor)
     } else {
         let page = journal
             .list_actions(&filter)
             .await
             .map_err(|e| e.to_string())?;
-        crate::journal::render::actions(&page, args.format.into())
+        let out = crate::journal::render::actions(&page, args.format.into());
+        (out, page.next_cursor)
     };
     print!("{out}");
+    // CSV stays machine-readable on stdout; the next page is announced on stderr.
+    if let (Format::Csv, Some(c)) = (args.format, next) {
+        eprintln!("more: --cursor {c}");
+    }
     Ok(())
 }
 

@@ -302,6 +302,22 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
     let events = journal.list_events(&by_uuid).await?;
     assert_eq!(events.data.len(), 1);
     assert_eq!(events.data[0].person_id, Some(person.id));
+    let by_email = JournalFilter {
+        person: Some("ADA@example.com".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(journal.list_actions(&by_email).await?.data.len(), 5);
+    assert_eq!(journal.list_events(&by_email).await?.data.len(), 1);
+    let bad_cursor = JournalFilter {
+        cursor: Some("not a cursor".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(matches!(
+        journal.list_events(&bad_cursor).await,
+        Err(keycard::journal::JournalError::InvalidQuery(_))
+    ));
     let nobody = JournalFilter {
         person: Some(uuid::Uuid::now_v7().to_string()),
         limit: 10,

@@ -57,16 +57,9 @@ pub struct FilterParams {
 }
 
 impl FilterParams {
+    /// Values are checked by the journal (`JournalFilter::validate`), for the CLI alike.
     fn into_filter(self) -> Result<JournalFilter, Problem> {
         let limit = self.limit.unwrap_or(50);
-        if !(1..=1000).contains(&limit) {
-            return Err(Problem::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "Invalid query",
-                Some("invalid_query"),
-                "limit must be between 1 and 1000",
-            ));
-        }
         Ok(JournalFilter {
             person: self.person,
             email: self.email,
@@ -82,11 +75,15 @@ impl FilterParams {
 }
 
 fn query_problem(err: axum::extract::rejection::QueryRejection) -> Problem {
+    let mut detail = err.body_text();
+    if detail.contains("since") || detail.contains("until") {
+        detail.push_str(" (times are RFC 3339, e.g. 2026-11-28T10:00:00Z)");
+    }
     Problem::new(
         axum::http::StatusCode::BAD_REQUEST,
         "Invalid query",
         Some("invalid_query"),
-        err.body_text(),
+        detail,
     )
 }
 

@@ -95,6 +95,15 @@ impl From<crate::journal::JournalError> for Problem {
             JournalError::Unavailable(_) => {
                 Self::unavailable("the journal cannot be reached; retry later")
             }
+            JournalError::InvalidQuery(detail) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid query",
+                Some("invalid_query"),
+                detail,
+            ),
+            JournalError::Conflict(detail) => {
+                Self::new(StatusCode::CONFLICT, "Conflict", Some("conflict"), detail)
+            }
             JournalError::Unstorable(detail) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Unprocessable content",

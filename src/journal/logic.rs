@@ -148,12 +148,18 @@ pub(super) fn encode_cursor(parts: &str) -> String {
     URL_SAFE_NO_PAD.encode(parts)
 }
 
+pub(super) fn malformed_cursor(cursor: &str) -> JournalError {
+    JournalError::InvalidQuery(format!(
+        "cursor '{cursor}' is malformed: pass next_cursor from the previous page unchanged"
+    ))
+}
+
 pub(super) fn decode_cursor(cursor: &str) -> JournalResult<String> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| JournalError::NotFound(format!("cursor {cursor}")))
+        .ok_or_else(|| malformed_cursor(cursor))
 }
 
 #[cfg(test)]

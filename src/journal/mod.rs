@@ -56,6 +56,12 @@ pub enum JournalError {
     /// store): retrying cannot help, so callers answer 4xx rather than 503.
     #[error("the journal cannot store this data: {0}")]
     Unstorable(String),
+    /// A query that can never be answered as asked (a malformed cursor, an unknown status).
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// The request conflicts with the record's current state.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for JournalError {
@@ -401,6 +407,7 @@ impl Journal {
     }
 
     pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {
+        f.validate(Listing::Events)?;
         dispatch!(self.list_events(f))
     }
 
@@ -409,6 +416,7 @@ impl Journal {
     }
 
     pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
+        f.validate(Listing::Actions)?;
         dispatch!(self.list_actions(f))
     }
 

@@ -117,10 +117,39 @@ pub mod action_status {
 
     /// Statuses of an action that may still run (a wait ends when its condition is met).
     pub const UNFINISHED: &[&str] = &[PENDING, RUNNING, RETRYING, WAITING, HELD, RELEASED];
+
+    /// Every status, for validating query filters.
+    pub const ALL: &[&str] = &[
+        PENDING,
+        RUNNING,
+        RETRYING,
+        SUCCEEDED,
+        FAILED,
+        NEEDS_MANUAL_ACTION,
+        DRY_RUN,
+        WAITING,
+        SUPERSEDED,
+        HELD,
+        RELEASED,
+    ];
 }
 
 /// Action kinds that take access away, counted and held by the removal cap.
 pub mod action_kind {
+    /// Every kind the planner writes (`planner::Step::kind`), for validating query filters.
+    pub const ALL: &[&str] = &[
+        "create_invite",
+        "withdraw_invite",
+        "update_user_role",
+        "add_workspace_member",
+        "update_workspace_member",
+        "remove_workspace_member",
+        "deactivate_api_key",
+        "remove_user",
+        "wait_for_acceptance",
+        "needs_manual_action",
+    ];
+
     pub const DESTRUCTIVE: &[&str] = &[
         "remove_user",
         "deactivate_api_key",
@@ -138,6 +167,9 @@ pub mod event_status {
     /// Acknowledged and journaled, but not a lifecycle change Keycard acts on (an event
     /// type it does not map, a deleted record, an unusable entry of a batch).
     pub const IGNORED: &str = "ignored";
+
+    /// Every status, for validating query filters.
+    pub const ALL: &[&str] = &[RECEIVED, SCHEDULED, APPLIED, STALE, CANCELLED, IGNORED];
 }
 
 /// A planned action to journal.
@@ -175,7 +207,7 @@ pub struct AppliedEvent {
 /// Filters shared by the events and actions queries.
 #[derive(Debug, Clone, Default)]
 pub struct JournalFilter {
-    /// A person's journal id or their source id.
+    /// A person's journal id, their source id or their email address.
     pub person: Option<String>,
     pub email: Option<String>,
     pub status: Option<String>,
@@ -250,4 +282,41 @@ pub enum ScimWrite {
     /// The stored version is not the one the write expected (a concurrent change).
     VersionMismatch,
     NotFound,
+}
+
+/// What a filter is applied to: each has its own statuses and kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Events,
+    Actions,
+}
+
+impl JournalFilter {
+    /// Refuses a status or kind that can never match, naming the valid ones: an empty page
+    /// for a typo reads as "nothing happened", which is the wrong answer to give an operator.
+    pub fn validate(&self, listing: Listing) -> Result<(), super::JournalError> {
+        let event_kinds: Vec<&str> = crate::ingest::EventKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain(["ignored"])
+            .collect();
+        let (statuses, kinds): (&[&str], &[&str]) = match listing {
+            Listing::Events => (event_status::ALL, &event_kinds),
+            Listing::Actions => (action_status::ALL, action_kind::ALL),
+        };
+        let check = |field: &str, value: &Option<String>, valid: &[&str]| match value {
+            Some(v) if !valid.contains(&v.as_str()) => Err(super::JournalError::InvalidQuery(
+                format!("{field} '{v}' is not one of: {}", valid.join(", ")),
+            )),
+            _ => Ok(()),
+        };
+        check("status", &self.status, statuses)?;
+        check("kind", &self.kind, kinds)?;
+        if !(1..=1000).contains(&self.limit) {
+            return Err(super::JournalError::InvalidQuery(
+                "limit must be between 1 and 1000".into(),
+            ));
+        }
+        Ok(())
+    }
 }

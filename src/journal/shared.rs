@@ -445,7 +445,7 @@ macro_rules! shared_methods {
             }
 
             pub async fn action(&self, id: Uuid) -> JournalResult<ActionRow> {
-                sqlx::query_as("SELECT * FROM actions WHERE id = $1")
+                sqlx::query_as("SELECT a.*, p.email AS person_email, p.source_person_id AS person_source_id FROM actions a JOIN people p ON p.id = a.person_id WHERE a.id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
@@ -490,10 +490,17 @@ macro_rules! shared_methods {
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await?;
-                let row = row.ok_or_else(|| JournalError::NotFound(format!("held action {id}")))?;
+                let Some(row) = row else {
+                    // Say why: an unknown id is not the same mistake as a second release.
+                    let current = self.action(id).await?;
+                    return Err(JournalError::Conflict(format!(
+                        "action {id} is {}, not held; only a held action can be released",
+                        current.status
+                    )));
+                };
                 self.enqueue(row.person_id, now, "operator released a held action")
                     .await?;
-                Ok(row)
+                self.action(row.id).await
             }
 
             /// Starts a destructive action under `safety.max_removals_per_hour`, which bounds
@@ -637,7 +644,7 @@ macro_rules! shared_methods {
             /// Every action an event led to, in order.
             pub async fn actions_for_event(&self, event_id: Uuid) -> JournalResult<Vec<ActionRow>> {
                 Ok(
-                    sqlx::query_as("SELECT * FROM actions WHERE event_id = $1 ORDER BY seq")
+                    sqlx::query_as("SELECT a.*, p.email AS person_email, p.source_person_id AS person_source_id FROM actions a JOIN people p ON p.id = a.person_id WHERE a.event_id = $1 ORDER BY a.seq")
                         .bind(event_id)
                         .fetch_all(&self.pool)
                         .await?,
@@ -656,7 +663,7 @@ macro_rules! shared_methods {
                 .bind(&person.source_person_id)
                 .fetch_all(&self.pool)
                 .await?;
-                let actions = sqlx::query_as("SELECT * FROM actions WHERE person_id = $1 ORDER BY seq")
+                let actions = sqlx::query_as("SELECT a.*, p.email AS person_email, p.source_person_id AS person_source_id FROM actions a JOIN people p ON p.id = a.person_id WHERE a.person_id = $1 ORDER BY a.seq")
                     .bind(person.id)
                     .fetch_all(&self.pool)
                     .await?;
@@ -1009,7 +1016,11 @@ macro_rules! shared_methods {
                     q.push(" AND (person_source_id = ").push_bind(p.clone());
                     q.push(" OR person_id = ")
                         .push_bind(Uuid::parse_str(p).ok())
-                        .push(")");
+                        .push(" OR lower(email) = lower(")
+                        .push_bind(p.clone())
+                        .push(") OR person_id IN (SELECT id FROM people WHERE lower(email) = lower(")
+                        .push_bind(p.clone())
+                        .push(")))");
                 }
                 if let Some(e) = &f.email {
                     q.push(" AND (lower(email) = lower(")
@@ -1044,7 +1055,7 @@ macro_rules! shared_methods {
                                 Uuid::parse_str(i).ok()?,
                             ))
                         })
-                        .ok_or_else(|| JournalError::NotFound(format!("cursor {c}")))?;
+                        .ok_or_else(|| malformed_cursor(c))?;
                     q.push(" AND (received_at, id) < (")
                         .push_bind(ts.with_timezone(&Utc));
                     q.push(", ").push_bind(id).push(")");
@@ -1075,7 +1086,9 @@ macro_rules! shared_methods {
                     q.push(" AND (p.source_person_id = ").push_bind(p.clone());
                     q.push(" OR p.id = ")
                         .push_bind(Uuid::parse_str(p).ok())
-                        .push(")");
+                        .push(" OR lower(p.email) = lower(")
+                        .push_bind(p.clone())
+                        .push("))");
                 }
                 if let Some(e) = &f.email {
                     q.push(" AND lower(p.email) = lower(")
@@ -1100,7 +1113,7 @@ macro_rules! shared_methods {
                 if let Some(c) = &f.cursor {
                     let seq: i64 = decode_cursor(c)?
                         .parse()
-                        .map_err(|_| JournalError::NotFound(format!("cursor {c}")))?;
+                        .map_err(|_| malformed_cursor(c))?;
                     q.push(" AND a.seq < ").push_bind(seq);
                 }
                 q.push(" ORDER BY a.seq DESC LIMIT ").push_bind(f.limit + 1);

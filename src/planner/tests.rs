@@ -202,3 +202,60 @@ fn steps_round_trip_through_the_journal() {
     };
     assert_eq!(Step::from_journal(step.kind(), &step.params()), Some(step));
 }
+
+#[test]
+fn every_step_kind_is_a_known_action_kind() {
+    let s = || String::from("x");
+    let steps = [
+        Step::CreateInvite {
+            email: s(),
+            role: s(),
+        },
+        Step::WithdrawInvite {
+            invite_id: s(),
+            email: s(),
+        },
+        Step::UpdateUserRole {
+            user_id: s(),
+            from: s(),
+            to: s(),
+        },
+        Step::AddWorkspaceMember {
+            workspace_id: s(),
+            workspace: s(),
+            user_id: s(),
+            role: s(),
+        },
+        Step::UpdateWorkspaceMember {
+            workspace_id: s(),
+            workspace: s(),
+            user_id: s(),
+            from: s(),
+            to: s(),
+        },
+        Step::RemoveWorkspaceMember {
+            workspace_id: s(),
+            workspace: s(),
+            user_id: s(),
+        },
+        Step::DeactivateApiKey {
+            key_id: s(),
+            name: s(),
+            status: s(),
+        },
+        Step::RemoveUser {
+            user_id: s(),
+            email: s(),
+        },
+        Step::WaitForAcceptance {
+            email: s(),
+            workspaces: vec![],
+        },
+        Step::ManualAction {
+            reason: s(),
+            would_do: vec![],
+        },
+    ];
+    let kinds: Vec<&str> = steps.iter().map(Step::kind).collect();
+    assert_eq!(kinds, crate::journal::action_kind::ALL);
+}

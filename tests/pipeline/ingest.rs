@@ -245,4 +245,60 @@ async fn ops_api_needs_the_token(pool: PgPool) {
     let person: serde_json::Value = person.json().await.unwrap_or_default();
     assert_eq!(person["desired"]["org_role"], "user");
     assert_eq!(person["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(person["actions"][0]["person_email"], "ada@acme.test");
+
+    // The person filter takes an email address too.
+    let get = |query: &str| {
+        let req = h
+            .http
+            .get(format!("{}/api/v1/{query}", h.base))
+            .bearer_auth(OPS_TOKEN);
+        async move {
+            let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, ct, body)
+        }
+    };
+    let (status, _, page) = get("actions?person=ADA@acme.test").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(2), "{page}");
+    let (_, _, page) = get("events?person=ada@acme.test").await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
+
+    // Filters that can never match are refused with the valid values, not answered empty.
+    for (query, needle) in [
+        ("events?status=bogus", "applied"),
+        ("actions?status=bogus", "needs_manual_action"),
+        ("events?kind=bogus", "hired"),
+        ("actions?kind=bogus", "create_invite"),
+        ("events?cursor=garbage", "malformed"),
+        ("actions?cursor=garbage", "malformed"),
+        ("events?limit=0", "limit"),
+        ("events?since=yesterday", "RFC 3339"),
+    ] {
+        let (status, ct, problem) = get(query).await;
+        assert_eq!(
+            (status, ct.as_str(), &problem["code"]),
+            (
+                400,
+                "application/problem+json",
+                &serde_json::json!("invalid_query")
+            ),
+            "{query}: {problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{query}: {problem}"
+        );
+    }
 }

@@ -533,6 +533,14 @@ async fn removals_beyond_the_cap_wait_for_an_operator(pool: PgPool) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status().as_u16(), 200);
+    let again = h
+        .http
+        .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.status().as_u16(), 409, "a second release says why");
     h.settle().await;
     assert_eq!(h.calls("users.delete"), 2, "the released removal ran");
     assert!(h.user("c1@acme.test").is_none() && h.user("c2@acme.test").is_none());
