@@ -168,6 +168,14 @@ impl Application {
                 "WARNING: keycard is in DRY RUN mode: {why}. Actions are journaled as dry_run; nothing is changed in your organization."
             );
         }
+        if config.sources.is_empty() {
+            tracing::warn!(
+                "no sources are configured: every POST /webhooks/{{source}} answers 404"
+            );
+            eprintln!(
+                "WARNING: no sources are configured, so no delivery can arrive (POST /webhooks/... answers 404). Add a [[sources]] entry: see config/keycard.example.toml, or run `keycard demo` to see the whole loop."
+            );
+        }
         let journal_replicas = journal.supports_replicas();
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings);
         let addr = config.raw.server.listen;

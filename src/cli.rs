@@ -130,6 +130,16 @@ pub async fn run() -> ExitCode {
         Command::Demo(_) | Command::Journal(_) | Command::Sign(_) | Command::Plan(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
+    if matches!(
+        cli.command,
+        Command::CheckConfig(_)
+            | Command::Journal(_)
+            | Command::Plan(_)
+            | Command::Sign(_)
+            | Command::Migrate(_)
+    ) {
+        quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
@@ -148,6 +158,18 @@ pub async fn run() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `keycard journal | head` should stop quietly like any Unix tool, not panic on the
+/// broken pipe: Rust ignores SIGPIPE, which turns the closed pipe into a `println!` panic.
+/// Report commands get the default action back; the servers keep ignoring it.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any other thread of ours writes to a pipe;
+    // `signal` with SIG_DFL installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

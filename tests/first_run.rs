@@ -99,6 +99,10 @@ async fn serve_with_nothing_configured_runs_dry_on_the_embedded_journal() -> any
         stderr.contains("DRY RUN"),
         "loud warning expected: {stderr}"
     );
+    assert!(
+        stderr.contains("no sources are configured"),
+        "a serve that cannot receive anything says so: {stderr}"
+    );
     Ok(())
 }
 

@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/actions", get(ops::actions))
         .route("/actions/{id}/release", post(ops::release))
         .route("/people/{id}", get(ops::person))
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::require_token,
@@ -134,9 +135,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every error is problem+json, a wrong method included (axum's default is an empty 405).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        Some("method_not_allowed"),
+        format!("{method} is not supported on {}", uri.path()),
+    )
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {

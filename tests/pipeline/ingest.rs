@@ -202,6 +202,33 @@ async fn size_type_and_source_checks(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_wrong_method_is_problem_json(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    for (method, path) in [("PUT", "/webhooks/hr"), ("POST", "/api/v1/events")] {
+        let resp = h
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_default(),
+                format!("{}{path}", h.base),
+            )
+            .bearer_auth(OPS_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{method} {path}"
+        );
+        let problem: serde_json::Value = resp.json().await.unwrap_or_default();
+        assert_eq!(problem["code"], "method_not_allowed", "{problem}");
+    }
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
 async fn journal_unreachable_is_503(pool: PgPool) {
     let h = Harness::start(pool.clone()).await;
     pool.close().await;
