@@ -284,6 +284,7 @@ fn hostname() -> String {
 pub async fn preview(
     config: &Config,
     event: &crate::ingest::LifecycleEvent,
+    known: Option<&crate::journal::PersonRow>,
     clock: SharedClock,
 ) -> Result<String, StartError> {
     use std::fmt::Write as _;
@@ -294,7 +295,7 @@ pub async fn preview(
     let rules = compile_rules(config)?;
     let client = admin_client(config, clock.clone())?;
     let now = clock.now();
-    let person = crate::journal::PersonRow::from_event(event, now);
+    let (person, notes) = crate::journal::preview_person(known, event, now);
     let ids: BTreeMap<String, String> = match &client {
         Some(c) => c
             .list_all_workspaces(ListWorkspaces::new())
@@ -319,6 +320,26 @@ pub async fn preview(
         person.email.as_deref().unwrap_or("no email"),
         person.status
     );
+    let _ = writeln!(
+        out,
+        "journal:  {}",
+        match known {
+            Some(p) => format!(
+                "known as {} since {} (status {}{})",
+                p.id,
+                p.created_at.to_rfc3339(),
+                p.status,
+                p.anthropic_user_id
+                    .as_deref()
+                    .map(|u| format!(", linked to {u}"))
+                    .unwrap_or_default()
+            ),
+            None => "not known yet: planned from the event alone".to_owned(),
+        }
+    );
+    for note in &notes {
+        let _ = writeln!(out, "note:     {note}");
+    }
     let _ = writeln!(out, "\nrules:");
     if let Some(rules) = decided
         .desired

@@ -55,6 +55,12 @@ pub struct PlanArgs {
     /// A native-format event (keycard.md §4).
     #[arg(long)]
     pub event: PathBuf,
+    /// The source the event would arrive from (default: the first `keycard` source).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Journal URL to read what is known of the person (default: the config's journal).
+    #[arg(long, env = "KEYCARD_JOURNAL_URL")]
+    pub journal: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -316,15 +322,39 @@ async fn plan(args: PlanArgs) -> CliResult {
     let event = crate::ingest::NativeEvent::parse(&bytes)
         .map_err(|e| format!("{}: {e}", args.event.display()))?;
     let now = SystemClock.now();
+    let source = args
+        .source
+        .or_else(|| {
+            config
+                .raw
+                .sources
+                .iter()
+                .find(|s| s.kind == crate::config::SourceKind::Keycard)
+                .map(|s| s.name.clone())
+        })
+        .unwrap_or_else(|| "plan".into());
     let lifecycle = event.into_lifecycle(
         crate::ingest::DedupeKey {
-            source: "plan".into(),
+            source,
             delivery_id: "plan".into(),
         },
         now,
         &bytes,
     );
-    let preview = crate::app::preview(&config, &lifecycle, Arc::new(SystemClock))
+    // What the journal already knows of the person (email, attributes, linked account):
+    // an update or a departure usually names only the id.
+    let url = args.journal.unwrap_or_else(|| config.journal_url());
+    let known = match Journal::connect_read_only(&url).await {
+        Ok(journal) => journal
+            .person_by_source(lifecycle.source(), lifecycle.person.id.as_str())
+            .await
+            .map_err(|e| format!("reading the journal: {e}"))?,
+        Err(e) => {
+            eprintln!("note: journal not readable ({e}); planning from the event alone");
+            None
+        }
+    };
+    let preview = crate::app::preview(&config, &lifecycle, known.as_ref(), Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
     println!("{preview}");

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::model::{EventRow, PersonRow};
+use super::model::{EventRow, PersonRow, event_status};
 use super::{JournalError, JournalResult};
 use crate::ingest::LifecycleEvent;
 
@@ -142,6 +142,84 @@ pub(super) fn person_update(person: &PersonRow, ev: &EventRow) -> PersonUpdate {
         email,
         email_history: Value::Array(history),
     }
+}
+
+/// The person as the journal would hold them after `event`, written nowhere (`keycard
+/// plan`): the same staleness check and merge the worker applies, over what the journal
+/// already knows of them (`known`), with notes on anything that would keep the event from
+/// acting now.
+pub fn preview_person(
+    known: Option<&PersonRow>,
+    event: &LifecycleEvent,
+    now: DateTime<Utc>,
+) -> (PersonRow, Vec<String>) {
+    let mut notes = Vec::new();
+    let base = known.cloned().unwrap_or_else(|| PersonRow {
+        id: uuid::Uuid::nil(),
+        source: event.source().to_owned(),
+        source_person_id: event.person.id.as_str().to_owned(),
+        email: None,
+        email_history: Value::Array(Vec::new()),
+        attributes: Value::Object(Map::new()),
+        status: "new".to_owned(),
+        last_order_key: None,
+        last_event_id: None,
+        anthropic_user_id: None,
+        desired: None,
+        created_at: now,
+        updated_at: now,
+    });
+    let ev = EventRow {
+        id: uuid::Uuid::nil(),
+        source: event.source().to_owned(),
+        dedupe_key: event.dedupe_key.delivery_id.clone(),
+        kind: event.kind.as_str().to_owned(),
+        person_source_id: Some(event.person.id.as_str().to_owned()),
+        person_id: known.map(|p| p.id),
+        email: event.person.email.value().map(|e| e.as_str().to_owned()),
+        occurred_at: event.occurred_at,
+        effective_at: (!event.undated).then_some(event.effective_at),
+        received_at: now,
+        order_key: order_key(event),
+        status: event_status::RECEIVED.to_owned(),
+        status_reason: None,
+        signature_key: None,
+        body_sha256: event.body_sha256.clone(),
+        payload: serde_json::to_value(event).unwrap_or(Value::Null),
+        processed_at: None,
+        source_event_type: None,
+        completeness: event.completeness.as_str().to_owned(),
+    };
+    if event.undated {
+        notes.push(
+            "announced without a date: it would wait for the sender's effective event".into(),
+        );
+    } else if event.effective_at > now {
+        notes.push(format!(
+            "effective at {}: it would be scheduled and act then; planned here as if due now",
+            event.effective_at.to_rfc3339()
+        ));
+    }
+    if ev.kind == "change_cancelled" {
+        notes.push(
+            "a cancellation withdraws scheduled changes; it changes no access by itself".into(),
+        );
+        return (base, notes);
+    }
+    if let Some(reason) = stale_reason(&base, &ev) {
+        notes.push(format!("stale: {reason}"));
+        return (base, notes);
+    }
+    let update = person_update(&base, &ev);
+    let person = PersonRow {
+        attributes: update.attributes,
+        status: update.status.to_owned(),
+        email: update.email,
+        email_history: update.email_history,
+        last_order_key: Some(ev.order_key),
+        ..base
+    };
+    (person, notes)
 }
 
 pub(super) fn encode_cursor(parts: &str) -> String {

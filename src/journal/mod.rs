@@ -27,7 +27,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
-pub use logic::order_key;
+pub use logic::{order_key, preview_person};
 pub use model::*;
 pub use postgres::PgJournal;
 pub use sqlite::SqliteJournal;
@@ -382,6 +382,14 @@ impl Journal {
         now: DateTime<Utc>,
     ) -> JournalResult<Option<i64>> {
         dispatch!(self.start_capped_action(action, cap, owner, lease_until, request, now))
+    }
+
+    pub async fn person_by_source(
+        &self,
+        source: &str,
+        source_person_id: &str,
+    ) -> JournalResult<Option<PersonRow>> {
+        dispatch!(self.person_by_source(source, source_person_id))
     }
 
     pub async fn linked_elsewhere(

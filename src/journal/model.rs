@@ -227,33 +227,6 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-impl PersonRow {
-    /// A person as an event alone describes them (for `keycard plan`, which writes nothing).
-    pub fn from_event(event: &crate::ingest::LifecycleEvent, now: DateTime<Utc>) -> Self {
-        let attributes = serde_json::to_value(&event.person).unwrap_or(Value::Null);
-        let status = match event.kind.as_str() {
-            "departed" => "departed",
-            "leave_started" => "on_leave",
-            _ => "active",
-        };
-        Self {
-            id: Uuid::nil(),
-            source: event.source().to_owned(),
-            source_person_id: event.person.id.as_str().to_owned(),
-            email: event.person.email.value().map(|e| e.as_str().to_owned()),
-            email_history: Value::Array(Vec::new()),
-            attributes,
-            status: status.to_owned(),
-            last_order_key: None,
-            last_event_id: None,
-            anthropic_user_id: None,
-            desired: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-}
-
 /// A SCIM resource a SCIM source provisioned (User or Group), as served back.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ScimRecord {

@@ -307,6 +307,19 @@ macro_rules! shared_methods {
             }
 
             /// A person by journal id or by source id (the first source that has it).
+            /// The person a source knows by this id.
+            pub async fn person_by_source(
+                &self,
+                source: &str,
+                source_person_id: &str,
+            ) -> JournalResult<Option<PersonRow>> {
+                Ok(sqlx::query_as("SELECT * FROM people WHERE source = $1 AND source_person_id = $2")
+                    .bind(source)
+                    .bind(source_person_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
             pub async fn find_person(&self, key: &str) -> JournalResult<Option<PersonRow>> {
                 let by_id = Uuid::parse_str(key).ok();
                 let row = sqlx::query_as(

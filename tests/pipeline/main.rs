@@ -745,3 +745,72 @@ async fn drift_made_by_hand_is_undone_by_the_daily_check(pool: PgPool) {
     h.settle().await;
     assert_eq!(h.memberships(&user).len(), 2, "the drift check restored it");
 }
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn plan_uses_what_the_journal_knows_and_changes_nothing(pool: PgPool) {
+    use keycard::ingest::{DedupeKey, NativeEvent};
+    let h = Harness::start(pool).await;
+    let user = joined(&h, "P1", "plan@acme.test", "Engineering").await;
+    let cfg = config(RULES, &h.sim.base_url());
+    let lifecycle = |body: serde_json::Value| {
+        let bytes = body.to_string().into_bytes();
+        NativeEvent::parse(&bytes)
+            .map(|e| {
+                e.into_lifecycle(
+                    DedupeKey {
+                        source: "hr".into(),
+                        delivery_id: "plan".into(),
+                    },
+                    h.clock_now(),
+                    &bytes,
+                )
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let known = h
+        .journal
+        .person_by_source("hr", "P1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(known.is_some());
+    let before = h.sim.sim.calls().len();
+
+    // A departure names only the id: the journal supplies the email and the linked account.
+    let departure = lifecycle(json!({ "type": "person.departed", "person": { "id": "P1" } }));
+    let out = keycard::app::preview(&cfg, &departure, known.as_ref(), h.clock.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("remove_user"), "{out}");
+    assert!(out.contains("remove_workspace_member"), "{out}");
+    assert!(out.contains(&format!("linked to {user}")), "{out}");
+
+    // A move reports only what changed; the rest comes from the journal.
+    let mover = lifecycle(
+        json!({ "type": "person.updated", "person": { "id": "P1", "department": "Sales" } }),
+    );
+    let out = keycard::app::preview(&cfg, &mover, known.as_ref(), h.clock.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("update_user_role"), "{out}");
+    assert!(!out.contains("no email"), "{out}");
+
+    // An event older than the last applied one would change nothing, and says so.
+    let stale = lifecycle(
+        json!({ "type": "person.departed", "occurred_at": "2020-01-01T00:00:00Z",
+                                  "person": { "id": "P1" } }),
+    );
+    let out = keycard::app::preview(&cfg, &stale, known.as_ref(), h.clock.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("stale"), "{out}");
+    assert!(!out.contains("remove_user"), "{out}");
+
+    // Only reads: the organization is as it was.
+    let writes: Vec<_> = h.sim.sim.calls()[before..]
+        .iter()
+        .filter(|c| c.method != "GET")
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(h.user("plan@acme.test").is_some());
+}
