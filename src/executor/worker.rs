@@ -229,6 +229,33 @@ impl Worker {
         }
     }
 
+    /// A person's email history without the addresses someone else holds now: those
+    /// accounts and invites are the other person's, never this one's to link or withdraw.
+    async fn own_history(&self, person: &PersonRow) -> WorkerResult<PersonRow> {
+        let history: Vec<String> = person
+            .email_history
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("email").and_then(|v| v.as_str()).map(str::to_owned))
+            .collect();
+        let taken = self
+            .journal
+            .emails_held_by_others(person.id, &history)
+            .await?;
+        let mut own = person.clone();
+        if !taken.is_empty()
+            && let Some(entries) = own.email_history.as_array_mut()
+        {
+            entries.retain(|e| {
+                e.get("email")
+                    .and_then(|v| v.as_str())
+                    .is_none_or(|v| !taken.contains(&v.to_lowercase()))
+            });
+        }
+        Ok(own)
+    }
+
     /// Rules, observation and plan for one person.
     pub async fn decide(&self, person: &PersonRow) -> Result<Decided, AdminApiError> {
         let ids = match &self.client {
@@ -249,6 +276,7 @@ impl Worker {
     pub async fn run_job(&self, job: &JobRow) -> WorkerResult<()> {
         let now = self.clock.now();
         let person = self.journal.person(job.person_id).await?;
+        let person = self.own_history(&person).await?;
         let Decided {
             desired,
             observed,

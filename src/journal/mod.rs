@@ -384,6 +384,14 @@ impl Journal {
         dispatch!(self.start_capped_action(action, cap, owner, lease_until, request, now))
     }
 
+    pub async fn emails_held_by_others(
+        &self,
+        person_id: Uuid,
+        emails: &[String],
+    ) -> JournalResult<Vec<String>> {
+        dispatch!(self.emails_held_by_others(person_id, emails))
+    }
+
     pub async fn person_by_source(
         &self,
         source: &str,

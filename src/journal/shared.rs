@@ -307,6 +307,29 @@ macro_rules! shared_methods {
             }
 
             /// A person by journal id or by source id (the first source that has it).
+            /// Which of these addresses another person has now (lower-cased): an address
+            /// someone left can be given to a new hire, whose invite is not the leaver's.
+            pub async fn emails_held_by_others(
+                &self,
+                person_id: Uuid,
+                emails: &[String],
+            ) -> JournalResult<Vec<String>> {
+                if emails.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT DISTINCT lower(email) FROM people WHERE email IS NOT NULL AND id <> ",
+                );
+                q.push_bind(person_id).push(" AND lower(email) IN (");
+                let mut list = q.separated(", ");
+                for e in emails {
+                    list.push_bind(e.to_lowercase());
+                }
+                q.push(")");
+                let rows: Vec<(String,)> = q.build_query_as().fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(|(e,)| e).collect())
+            }
+
             /// The person a source knows by this id.
             pub async fn person_by_source(
                 &self,

@@ -71,6 +71,7 @@ pub async fn decide(
                 client,
                 person.anthropic_user_id.as_deref(),
                 person.email.as_deref(),
+                &previous_emails(person),
                 by_email,
                 &managed,
                 leaving,
@@ -299,6 +300,21 @@ fn planned(step: Step, rule: Option<&str>, reason: impl Into<String>) -> Planned
     }
 }
 
+/// Addresses the person had before the current one (from the journal's email history).
+fn previous_emails(person: &PersonRow) -> Vec<String> {
+    let current = person.email.as_deref().unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for entry in person.email_history.as_array().into_iter().flatten() {
+        if let Some(e) = entry.get("email").and_then(Value::as_str)
+            && !e.eq_ignore_ascii_case(current)
+            && !out.iter().any(|o| o.eq_ignore_ascii_case(e))
+        {
+            out.push(e.to_owned());
+        }
+    }
+    out
+}
+
 /// The whole plan for one person.
 pub fn plan(
     email: Option<&str>,
@@ -308,11 +324,29 @@ pub fn plan(
     ctx: &PlanContext,
 ) -> Vec<Planned> {
     let leaving = lifecycle == Lifecycle::Departed || desired.org_role.is_none();
-    let mut steps = if leaving {
+    // Invites to an address the person no longer has go first, whatever else happens.
+    let mut steps: Vec<Planned> = observed
+        .stale_invites
+        .iter()
+        .map(|invite| {
+            planned(
+                Step::WithdrawInvite {
+                    invite_id: invite.id.clone(),
+                    email: invite.email.clone(),
+                },
+                None,
+                format!(
+                    "the invite went to a previous address; the person's address is now {}",
+                    email.unwrap_or("unknown")
+                ),
+            )
+        })
+        .collect();
+    steps.extend(if leaving {
         plan_leaver(lifecycle, observed, ctx)
     } else {
         plan_joiner_or_mover(email, desired, observed, ctx)
-    };
+    });
 
     // Administrators and protected people are never changed by automation: the whole
     // change set becomes one note for a human.

@@ -814,3 +814,102 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(pool: PgPool) {
     assert!(writes.is_empty(), "{writes:?}");
     assert!(h.user("plan@acme.test").is_some());
 }
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn an_email_change_before_acceptance_moves_the_invite(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    h.deliver("m1", hire("M1", "old@acme.test", "Sales", t0()))
+        .await;
+    h.settle().await;
+    assert_eq!(h.invites("old@acme.test").len(), 1);
+
+    // HR corrects the address before the invite is accepted.
+    h.advance(10);
+    h.deliver(
+        "m2",
+        event(
+            "person.updated",
+            "M1",
+            h.clock_now(),
+            json!({ "email": "new@acme.test" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    assert!(
+        h.invites("old@acme.test")
+            .iter()
+            .all(|i| i["status"] != "pending"),
+        "the invite to the old address is withdrawn: {:?}",
+        h.invites("old@acme.test")
+    );
+    assert_eq!(h.invites("new@acme.test").len(), 1);
+
+    // The address someone left can go to a new hire: that invite is theirs, not M1's.
+    h.deliver("m3", hire("M2", "old@acme.test", "Sales", h.clock_now()))
+        .await;
+    h.settle().await;
+    h.advance(10);
+    h.deliver(
+        "m4",
+        event(
+            "person.updated",
+            "M1",
+            h.clock_now(),
+            json!({ "title": "AE" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    let pending: Vec<_> = h
+        .invites("old@acme.test")
+        .into_iter()
+        .filter(|i| i["status"] == "pending")
+        .collect();
+    assert_eq!(pending.len(), 1, "M2's invite stands");
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn an_invite_accepted_under_the_old_address_is_still_found(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    h.deliver("m1", hire("A1", "first@acme.test", "Sales", t0()))
+        .await;
+    h.settle().await;
+    // Accepted, and the address changed at HR, before Keycard looked again.
+    h.sim
+        .sim
+        .accept_invite_for("first@acme.test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(10);
+    h.deliver(
+        "m2",
+        event(
+            "person.updated",
+            "A1",
+            h.clock_now(),
+            json!({ "email": "second@acme.test" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    let user = h
+        .user("first@acme.test")
+        .and_then(|u| u["id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("member"));
+    assert!(
+        h.invites("second@acme.test").is_empty(),
+        "no second account"
+    );
+    assert_eq!(
+        h.memberships(&user).len(),
+        1,
+        "memberships on the found account"
+    );
+    let person = h
+        .journal
+        .person_by_source("hr", "A1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("person"));
+    assert_eq!(person.anthropic_user_id.as_deref(), Some(user.as_str()));
+}
