@@ -37,7 +37,7 @@ pub enum Command {
     /// Apply journal migrations and exit.
     Migrate(ConfigArg),
     /// Validate config and rules; print sources, rules and managed workspaces.
-    CheckConfig(ConfigArg),
+    CheckConfig(CheckArgs),
     /// Show the actions an event would cause, with the rules that matched; changes nothing.
     Plan(PlanArgs),
     /// Query the journal.
@@ -48,6 +48,16 @@ pub enum Command {
     AdminSim(crate::admin_sim::SimArgs),
     /// Show the whole loop on this machine: simulator, embedded journal, signed events.
     Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Skip checking workspace names against the Admin API (it is a GET, made only when a
+    /// credential is configured).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,7 +143,11 @@ pub async fn run() -> ExitCode {
     // The demo prints its own narrative; only warnings go to the log there.
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Journal(_) | Command::Sign(_) | Command::Plan(_)
+        Command::Demo(_)
+            | Command::Journal(_)
+            | Command::Sign(_)
+            | Command::Plan(_)
+            | Command::CheckConfig(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -149,7 +163,7 @@ pub async fn run() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => migrate(args).await,
-        Command::CheckConfig(args) => check_config(args),
+        Command::CheckConfig(args) => check_config(args).await,
         Command::Plan(args) => plan(args).await,
         Command::Journal(args) => journal(args).await,
         Command::Sign(args) => sign(args),
@@ -231,10 +245,14 @@ async fn migrate(args: ConfigArg) -> CliResult {
     Ok(())
 }
 
-fn check_config(args: ConfigArg) -> CliResult {
+async fn check_config(check: CheckArgs) -> CliResult {
+    let args = check.config;
     let config = load(&args)?;
     let rules = compile_rules(&config).map_err(|e| e.to_string())?;
     crate::app::adapters(&config).map_err(|e| e.to_string())?;
+    if !check.offline {
+        check_workspaces(&config, &rules).await?;
+    }
     println!(
         "config OK{}",
         args.config
@@ -302,6 +320,58 @@ fn check_config(args: ConfigArg) -> CliResult {
         }
     );
     Ok(())
+}
+
+/// A rule naming a workspace the organization does not have would make every matching
+/// person a manual action; say so now. Only with a credential, and unreachability is a
+/// note, not a failure (the config itself is valid).
+async fn check_workspaces(config: &Config, rules: &crate::rules::RuleSet) -> CliResult {
+    let Ok(Some(client)) = crate::app::admin_client(config, Arc::new(SystemClock)) else {
+        return Ok(());
+    };
+    let listed = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        client.list_all_workspaces(crate::admin_api::ListWorkspaces::new()),
+    )
+    .await;
+    let existing: Vec<String> = match listed {
+        Ok(Ok(list)) => list.into_iter().map(|w| w.name).collect(),
+        Ok(Err(e)) => {
+            eprintln!("note: workspace names not checked, the Admin API did not answer: {e}");
+            return Ok(());
+        }
+        Err(_) => {
+            eprintln!("note: workspace names not checked, the Admin API did not answer in 15 s");
+            return Ok(());
+        }
+    };
+    let mut problems = Vec::new();
+    let named = rules
+        .rules()
+        .iter()
+        .map(|r| (format!("rule '{}'", r.name()), r.grant()))
+        .chain(rules.default_grant().map(|g| ("[default]".to_owned(), g)));
+    for (whose, grant) in named {
+        for workspace in grant.workspaces.keys() {
+            if !existing.contains(workspace) {
+                problems.push(format!(
+                    "{whose} names workspace '{workspace}', which the organization does not have"
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}\n  existing workspaces: {}\n  (fix the name, create the workspace, or pass --offline to skip this check)",
+        problems.join("\n"),
+        if existing.is_empty() {
+            "(none)".to_owned()
+        } else {
+            existing.join(", ")
+        }
+    ))
 }
 
 /// Hides a password in a database URL.

@@ -913,3 +913,44 @@ async fn an_invite_accepted_under_the_old_address_is_still_found(pool: PgPool) {
         .unwrap_or_else(|| panic!("person"));
     assert_eq!(person.anthropic_user_id.as_deref(), Some(user.as_str()));
 }
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn check_config_names_a_workspace_the_organization_lacks(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Async: the simulator answers on this test's own runtime.
+    let run = |toml: String| {
+        let path = dir.path().join("keycard.toml");
+        std::fs::write(&path, toml).unwrap_or_else(|e| panic!("{e}"));
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_keycard"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .env("HR_SECRET", SECRET)
+            .env("HR_OLD_SECRET", OLD_SECRET)
+            .env("ADMIN_KEY", ADMIN_KEY)
+            .env("OPS_TOKEN", OPS_TOKEN)
+            .env("KEYCARD_ADMIN_API_BASE_URL", h.sim.base_url())
+            .env("KEYCARD_DATA_DIR", dir.path())
+            .output()
+    };
+    let ok = run(RULES.to_owned())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let typo = run(RULES.replace(
+        r#""Sales" = "workspace_user""#,
+        r#""Salez" = "workspace_user""#,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert_eq!(typo.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("rule 'sales' names workspace 'Salez'") && err.contains("Sales"),
+        "{err}"
+    );
+}
