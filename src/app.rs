@@ -242,8 +242,10 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = Vec::new();
-        for _ in 0..self.workers {
-            let worker = self.worker.clone();
+        for n in 0..self.workers {
+            // Each loop owns its leases under its own name, so a loop that stalled past its
+            // lease cannot mistake a sibling's claim of the same person for its own.
+            let worker = self.worker.clone().with_owner_suffix(n);
             let mut rx = tx.subscribe();
             tasks.push(tokio::spawn(async move {
                 worker

@@ -49,7 +49,8 @@ pub struct WorkerSettings {
 impl WorkerSettings {
     pub fn from_config(config: &Config, owner: String) -> Self {
         let r = &config.raw.reconciler;
-        let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000));
+        // Clamped to a year so that `now + duration` can never overflow, whatever the config says.
+        let secs = |s: u64| Duration::seconds(i64::try_from(s.min(366 * 86_400)).unwrap_or(86_400));
         Self {
             owner,
             lease: secs(r.lease_secs),
@@ -63,7 +64,9 @@ impl WorkerSettings {
             max_removals_per_hour: config.raw.safety.max_removals_per_hour,
             idle_poll: std::time::Duration::from_millis(r.idle_poll_ms.max(10)),
             // A third of the lease: two renewals can be missed before the lease lapses.
-            heartbeat: std::time::Duration::from_millis(r.lease_secs.max(1) * 1000 / 3),
+            heartbeat: std::time::Duration::from_millis(
+                r.lease_secs.clamp(1, 366 * 86_400).saturating_mul(1000) / 3,
+            ),
             failure_recheck: secs(r.failure_recheck_secs.max(1)),
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
         }
@@ -129,6 +132,12 @@ impl Worker {
             before_call: None,
             notify: Arc::new(Notify::new()),
         }
+    }
+
+    /// This worker loop's own lease-owner name (one per loop in a process).
+    pub fn with_owner_suffix(mut self, n: usize) -> Self {
+        self.settings.owner = format!("{}-{n}", self.settings.owner);
+        self
     }
 
     pub fn with_before_call(mut self, hook: BeforeCall) -> Self {
@@ -229,8 +238,10 @@ impl Worker {
         }
     }
 
-    /// A person's email history without the addresses someone else holds now: those
-    /// accounts and invites are the other person's, never this one's to link or withdraw.
+    /// The person without the addresses someone else (not departed) holds now: their
+    /// accounts and invites are that person's, never this one's to link or withdraw. For
+    /// an earlier address that means leaving it out of the history; for a leaver whose
+    /// current address was given to someone new, not looking anything up by it.
     async fn own_history(&self, person: &PersonRow) -> WorkerResult<PersonRow> {
         let history: Vec<String> = person
             .email_history
@@ -238,12 +249,21 @@ impl Worker {
             .into_iter()
             .flatten()
             .filter_map(|e| e.get("email").and_then(|v| v.as_str()).map(str::to_owned))
+            .chain(person.email.clone())
             .collect();
         let taken = self
             .journal
             .emails_held_by_others(person.id, &history)
             .await?;
         let mut own = person.clone();
+        if person.status == "departed"
+            && own
+                .email
+                .as_ref()
+                .is_some_and(|e| taken.contains(&e.to_lowercase()))
+        {
+            own.email = None;
+        }
         if !taken.is_empty()
             && let Some(entries) = own.email_history.as_array_mut()
         {
@@ -282,7 +302,7 @@ impl Worker {
             observed,
             steps,
             ..
-        } = match self.decide(&person).await {
+        } = match self.with_heartbeat(person.id, self.decide(&person)).await {
             Ok(d) => d,
             Err(e) => {
                 // Reading state failed even after the client's retries: try again later.
@@ -294,6 +314,20 @@ impl Worker {
                     .await;
             }
         };
+        // Reading the organization can take long (paging, 429 waits): make sure the person is
+        // still ours before writing a plan.
+        if !self
+            .journal
+            .renew_lease(
+                person.id,
+                &self.settings.owner,
+                self.clock.now() + self.settings.lease,
+            )
+            .await?
+        {
+            tracing::warn!(person = %person.id, "lease lost while reading state; stopping this run");
+            return Ok(());
+        }
         self.journal
             .set_desired(
                 person.id,
@@ -312,6 +346,9 @@ impl Worker {
         if let Some(id) = member_id.as_deref()
             && person.anthropic_user_id.as_deref() != Some(id)
         {
+            // Never handed over automatically, not even from a departed record (a rehire under
+            // a new id with offboarding.remove_user = false): an address can be reused by a
+            // different human, and the account carries its owner's API keys and history.
             match self.journal.linked_elsewhere(id, person.id).await? {
                 // Found by email, but the account is another person's (a rehire under a new
                 // id, or the same human in a second source): acting on it for this person
@@ -320,8 +357,8 @@ impl Worker {
                     steps = vec![Planned {
                         step: Step::ManualAction {
                             reason: format!(
-                                "the account {id} with this person's email is linked to person {}/{} ({}); Keycard does not act on it for this person",
-                                owner.source, owner.source_person_id, owner.id
+                                "the account {id} with this person's email is linked to person {}/{} ({}, {}); Keycard does not act on it for this person. If it is the same human, fix the HR record's id; if not, remove the old account in the Console and Keycard will invite this person",
+                                owner.source, owner.source_person_id, owner.id, owner.status
                             ),
                             would_do: steps
                                 .iter()
@@ -370,11 +407,17 @@ impl Worker {
                     break;
                 }
                 Flow::Failed => {
-                    // Not dropped: an outage may end or a blocker be fixed by hand.
-                    next_due = Some((
-                        self.clock.now() + self.settings.failure_recheck,
-                        "recheck after a failed action",
-                    ));
+                    // Not dropped: an outage may end or a blocker be fixed by hand. Backing
+                    // off with each failure of the same action (1x, 2x, 4x ... at most a
+                    // day) keeps a permanent refusal from costing a call every hour forever.
+                    let failures = self
+                        .journal
+                        .failures_of(person.id, &row.kind, &row.params)
+                        .await?;
+                    let factor = 1_i32 << failures.clamp(1, 6).saturating_sub(1);
+                    let wait = (self.settings.failure_recheck * factor)
+                        .min(Duration::days(1).max(self.settings.failure_recheck));
+                    next_due = Some((self.clock.now() + wait, "recheck after a failed action"));
                     break;
                 }
                 // A release queues the person again.
@@ -509,7 +552,10 @@ impl Worker {
         }
         let lease_until = now + self.settings.lease;
         let request = request_of(step);
-        if is_destructive(step) && row.status != action_status::RELEASED {
+        // Admitted once, always admitted: a retry or a crash recovery of a destructive action
+        // already under way (or released) is not held again mid-offboarding.
+        if is_destructive(step) && row.status != action_status::RELEASED && row.started_at.is_none()
+        {
             if let Some(others) = self
                 .journal
                 .start_capped_action(

@@ -384,6 +384,15 @@ impl Journal {
         dispatch!(self.start_capped_action(action, cap, owner, lease_until, request, now))
     }
 
+    pub async fn failures_of(
+        &self,
+        person_id: Uuid,
+        kind: &str,
+        params: &Value,
+    ) -> JournalResult<i64> {
+        dispatch!(self.failures_of(person_id, kind, params))
+    }
+
     pub async fn emails_held_by_others(
         &self,
         person_id: Uuid,

@@ -307,8 +307,9 @@ macro_rules! shared_methods {
             }
 
             /// A person by journal id or by source id (the first source that has it).
-            /// Which of these addresses another person has now (lower-cased): an address
-            /// someone left can be given to a new hire, whose invite is not the leaver's.
+            /// Which of these addresses another person who has not departed holds now
+            /// (lower-cased): an address someone left can be given to a new hire, whose
+            /// invite and account are not the leaver's.
             pub async fn emails_held_by_others(
                 &self,
                 person_id: Uuid,
@@ -318,7 +319,8 @@ macro_rules! shared_methods {
                     return Ok(Vec::new());
                 }
                 let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT DISTINCT lower(email) FROM people WHERE email IS NOT NULL AND id <> ",
+                    "SELECT DISTINCT lower(email) FROM people
+                     WHERE email IS NOT NULL AND status <> 'departed' AND id <> ",
                 );
                 q.push_bind(person_id).push(" AND lower(email) IN (");
                 let mut list = q.separated(", ");
@@ -595,6 +597,25 @@ macro_rules! shared_methods {
                 Ok(None)
             }
 
+            /// How often this action (kind and parameters) already ended failed or as a
+            /// note for a person: the failure recheck backs off with it.
+            pub async fn failures_of(
+                &self,
+                person_id: Uuid,
+                kind: &str,
+                params: &Value,
+            ) -> JournalResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT count(*) FROM actions WHERE person_id = $1 AND kind = $2 AND params = $3
+                       AND status IN ('failed', 'needs_manual_action')",
+                )
+                .bind(person_id)
+                .bind(kind)
+                .bind(params)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
             /// Another person already linked to this Admin API user, if any: an account
             /// found by email that belongs to someone else must not be acted on.
             pub async fn linked_elsewhere(
@@ -652,17 +673,27 @@ macro_rules! shared_methods {
                 if won.is_none() {
                     return Ok(0);
                 }
-                // People with work already queued keep their own due time. (`WHERE TRUE`
-                // keeps SQLite from reading ON CONFLICT as a join clause.)
-                let queued = sqlx::query(
-                    "INSERT INTO reconcile_jobs (person_id, due_at, reason)
-                     SELECT id, $1, 'periodic drift check' FROM people WHERE TRUE
-                     ON CONFLICT (person_id) DO NOTHING",
-                )
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                // Spread over the interval, so the sweep paces itself within the API budget
+                // and an event's job (due now) never queues behind the whole organization.
+                // People with work already queued keep their own due time.
+                let ids: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM people ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let n = i32::try_from(ids.len()).unwrap_or(i32::MAX).max(1);
+                let mut queued = 0;
+                for (chunk_no, chunk) in ids.chunks(500).enumerate() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO reconcile_jobs (person_id, due_at, reason) ",
+                    );
+                    q.push_values(chunk.iter().enumerate(), |mut row, (i, (id,))| {
+                        let k = i32::try_from(chunk_no * 500 + i).unwrap_or(i32::MAX);
+                        row.push_bind(*id)
+                            .push_bind(now + every / n * k)
+                            .push_bind("periodic drift check");
+                    });
+                    q.push(" ON CONFLICT (person_id) DO NOTHING");
+                    queued += q.build().execute(&mut *tx).await?.rows_affected();
+                }
                 tx.commit().await?;
                 Ok(queued)
             }

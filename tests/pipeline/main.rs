@@ -436,8 +436,8 @@ async fn two_workers_never_run_an_action_twice(pool: PgPool) {
         )
         .await;
     }
-    let a = h.worker.clone();
-    let b = h.worker.clone();
+    let a = h.worker.clone().with_owner_suffix(0);
+    let b = h.worker.clone().with_owner_suffix(1);
     let (ra, rb) = tokio::join!(a.run_until_idle(), b.run_until_idle());
     ra.unwrap_or_else(|e| panic!("{e}"));
     rb.unwrap_or_else(|e| panic!("{e}"));
@@ -741,6 +741,9 @@ async fn drift_made_by_hand_is_undone_by_the_daily_check(pool: PgPool) {
     h.advance(3600);
     h.settle().await;
     assert_eq!(h.memberships(&user).len(), 1, "no event, no sweep yet");
+    // The sweep queues everyone across the next day, so it paces itself.
+    h.advance(86_400);
+    h.settle().await;
     h.advance(86_400);
     h.settle().await;
     assert_eq!(h.memberships(&user).len(), 2, "the drift check restored it");
@@ -952,5 +955,72 @@ async fn check_config_names_a_workspace_the_organization_lacks(pool: PgPool) {
     assert!(
         err.contains("rule 'sales' names workspace 'Salez'") && err.contains("Sales"),
         "{err}"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_leavers_address_given_to_a_new_hire_is_the_new_hires(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    // L1 leaves before accepting: the invite is withdrawn and nothing was ever linked.
+    h.deliver("m1", hire("L1", "desk@acme.test", "Sales", t0()))
+        .await;
+    h.settle().await;
+    h.advance(10);
+    h.deliver(
+        "m2",
+        event("person.departed", "L1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    // The address goes to L2.
+    h.deliver("m3", hire("L2", "desk@acme.test", "Sales", h.clock_now()))
+        .await;
+    h.settle().await;
+    let pending = |h: &Harness| {
+        h.invites("desk@acme.test")
+            .into_iter()
+            .filter(|i| i["status"] == "pending")
+            .count()
+    };
+    assert_eq!(pending(&h), 1);
+
+    // Anything that reconciles L1 again (a late event, the daily sweep) leaves L2 alone,
+    // before and after L2 accepts.
+    h.advance(10);
+    h.deliver(
+        "m4",
+        event(
+            "person.departed",
+            "L1",
+            h.clock_now(),
+            json!({ "title": "x" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    assert_eq!(pending(&h), 1, "L2's invite stands");
+    h.sim
+        .sim
+        .accept_invite_for("desk@acme.test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(3 * 86_400);
+    h.settle().await;
+    h.advance(86_400);
+    h.settle().await;
+    assert!(h.user("desk@acme.test").is_some(), "L2 keeps the account");
+    let l1 = h.actions("L1").await;
+    assert!(
+        l1.iter().filter(|a| a.status == "succeeded").all(|a| [
+            "create_invite",
+            "wait_for_acceptance",
+            "withdraw_invite"
+        ]
+        .contains(&a.kind.as_str())),
+        "{l1:?}"
+    );
+    assert_eq!(
+        l1.iter().filter(|a| a.kind == "withdraw_invite").count(),
+        1,
+        "L1 withdrew only its own invite: {l1:?}"
     );
 }
