@@ -559,14 +559,27 @@ async fn create(rt: ResourceType, ctx: Ctx, headers: HeaderMap, body: Body) -> R
             return Err(ScimError::internal("the resource could not be stored"));
         }
     }
-    match rt {
+    let journaled = match rt {
         ResourceType::User => {
-            journal_user(&ctx, &record.id, None, Some(&resource), "POST /Users", &raw).await?;
+            journal_user(&ctx, &record.id, None, Some(&resource), "POST /Users", &raw).await
         }
         ResourceType::Group => {
             let touched: BTreeSet<String> = members.unwrap_or_default().into_iter().collect();
-            journal_members(&ctx, &touched, "POST /Groups", &raw).await?;
+            journal_members(&ctx, &touched, "POST /Groups", &raw).await
         }
+    };
+    if let Err(e) = journaled {
+        // The resource must not outlive a failed journal write: the IdP's retry (after our
+        // 503) would find it and never send the change again, and the hire would be lost.
+        if let Err(undo) = ctx
+            .app
+            .journal
+            .scim_delete(&ctx.source, rt.as_str(), &record.id)
+            .await
+        {
+            tracing::error!(source = %ctx.source, id = %record.id, error = %undo, "could not undo a SCIM create whose change was not journaled");
+        }
+        return Err(e);
     }
     let body = rendered(&ctx, &record).await?;
     let mut response = scim_json(StatusCode::CREATED, body, Some(record.version));
@@ -643,7 +656,7 @@ async fn write(
         }
     }
     let request = format!("{method} /{}/{}", rt.endpoint(), record.id);
-    match rt {
+    let journaled = match rt {
         ResourceType::User => {
             journal_user(
                 ctx,
@@ -653,7 +666,7 @@ async fn write(
                 &request,
                 raw,
             )
-            .await?;
+            .await
         }
         ResourceType::Group => {
             let old: BTreeSet<String> = member_ids(&before).into_iter().collect();
@@ -663,8 +676,27 @@ async fn write(
             } else {
                 old.symmetric_difference(&new).cloned().collect()
             };
-            journal_members(ctx, &touched, &request, raw).await?;
+            journal_members(ctx, &touched, &request, raw).await
         }
+    };
+    if let Err(e) = journaled {
+        // Put the previous content back (as a new version), so the IdP's retry is a change
+        // again and gets journaled, instead of a no-op against what we stored.
+        let restored = ScimRecord {
+            version: record.version + 1,
+            updated_at: ctx.app.clock.now(),
+            ..current.clone()
+        };
+        let old_members = matches!(rt, ResourceType::Group).then(|| member_ids(&before));
+        if let Err(undo) = ctx
+            .app
+            .journal
+            .scim_replace(&restored, record.version, old_members.as_deref())
+            .await
+        {
+            tracing::error!(source = %ctx.source, id = %record.id, error = %undo, "could not undo a SCIM change that was not journaled");
+        }
+        return Err(e);
     }
     let body = rendered(ctx, &record).await?;
     Ok(scim_json(StatusCode::OK, body, Some(record.version)))
@@ -677,6 +709,9 @@ async fn delete(rt: ResourceType, ctx: Ctx, headers: HeaderMap) -> Result<Respon
     let before = current.resource.as_object().cloned().unwrap_or_default();
     match rt {
         ResourceType::User => {
+            // Journaled first: if the deletion then fails, the IdP retries it and the
+            // departure is journaled again (harmless), rather than deleted and never told.
+            journal_user(&ctx, &current.id, Some(&before), None, &request, b"").await?;
             // Take the User out of every Group's `members` first.
             for gid in ctx
                 .app
@@ -710,7 +745,6 @@ async fn delete(rt: ResourceType, ctx: Ctx, headers: HeaderMap) -> Result<Respon
                 .journal
                 .scim_delete(&ctx.source, "User", &current.id)
                 .await?;
-            journal_user(&ctx, &current.id, Some(&before), None, &request, b"").await?;
         }
         ResourceType::Group => {
             ctx.app

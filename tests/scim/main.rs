@@ -685,3 +685,96 @@ async fn bad_requests_get_scim_errors_never_500(pool: PgPool) {
         .await;
     assert_eq!(st, 400);
 }
+
+/// A SCIM write whose change cannot be journaled must not stay stored: the IdP's retry
+/// after the 503 would find it, never send the change again, and the hire would be lost.
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_change_that_cannot_be_journaled_is_not_kept(pool: PgPool) {
+    let s = Scim::start(pool.clone()).await;
+    let fail_events = |on: bool| {
+        let pool = pool.clone();
+        async move {
+            let sql = if on {
+                "CREATE OR REPLACE FUNCTION fail_insert() RETURNS trigger AS $$
+                 BEGIN RAISE EXCEPTION 'journal write fails (test)'; END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER fail_events BEFORE INSERT ON events
+                 FOR EACH ROW EXECUTE FUNCTION fail_insert();"
+            } else {
+                "DROP TRIGGER fail_events ON events;"
+            };
+            sqlx::raw_sql(sql)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+    let email = "atomic@acme.test";
+    let find = format!("/Users?filter=userName%20eq%20%22{email}%22");
+
+    fail_events(true).await;
+    let (st, _) = s
+        .call(
+            "okta",
+            "POST",
+            "/Users",
+            Some(okta_user(email, "Sales", true)),
+        )
+        .await;
+    assert_eq!(st, 503);
+    let (_, list) = s.call("okta", "GET", &find, None).await;
+    assert_eq!(list["totalResults"], 0, "the create was undone: {list}");
+
+    // The IdP retries once the journal is back: the user and the hire both land.
+    fail_events(false).await;
+    let (st, user) = s
+        .call(
+            "okta",
+            "POST",
+            "/Users",
+            Some(okta_user(email, "Sales", true)),
+        )
+        .await;
+    assert_eq!(st, 201, "{user}");
+    let id = user["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(s.kinds(email).await, vec!["hired"]);
+
+    // A change whose event cannot be written is put back, so its retry is a change again.
+    fail_events(true).await;
+    let patch = json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{ "op": "replace", "path": "title", "value": "Director" }] });
+    let (st, _) = s
+        .call(
+            "okta",
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(patch.clone()),
+        )
+        .await;
+    assert_eq!(st, 503);
+    let (_, stored) = s.call("okta", "GET", &format!("/Users/{id}"), None).await;
+    assert!(stored.get("title").is_none(), "{stored}");
+    fail_events(false).await;
+    let (st, stored) = s
+        .call("okta", "PATCH", &format!("/Users/{id}"), Some(patch))
+        .await;
+    assert_eq!(
+        (st, &stored["title"]),
+        (200, &json!("Director")),
+        "{stored}"
+    );
+    assert_eq!(
+        s.kinds(email).await.len(),
+        2,
+        "the change was journaled on retry"
+    );
+
+    // A delete is journaled before the resource goes: no event, no delete.
+    fail_events(true).await;
+    let (st, _) = s
+        .call("okta", "DELETE", &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(st, 503);
+    let (st, _) = s.call("okta", "GET", &format!("/Users/{id}"), None).await;
+    assert_eq!(st, 200, "still there for the retry");
+    fail_events(false).await;
+}
