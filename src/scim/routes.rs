@@ -751,8 +751,16 @@ async fn delete(rt: ResourceType, ctx: Ctx, headers: HeaderMap) -> Result<Respon
                 .journal
                 .scim_delete(&ctx.source, "Group", &current.id)
                 .await?;
-            let touched: BTreeSet<String> = member_ids(&before).into_iter().collect();
-            journal_members(&ctx, &touched, &request, b"").await?;
+            let members = member_ids(&before);
+            let touched: BTreeSet<String> = members.iter().cloned().collect();
+            // Journaled after the deletion (each member's groups must no longer include
+            // it); if that fails, the Group comes back so the IdP's retry deletes it again.
+            if let Err(e) = journal_members(&ctx, &touched, &request, b"").await {
+                if let Err(undo) = ctx.app.journal.scim_create(&current, Some(&members)).await {
+                    tracing::error!(source = %ctx.source, id = %current.id, error = %undo, "could not undo a Group deletion that was not journaled");
+                }
+                return Err(e);
+            }
         }
     }
     Ok(StatusCode::NO_CONTENT.into_response())

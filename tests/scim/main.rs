@@ -777,4 +777,32 @@ async fn a_change_that_cannot_be_journaled_is_not_kept(pool: PgPool) {
     let (st, _) = s.call("okta", "GET", &format!("/Users/{id}"), None).await;
     assert_eq!(st, 200, "still there for the retry");
     fail_events(false).await;
+
+    // A Group deletion whose membership changes cannot be journaled brings the Group back.
+    let (st, group) = s
+        .call(
+            "okta",
+            "POST",
+            "/Groups",
+            Some(
+                json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                         "displayName": "Atomic", "members": [{ "value": id }] }),
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{group}");
+    let gid = group["id"].as_str().unwrap_or_default().to_owned();
+    fail_events(true).await;
+    let (st, _) = s
+        .call("okta", "DELETE", &format!("/Groups/{gid}"), None)
+        .await;
+    assert_eq!(st, 503);
+    fail_events(false).await;
+    let (st, group) = s.call("okta", "GET", &format!("/Groups/{gid}"), None).await;
+    assert_eq!(st, 200, "{group}");
+    assert_eq!(group["members"][0]["value"], json!(id), "{group}");
+    let (st, _) = s
+        .call("okta", "DELETE", &format!("/Groups/{gid}"), None)
+        .await;
+    assert_eq!(st, 204, "the retry deletes it");
 }
