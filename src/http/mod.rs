@@ -160,12 +160,33 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
+    let mut body = app.metrics.render();
+    // From the journal, so every process reports the same numbers: alert on `held` (the
+    // removal cap waits for an operator), `failed` and `needs_manual_action`.
+    match app.journal.action_status_counts().await {
+        Ok(counts) => {
+            body.push_str("# HELP keycard_actions Journaled actions by status.\n");
+            body.push_str("# TYPE keycard_actions gauge\n");
+            for status in crate::journal::action_status::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                body.push_str(&format!("keycard_actions{{status=\"{status}\"}} {n}\n"));
+            }
+            body.push_str("keycard_journal_up 1\n");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: journal unreadable");
+            body.push_str("keycard_journal_up 0\n");
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        app.metrics.render(),
+        body,
     )
         .into_response()
 }

@@ -384,6 +384,10 @@ impl Journal {
         dispatch!(self.start_capped_action(action, cap, owner, lease_until, request, now))
     }
 
+    pub async fn action_status_counts(&self) -> JournalResult<Vec<(String, i64)>> {
+        dispatch!(self.action_status_counts())
+    }
+
     pub async fn failures_of(
         &self,
         person_id: Uuid,

@@ -597,6 +597,13 @@ macro_rules! shared_methods {
                 Ok(None)
             }
 
+            /// Actions per status (for `/metrics`: alert on `held`, `failed`, manual notes).
+            pub async fn action_status_counts(&self) -> JournalResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as("SELECT status, count(*) FROM actions GROUP BY status ORDER BY status")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             /// How often this action (kind and parameters) already ended failed or as a
             /// note for a person: the failure recheck backs off with it.
             pub async fn failures_of(

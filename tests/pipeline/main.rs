@@ -501,6 +501,19 @@ async fn removals_beyond_the_cap_wait_for_an_operator(pool: PgPool) {
             .contains("max_removals_per_hour")
     );
     assert_eq!(h.calls("workspace_members.delete"), 1);
+    let metrics = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("keycard_actions{status=\"held\"} 1"),
+        "an operator can alert on held actions: {metrics}"
+    );
 
     // A hold is sticky: more passes, a new event for the person and the end of the hour do
     // not pile up rows or let the removal through; only an operator does.
