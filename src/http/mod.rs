@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/actions", get(ops::actions))
         .route("/actions/{id}/release", post(ops::release))
         .route("/people/{id}", get(ops::person))
+        .route("/people/{id}/link", post(ops::link))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

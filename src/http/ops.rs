@@ -148,3 +148,62 @@ pub async fn release(
     app.notify.notify_one();
     Ok(axum::Json(row).into_response())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// The Admin API user id this person's account is; `null` unlinks.
+    user_id: Option<String>,
+}
+
+/// `POST /api/v1/people/{id}/link`: an operator settles which account a person is (a rehire
+/// under a new id, the same human in two feeds). Automation never moves a link between
+/// people; this does, and both people are reconciled at once.
+pub async fn link(
+    State(app): State<AppState>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let LinkBody { user_id } = serde_json::from_slice(&body).map_err(|e| {
+        Problem::bad_request(
+            "invalid_body",
+            format!("expected {{\"user_id\": \"user_...\" or null}}: {e}"),
+        )
+    })?;
+    let person = app
+        .journal
+        .find_person(&key)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no person {key}")))?;
+    let now = app.clock.now();
+    let mut moved_from = None;
+    if let Some(user) = user_id.as_deref() {
+        if user.trim().is_empty() {
+            return Err(Problem::bad_request(
+                "invalid_body",
+                "user_id must not be empty",
+            ));
+        }
+        if let Some(other) = app.journal.linked_elsewhere(user, person.id).await? {
+            app.journal.link_user(other.id, None, now).await?;
+            app.journal
+                .enqueue(
+                    other.id,
+                    now,
+                    "operator moved its account to another person",
+                )
+                .await?;
+            moved_from = Some(other.id);
+        }
+    }
+    app.journal
+        .link_user(person.id, user_id.as_deref(), now)
+        .await?;
+    app.journal
+        .enqueue(person.id, now, "operator set the linked account")
+        .await?;
+    tracing::warn!(person = %person.id, user = ?user_id, moved_from = ?moved_from, "account link set by an operator");
+    app.notify.notify_one();
+    let person = app.journal.person(person.id).await?;
+    Ok(axum::Json(json!({ "person": person, "moved_from": moved_from })).into_response())
+}

@@ -703,6 +703,36 @@ async fn an_account_is_never_acted_on_for_a_person_it_is_not_linked_to(pool: PgP
     );
     let user = h.user("re@acme.test").unwrap_or_default();
     assert_eq!(user["role"], "developer", "R3's rules did not re-role R2");
+
+    // An operator settles it: the account is R3's. R2 lets go of it, R3 converges on it.
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/people/R3/link", h.base))
+        .bearer_auth(OPS_TOKEN)
+        .json(&json!({ "user_id": second }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert_eq!(
+        answer["person"]["anthropic_user_id"],
+        json!(second),
+        "{answer}"
+    );
+    assert!(answer["moved_from"].is_string(), "{answer}");
+    h.settle().await;
+    let user = h.user("re@acme.test").unwrap_or_default();
+    assert_eq!(user["role"], "user", "R3's rules (Sales) now apply: {user}");
+    let bad = h
+        .http
+        .post(format!("{}/api/v1/people/R3/link", h.base))
+        .bearer_auth(OPS_TOKEN)
+        .body("{\"user\": 1}")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bad.status().as_u16(), 400);
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]
