@@ -358,7 +358,11 @@ impl Worker {
                         step: Step::ManualAction {
                             reason: format!(
                                 "the account {id} with this person's email is linked to person {}/{} ({}, {}); Keycard does not act on it for this person. If it is this person's, say so with POST /api/v1/people/{}/link; if not, remove the old account in the Console and Keycard will invite this person",
-                                owner.source, owner.source_person_id, owner.id, owner.status, person.id
+                                owner.source,
+                                owner.source_person_id,
+                                owner.id,
+                                owner.status,
+                                person.id
                             ),
                             would_do: steps
                                 .iter()
