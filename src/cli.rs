@@ -336,6 +336,12 @@ async fn check_workspaces(config: &Config, rules: &crate::rules::RuleSet) -> Cli
     .await;
     let existing: Vec<String> = match listed {
         Ok(Ok(list)) => list.into_iter().map(|w| w.name).collect(),
+        // It answered, and refused the credential: that is a config error, not an outage.
+        Ok(Err(e)) if matches!(e.status(), Some(401 | 403)) => {
+            return Err(format!(
+                "admin_api: the Admin API refused the configured credential ({e}); check admin_api.admin_key_env / oauth_token_env (an Admin key starts sk-ant-admin01-)"
+            ));
+        }
         Ok(Err(e)) => {
             eprintln!("note: workspace names not checked, the Admin API did not answer: {e}");
             return Ok(());

@@ -341,8 +341,34 @@ impl Worker {
                 now,
             )
             .await?;
-        let member_id = observed.member.as_ref().map(|m| m.id.clone());
+        let mut member_id = observed.member.as_ref().map(|m| m.id.clone());
         let mut steps = steps;
+        // Two active records with one address (one human in two feeds, an HR typo): the
+        // first keeps it, a later one without an account of its own yields. Otherwise both
+        // would act on the one invite, each withdrawing the other's, forever.
+        if person.status != "departed"
+            && person.anthropic_user_id.is_none()
+            && let Some(email) = person.email.as_deref()
+            && let Some(first) = self.journal.address_holder(email, person.id).await?
+            && (first.created_at, first.id) < (person.created_at, person.id)
+        {
+            steps = vec![Planned {
+                step: Step::ManualAction {
+                    reason: format!(
+                        "the address {email} belongs to person {}/{} ({}), who had it first; Keycard does not invite or act on it for this person. Fix the address at the source, or link an account with POST /api/v1/people/{}/link",
+                        first.source, first.source_person_id, first.id, person.id
+                    ),
+                    would_do: steps
+                        .iter()
+                        .filter(|p| p.step.is_call())
+                        .map(|p| p.step.describe())
+                        .collect(),
+                },
+                rule: None,
+                reason: "address in use by another person".into(),
+            }];
+            member_id = None;
+        }
         if let Some(id) = member_id.as_deref()
             && person.anthropic_user_id.as_deref() != Some(id)
         {
@@ -591,6 +617,11 @@ impl Worker {
         let now = self.clock.now();
         match result {
             Ok(meta) => {
+                if let Step::RemoveUser { email, .. } = step {
+                    self.journal
+                        .enqueue_address_holders(email, row.person_id, now)
+                        .await?;
+                }
                 self.finish(
                     row.id,
                     action_status::SUCCEEDED,

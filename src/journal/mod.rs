@@ -405,6 +405,23 @@ impl Journal {
         dispatch!(self.emails_held_by_others(person_id, emails))
     }
 
+    pub async fn address_holder(
+        &self,
+        email: &str,
+        except: Uuid,
+    ) -> JournalResult<Option<PersonRow>> {
+        dispatch!(self.address_holder(email, except))
+    }
+
+    pub async fn enqueue_address_holders(
+        &self,
+        email: &str,
+        except: Uuid,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        dispatch!(self.enqueue_address_holders(email, except, now))
+    }
+
     pub async fn person_by_source(
         &self,
         source: &str,

@@ -332,6 +332,46 @@ macro_rules! shared_methods {
                 Ok(rows.into_iter().map(|(e,)| e).collect())
             }
 
+            /// Who else, not departed, has this address now, first come first: two active
+            /// records with one address (one human in two feeds, an HR typo) must not both
+            /// act on the one invite or account.
+            pub async fn address_holder(
+                &self,
+                email: &str,
+                except: Uuid,
+            ) -> JournalResult<Option<PersonRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM people WHERE lower(email) = lower($1) AND id <> $2
+                       AND status NOT IN ('departed', 'new')
+                     ORDER BY created_at, id LIMIT 1",
+                )
+                .bind(email)
+                .bind(except)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            /// Queues everyone else who has this address (after its account was removed, a
+            /// person waiting on it can be invited now rather than at the next sweep).
+            pub async fn enqueue_address_holders(
+                &self,
+                email: &str,
+                except: Uuid,
+                now: DateTime<Utc>,
+            ) -> JournalResult<()> {
+                let ids: Vec<(Uuid,)> = sqlx::query_as(
+                    "SELECT id FROM people WHERE lower(email) = lower($1) AND id <> $2",
+                )
+                .bind(email)
+                .bind(except)
+                .fetch_all(&self.pool)
+                .await?;
+                for (id,) in ids {
+                    self.enqueue(id, now, "an account with this address was removed").await?;
+                }
+                Ok(())
+            }
+
             /// The person a source knows by this id.
             pub async fn person_by_source(
                 &self,
@@ -349,7 +389,7 @@ macro_rules! shared_methods {
                 let by_id = Uuid::parse_str(key).ok();
                 let row = sqlx::query_as(
                     "SELECT * FROM people WHERE id = $1 OR source_person_id = $2 OR lower(email) = lower($2)
-                     ORDER BY (id = $1) DESC NULLS LAST, created_at LIMIT 1",
+                     ORDER BY (id = $1) DESC NULLS LAST, (source_person_id = $2) DESC, created_at LIMIT 1",
                 )
                 .bind(by_id)
                 .bind(key)
@@ -1088,11 +1128,15 @@ macro_rules! shared_methods {
                 let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM events WHERE TRUE");
                 if let Some(p) = &f.person {
                     q.push(" AND (person_source_id = ").push_bind(p.clone());
+                    // By the source's id as well: events not applied yet (scheduled,
+                    // cancelled) have no person_id.
                     q.push(" OR person_id = ")
                         .push_bind(Uuid::parse_str(p).ok())
                         .push(" OR lower(email) = lower(")
                         .push_bind(p.clone())
-                        .push(") OR person_id IN (SELECT id FROM people WHERE lower(email) = lower(")
+                        .push(") OR (source, person_source_id) IN (SELECT source, source_person_id FROM people WHERE id = ")
+                        .push_bind(Uuid::parse_str(p).ok())
+                        .push(" OR lower(email) = lower(")
                         .push_bind(p.clone())
                         .push(")))");
                 }

@@ -693,12 +693,10 @@ async fn an_account_is_never_acted_on_for_a_person_it_is_not_linked_to(pool: PgP
         "{notes:?}"
     );
     assert!(
-        notes.iter().any(|a| a
-            .error
-            .as_deref()
+        notes.iter().any(|a| a.params["reason"]
+            .as_str()
             .unwrap_or_default()
-            .contains("linked to person")
-            || a.reason.contains("linked")),
+            .contains("belongs to person")),
         "{notes:?}"
     );
     let user = h.user("re@acme.test").unwrap_or_default();
@@ -999,6 +997,26 @@ async fn check_config_names_a_workspace_the_organization_lacks(pool: PgPool) {
         err.contains("rule 'sales' names workspace 'Salez'") && err.contains("Sales"),
         "{err}"
     );
+    // A refused credential is a config error, not "the API did not answer".
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_keycard"))
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("keycard.toml"))
+        .env("HR_SECRET", SECRET)
+        .env("HR_OLD_SECRET", OLD_SECRET)
+        .env("ADMIN_KEY", "sk-ant-admin01-not-the-key")
+        .env("OPS_TOKEN", OPS_TOKEN)
+        .env("KEYCARD_ADMIN_API_BASE_URL", h.sim.base_url())
+        .env("KEYCARD_DATA_DIR", dir.path())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused the configured credential"), "{err}");
+    assert!(
+        !err.contains("not-the-key"),
+        "no secret in the message: {err}"
+    );
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]
@@ -1066,4 +1084,45 @@ async fn a_leavers_address_given_to_a_new_hire_is_the_new_hires(pool: PgPool) {
         1,
         "L1 withdrew only its own invite: {l1:?}"
     );
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn two_active_records_with_one_address_do_not_fight_over_it(pool: PgPool) {
+    let h = Harness::start(pool).await;
+    h.deliver("m1", hire("T1", "same@acme.test", "Sales", t0()))
+        .await;
+    h.settle().await;
+    h.deliver("m2", hire("T2", "same@acme.test", "Engineering", t0()))
+        .await;
+    h.settle().await;
+    for _ in 0..5 {
+        h.advance(61);
+        h.settle().await;
+    }
+    let invites = h.invites("same@acme.test");
+    assert_eq!(invites.len(), 1, "one invite, never withdrawn: {invites:?}");
+    assert_eq!(invites[0]["role"], "user", "the first record's role");
+    let t2 = h.actions("T2").await;
+    assert!(t2.iter().all(|a| a.kind == "needs_manual_action"), "{t2:?}");
+
+    // Events are found by the address too, scheduled ones included (not applied yet).
+    let later = h.clock_now() + chrono::Duration::days(30);
+    h.deliver(
+        "m3",
+        json!({ "type": "person.departed", "occurred_at": h.clock_now().to_rfc3339(),
+                "effective_at": later.to_rfc3339(), "person": { "id": "T1" } }),
+    )
+    .await;
+    h.settle().await;
+    let events = h
+        .journal
+        .list_events(&keycard::journal::JournalFilter {
+            person: Some("same@acme.test".into()),
+            status: Some("scheduled".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.data.len(), 1, "{:?}", events.data);
 }
