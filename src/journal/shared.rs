@@ -613,8 +613,17 @@ macro_rules! shared_methods {
                     kinds.push_bind(*kind);
                 }
                 q.push(")");
-                let (others, mine): (i64, i64) =
+                let (others, mut mine): (i64, i64) =
                     q.build_query_as().fetch_one(&mut *tx).await?;
+                // Released by an operator this hour, even if that step turned out unneeded.
+                mine += sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM actions WHERE person_id = $1 AND status = 'superseded'
+                       AND outcome LIKE 'released,%' AND updated_at >= $2",
+                )
+                .bind(action.person_id)
+                .bind(now - Duration::hours(1))
+                .fetch_one(&mut *tx)
+                .await?;
                 if mine == 0 && others >= i64::from(cap) {
                     let note = format!(
                         "held: {others} people lost access in the last hour, which reaches safety.max_removals_per_hour ({cap}); an operator must release it (POST /api/v1/actions/{}/release)",
@@ -1104,8 +1113,13 @@ macro_rules! shared_methods {
                     if ids.is_empty() {
                         return Ok(());
                     }
+                    // A released action keeps its release on record: the operator's release
+                    // admits the person past the cap even if this step is no longer needed.
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "UPDATE actions SET status = 'superseded', outcome = 'no longer needed by the latest plan',
+                        "UPDATE actions SET status = 'superseded',
+                                outcome = CASE WHEN status = 'released'
+                                               THEN 'released, then no longer needed by the latest plan'
+                                               ELSE 'no longer needed by the latest plan' END,
                                 lease_owner = NULL, lease_until = NULL, finished_at = ",
                     );
                     q.push_bind(now).push(", updated_at = ").push_bind(now).push(" WHERE id IN (");

@@ -1126,3 +1126,61 @@ async fn two_active_records_with_one_address_do_not_fight_over_it(pool: PgPool) 
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(events.data.len(), 1, "{:?}", events.data);
 }
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_release_holds_even_when_the_released_step_was_done_by_hand(pool: PgPool) {
+    let toml = format!("{RULES}\n[safety]\nmax_removals_per_hour = 1\n");
+    let h = Harness::start_with(pool, &toml, seed()).await;
+    joined(&h, "C1", "c1@acme.test", "Sales").await;
+    let c2 = joined(&h, "C2", "c2@acme.test", "Sales").await;
+    h.advance(10);
+    for id in ["C1", "C2"] {
+        h.deliver(
+            &format!("leave_{id}"),
+            event("person.departed", id, h.clock_now(), json!({})),
+        )
+        .await;
+    }
+    h.settle().await;
+    let held: Vec<_> = h
+        .actions("C2")
+        .await
+        .into_iter()
+        .filter(|a| a.status == "held")
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+
+    // Someone removes the membership by hand, then releases the held step.
+    let ws = h.workspace_id("Sales");
+    let resp = h
+        .http
+        .delete(format!(
+            "{}/v1/organizations/workspaces/{ws}/members/{c2}",
+            h.sim.base_url()
+        ))
+        .header("x-api-key", ADMIN_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(resp.status().is_success());
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    h.settle().await;
+    // The release admitted C2: the rest of the offboarding runs without a second release.
+    assert!(
+        h.user("c2@acme.test").is_none(),
+        "{:?}",
+        h.actions("C2").await
+    );
+    assert!(
+        h.actions("C2").await.iter().all(|a| a.status != "held"),
+        "no second hold"
+    );
+}
