@@ -222,6 +222,25 @@ pub fn preview_person(
     (person, notes)
 }
 
+/// A page of at most `limit` rows from `limit + 1` fetched: the extra row only says there
+/// is more, and the last row kept names the cursor.
+pub(super) fn page_of<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> super::model::Page<T> {
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        rows.last().map(|r| encode_cursor(&cursor_of(r)))
+    } else {
+        None
+    };
+    super::model::Page {
+        data: rows,
+        next_cursor,
+    }
+}
+
 pub(super) fn encode_cursor(parts: &str) -> String {
     URL_SAFE_NO_PAD.encode(parts)
 }

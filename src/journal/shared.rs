@@ -1162,21 +1162,7 @@ macro_rules! shared_methods {
                         .push_bind(e.clone())
                         .push(")))");
                 }
-                if let Some(s) = &f.status {
-                    q.push(" AND status = ").push_bind(s.clone());
-                }
-                if let Some(s) = &f.source {
-                    q.push(" AND source = ").push_bind(s.clone());
-                }
-                if let Some(k) = &f.kind {
-                    q.push(" AND kind = ").push_bind(k.clone());
-                }
-                if let Some(t) = f.since {
-                    q.push(" AND received_at >= ").push_bind(t);
-                }
-                if let Some(t) = f.until {
-                    q.push(" AND received_at < ").push_bind(t);
-                }
+                Self::push_filters(&mut q, f, ["status", "source", "kind", "received_at"]);
                 if let Some(c) = &f.cursor {
                     let raw = decode_cursor(c)?;
                     let (ts, id) = raw
@@ -1194,18 +1180,30 @@ macro_rules! shared_methods {
                 }
                 q.push(" ORDER BY received_at DESC, id DESC LIMIT ")
                     .push_bind(f.limit + 1);
-                let mut rows: Vec<EventRow> = q.build_query_as().fetch_all(&self.pool).await?;
-                let next_cursor = if rows.len() as i64 > f.limit {
-                    rows.truncate(usize::try_from(f.limit).unwrap_or(0));
-                    rows.last()
-                        .map(|r| encode_cursor(&format!("{}|{}", r.received_at.to_rfc3339(), r.id)))
-                } else {
-                    None
-                };
-                Ok(Page {
-                    data: rows,
-                    next_cursor,
-                })
+                let rows: Vec<EventRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                Ok(page_of(rows, f.limit, |r| {
+                    format!("{}|{}", r.received_at.to_rfc3339(), r.id)
+                }))
+            }
+
+            /// The filters both listings share, on their own columns (status, source, kind,
+            /// and the time `since`/`until` bound).
+            fn push_filters(
+                q: &mut sqlx::QueryBuilder<$db>,
+                f: &JournalFilter,
+                [status, source, kind, time]: [&str; 4],
+            ) {
+                for (column, value) in [(status, &f.status), (source, &f.source), (kind, &f.kind)] {
+                    if let Some(v) = value {
+                        q.push(format_args!(" AND {column} = ")).push_bind(v.clone());
+                    }
+                }
+                if let Some(t) = f.since {
+                    q.push(format_args!(" AND {time} >= ")).push_bind(t);
+                }
+                if let Some(t) = f.until {
+                    q.push(format_args!(" AND {time} < ")).push_bind(t);
+                }
             }
 
             /// Actions, newest first, with keyset paging on their sequence.
@@ -1227,21 +1225,7 @@ macro_rules! shared_methods {
                         .push_bind(e.clone())
                         .push(")");
                 }
-                if let Some(s) = &f.status {
-                    q.push(" AND a.status = ").push_bind(s.clone());
-                }
-                if let Some(s) = &f.source {
-                    q.push(" AND p.source = ").push_bind(s.clone());
-                }
-                if let Some(k) = &f.kind {
-                    q.push(" AND a.kind = ").push_bind(k.clone());
-                }
-                if let Some(t) = f.since {
-                    q.push(" AND a.created_at >= ").push_bind(t);
-                }
-                if let Some(t) = f.until {
-                    q.push(" AND a.created_at < ").push_bind(t);
-                }
+                Self::push_filters(&mut q, f, ["a.status", "p.source", "a.kind", "a.created_at"]);
                 if let Some(c) = &f.cursor {
                     let seq: i64 = decode_cursor(c)?
                         .parse()
@@ -1249,17 +1233,8 @@ macro_rules! shared_methods {
                     q.push(" AND a.seq < ").push_bind(seq);
                 }
                 q.push(" ORDER BY a.seq DESC LIMIT ").push_bind(f.limit + 1);
-                let mut rows: Vec<ActionRow> = q.build_query_as().fetch_all(&self.pool).await?;
-                let next_cursor = if rows.len() as i64 > f.limit {
-                    rows.truncate(usize::try_from(f.limit).unwrap_or(0));
-                    rows.last().map(|r| encode_cursor(&r.seq.to_string()))
-                } else {
-                    None
-                };
-                Ok(Page {
-                    data: rows,
-                    next_cursor,
-                })
+                let rows: Vec<ActionRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                Ok(page_of(rows, f.limit, |r| r.seq.to_string()))
             }
         }
     };
