@@ -16,7 +16,7 @@ use crate::config::{ApiKeyPolicy, Config};
 use crate::journal::{
     ActionResult, ActionRow, JobRow, Journal, JournalError, NewAction, PersonRow, action_status,
 };
-use crate::planner::{Decided, Planned, Policy, Step, decide};
+use crate::planner::{Decided, Planned, Policy, Step, decide, manual_instead};
 use crate::rules::RuleSet;
 
 /// A hook run after an action is committed as `running` and before its Admin API call.
@@ -352,21 +352,14 @@ impl Worker {
             && let Some(first) = self.journal.address_holder(email, person.id).await?
             && (first.created_at, first.id) < (person.created_at, person.id)
         {
-            steps = vec![Planned {
-                step: Step::ManualAction {
-                    reason: format!(
-                        "the address {email} belongs to person {}/{} ({}), who had it first; Keycard does not invite or act on it for this person. Fix the address at the source, or link an account with POST /api/v1/people/{}/link",
-                        first.source, first.source_person_id, first.id, person.id
-                    ),
-                    would_do: steps
-                        .iter()
-                        .filter(|p| p.step.is_call())
-                        .map(|p| p.step.describe())
-                        .collect(),
-                },
-                rule: None,
-                reason: "address in use by another person".into(),
-            }];
+            steps = manual_instead(
+                &steps,
+                format!(
+                    "the address {email} belongs to person {}/{} ({}), who had it first; Keycard does not invite or act on it for this person. Fix the address at the source, or link an account with POST /api/v1/people/{}/link",
+                    first.source, first.source_person_id, first.id, person.id
+                ),
+                "address in use by another person",
+            );
             member_id = None;
         }
         if let Some(id) = member_id.as_deref()
@@ -380,25 +373,14 @@ impl Worker {
                 // id, or the same human in a second source): acting on it for this person
                 // could remove someone else's access.
                 Some(owner) => {
-                    steps = vec![Planned {
-                        step: Step::ManualAction {
-                            reason: format!(
-                                "the account {id} with this person's email is linked to person {}/{} ({}, {}); Keycard does not act on it for this person. If it is this person's, say so with POST /api/v1/people/{}/link; if not, remove the old account in the Console and Keycard will invite this person",
-                                owner.source,
-                                owner.source_person_id,
-                                owner.id,
-                                owner.status,
-                                person.id
-                            ),
-                            would_do: steps
-                                .iter()
-                                .filter(|p| p.step.is_call())
-                                .map(|p| p.step.describe())
-                                .collect(),
-                        },
-                        rule: None,
-                        reason: "account linked to another person".into(),
-                    }];
+                    steps = manual_instead(
+                        &steps,
+                        format!(
+                            "the account {id} with this person's email is linked to person {}/{} ({}, {}); Keycard does not act on it for this person. If it is this person's, say so with POST /api/v1/people/{}/link; if not, remove the old account in the Console and Keycard will invite this person",
+                            owner.source, owner.source_person_id, owner.id, owner.status, person.id
+                        ),
+                        "account linked to another person",
+                    );
                 }
                 None => {
                     self.journal.link_user(person.id, Some(id), now).await?;

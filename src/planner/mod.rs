@@ -354,12 +354,7 @@ pub fn plan(
         .member
         .as_ref()
         .filter(|m| m.role.is_administrative());
-    let calls: Vec<String> = steps
-        .iter()
-        .filter(|p| p.step.is_call())
-        .map(|p| p.step.describe())
-        .collect();
-    if !calls.is_empty() && (admin.is_some() || ctx.protected) {
+    if steps.iter().any(|p| p.step.is_call()) && (admin.is_some() || ctx.protected) {
         let reason = match admin {
             Some(m) => format!(
                 "{} holds the organization role {}, which automation never changes or removes",
@@ -368,16 +363,27 @@ pub fn plan(
             ),
             None => "the address is listed in safety.protected_emails".to_owned(),
         };
-        steps = vec![planned(
-            Step::ManualAction {
-                reason: reason.clone(),
-                would_do: calls,
-            },
-            None,
-            reason,
-        )];
+        steps = manual_instead(&steps, reason.clone(), reason);
     }
     steps
+}
+
+/// The plan replaced by one note for a person: why automation stops here, and the calls it
+/// would otherwise have made.
+pub fn manual_instead(steps: &[Planned], why: String, short: impl Into<String>) -> Vec<Planned> {
+    let would_do = steps
+        .iter()
+        .filter(|p| p.step.is_call())
+        .map(|p| p.step.describe())
+        .collect();
+    vec![planned(
+        Step::ManualAction {
+            reason: why,
+            would_do,
+        },
+        None,
+        short,
+    )]
 }
 
 fn plan_leaver(lifecycle: Lifecycle, observed: &Observed, ctx: &PlanContext) -> Vec<Planned> {
