@@ -225,6 +225,23 @@ impl Harness {
             .and_then(|u| u.iter().find(|u| u["email"] == email).cloned())
     }
 
+    /// Removes a membership through the Admin API, as someone in the Console would.
+    pub async fn remove_member_by_hand(&self, workspace: &str, user_id: &str) {
+        let ws = self.workspace_id(workspace);
+        let resp = self
+            .http
+            .delete(format!(
+                "{}/v1/organizations/workspaces/{ws}/members/{user_id}",
+                self.sim.base_url()
+            ))
+            .header("x-api-key", ADMIN_KEY)
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+
     pub fn workspace_id(&self, name: &str) -> String {
         self.state()["workspaces"]
             .as_array()

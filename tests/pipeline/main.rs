@@ -765,19 +765,7 @@ async fn drift_made_by_hand_is_undone_by_the_daily_check(pool: PgPool) {
     let user = joined(&h, "D1", "drift@acme.test", "Engineering").await;
     assert_eq!(h.memberships(&user).len(), 2);
     // Someone removes the membership in the Console.
-    let ws = h.workspace_id("Sandbox");
-    let resp = h
-        .http
-        .delete(format!(
-            "{}/v1/organizations/workspaces/{ws}/members/{user}",
-            h.sim.base_url()
-        ))
-        .header("x-api-key", ADMIN_KEY)
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(resp.status().is_success(), "{}", resp.status());
+    h.remove_member_by_hand("Sandbox", &user).await;
     assert_eq!(h.memberships(&user).len(), 1);
     h.advance(3600);
     h.settle().await;
@@ -963,7 +951,7 @@ async fn check_config_names_a_workspace_the_organization_lacks(pool: PgPool) {
     let h = Harness::start(pool).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // Async: the simulator answers on this test's own runtime.
-    let run = |toml: String| {
+    let run_with_key = |toml: String, admin_key: &'static str| {
         let path = dir.path().join("keycard.toml");
         std::fs::write(&path, toml).unwrap_or_else(|e| panic!("{e}"));
         tokio::process::Command::new(env!("CARGO_BIN_EXE_keycard"))
@@ -971,12 +959,13 @@ async fn check_config_names_a_workspace_the_organization_lacks(pool: PgPool) {
             .arg(&path)
             .env("HR_SECRET", SECRET)
             .env("HR_OLD_SECRET", OLD_SECRET)
-            .env("ADMIN_KEY", ADMIN_KEY)
+            .env("ADMIN_KEY", admin_key)
             .env("OPS_TOKEN", OPS_TOKEN)
             .env("KEYCARD_ADMIN_API_BASE_URL", h.sim.base_url())
             .env("KEYCARD_DATA_DIR", dir.path())
             .output()
     };
+    let run = |toml: String| run_with_key(toml, ADMIN_KEY);
     let ok = run(RULES.to_owned())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -998,16 +987,7 @@ async fn check_config_names_a_workspace_the_organization_lacks(pool: PgPool) {
         "{err}"
     );
     // A refused credential is a config error, not "the API did not answer".
-    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_keycard"))
-        .args(["check-config", "--config"])
-        .arg(dir.path().join("keycard.toml"))
-        .env("HR_SECRET", SECRET)
-        .env("HR_OLD_SECRET", OLD_SECRET)
-        .env("ADMIN_KEY", "sk-ant-admin01-not-the-key")
-        .env("OPS_TOKEN", OPS_TOKEN)
-        .env("KEYCARD_ADMIN_API_BASE_URL", h.sim.base_url())
-        .env("KEYCARD_DATA_DIR", dir.path())
-        .output()
+    let refused = run_with_key(RULES.to_owned(), "sk-ant-admin01-not-the-key")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -1151,19 +1131,7 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(pool: PgPo
     assert_eq!(held.len(), 1, "{held:?}");
 
     // Someone removes the membership by hand, then releases the held step.
-    let ws = h.workspace_id("Sales");
-    let resp = h
-        .http
-        .delete(format!(
-            "{}/v1/organizations/workspaces/{ws}/members/{c2}",
-            h.sim.base_url()
-        ))
-        .header("x-api-key", ADMIN_KEY)
-        .header("anthropic-version", "2023-06-01")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(resp.status().is_success());
+    h.remove_member_by_hand("Sales", &c2).await;
     let resp = h
         .http
         .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
