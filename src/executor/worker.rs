@@ -242,7 +242,9 @@ impl Worker {
     /// accounts and invites are that person's, never this one's to link or withdraw. For
     /// an earlier address that means leaving it out of the history; for a leaver whose
     /// current address was given to someone new, not looking anything up by it.
-    async fn own_history(&self, person: &PersonRow) -> WorkerResult<PersonRow> {
+    /// Also says whether the current address is held by someone else, so the run asks who
+    /// holds it only then.
+    async fn own_history(&self, person: &PersonRow) -> WorkerResult<(PersonRow, bool)> {
         let history: Vec<String> = person
             .email_history
             .as_array()
@@ -256,12 +258,11 @@ impl Worker {
             .emails_held_by_others(person.id, &history)
             .await?;
         let mut own = person.clone();
-        if person.status == "departed"
-            && own
-                .email
-                .as_ref()
-                .is_some_and(|e| taken.contains(&e.to_lowercase()))
-        {
+        let current_taken = own
+            .email
+            .as_ref()
+            .is_some_and(|e| taken.contains(&e.to_lowercase()));
+        if person.status == "departed" && current_taken {
             own.email = None;
         }
         if !taken.is_empty()
@@ -273,7 +274,7 @@ impl Worker {
                     .is_none_or(|v| !taken.contains(&v.to_lowercase()))
             });
         }
-        Ok(own)
+        Ok((own, current_taken))
     }
 
     /// Rules, observation and plan for one person.
@@ -296,7 +297,7 @@ impl Worker {
     pub async fn run_job(&self, job: &JobRow) -> WorkerResult<()> {
         let now = self.clock.now();
         let person = self.journal.person(job.person_id).await?;
-        let person = self.own_history(&person).await?;
+        let (person, address_shared) = self.own_history(&person).await?;
         let Decided {
             desired,
             observed,
@@ -346,7 +347,8 @@ impl Worker {
         // Two active records with one address (one human in two feeds, an HR typo): the
         // first keeps it, a later one without an account of its own yields. Otherwise both
         // would act on the one invite, each withdrawing the other's, forever.
-        if person.status != "departed"
+        if address_shared
+            && person.status != "departed"
             && person.anthropic_user_id.is_none()
             && let Some(email) = person.email.as_deref()
             && let Some(first) = self.journal.address_holder(email, person.id).await?
