@@ -58,9 +58,9 @@ pub struct FilterParams {
 
 impl FilterParams {
     /// Values are checked by the journal (`JournalFilter::validate`), for the CLI alike.
-    fn into_filter(self) -> Result<JournalFilter, Problem> {
+    fn into_filter(self) -> JournalFilter {
         let limit = self.limit.unwrap_or(50);
-        Ok(JournalFilter {
+        JournalFilter {
             person: self.person,
             email: self.email,
             status: self.status,
@@ -70,7 +70,7 @@ impl FilterParams {
             until: self.until,
             cursor: self.cursor,
             limit,
-        })
+        }
     }
 }
 
@@ -92,7 +92,7 @@ pub async fn events(
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(params) = params.map_err(query_problem)?;
-    let page = app.journal.list_events(&params.into_filter()?).await?;
+    let page = app.journal.list_events(&params.into_filter()).await?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -111,7 +111,7 @@ pub async fn actions(
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(params) = params.map_err(query_problem)?;
-    let page = app.journal.list_actions(&params.into_filter()?).await?;
+    let page = app.journal.list_actions(&params.into_filter()).await?;
     Ok(axum::Json(page).into_response())
 }
 
