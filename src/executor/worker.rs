@@ -769,14 +769,10 @@ impl Worker {
     }
 }
 
-/// Steps that take access away: counted and held by the removal cap.
+/// Steps that take access away: counted and held by the removal cap. One list, the one
+/// the cap's query counts by.
 fn is_destructive(step: &Step) -> bool {
-    matches!(
-        step,
-        Step::RemoveUser { .. }
-            | Step::DeactivateApiKey { .. }
-            | Step::RemoveWorkspaceMember { .. }
-    )
+    crate::journal::action_kind::DESTRUCTIVE.contains(&step.kind())
 }
 
 fn is_removal(step: &Step) -> bool {
