@@ -33,6 +33,8 @@ pub enum StartError {
     Journal(#[from] crate::journal::JournalError),
     #[error("admin_api: {0}")]
     AdminApi(#[from] crate::admin_api::AdminApiError),
+    #[error("planning: {0}")]
+    Plan(#[from] crate::planner::LoadError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -231,6 +233,12 @@ impl Application {
         &self.worker
     }
 
+    /// The service's routes, to drive a request future directly (tests cut one off at a
+    /// chosen await point, as a client that hangs up would).
+    pub fn router(&self) -> axum::Router {
+        crate::http::router(self.state.clone())
+    }
+
     pub fn journal(&self) -> &Journal {
         &self.state.journal
     }
@@ -282,135 +290,38 @@ fn hostname() -> String {
 }
 
 /// `keycard plan`: the rules that match an event's person and the actions that would run,
-/// reading the Admin API (GETs only) when a credential is configured. Writes nothing.
+/// through exactly the path `keycard serve` plans with ([`Worker::plan`]): the same loader
+/// (journal facts, and the Admin API read with GETs only when a credential is configured)
+/// and the same pure planner, with every manual note and removal-cap hold. Writes nothing.
 pub async fn preview(
     config: &Config,
+    journal: &Journal,
     event: &crate::ingest::LifecycleEvent,
     known: Option<&crate::journal::PersonRow>,
     clock: SharedClock,
 ) -> Result<String, StartError> {
-    use std::fmt::Write as _;
-
-    use crate::admin_api::ListWorkspaces;
-    use crate::planner::{Policy, decide, describe_observed};
-
-    let rules = compile_rules(config)?;
-    let client = admin_client(config, clock.clone())?;
     let now = clock.now();
     let (person, notes) = crate::journal::preview_person(known, event, now);
-    let ids: BTreeMap<String, String> = match &client {
-        Some(c) => c
-            .list_all_workspaces(ListWorkspaces::new())
-            .await?
-            .into_iter()
-            .map(|w| (w.name, w.id))
-            .collect(),
-        None => BTreeMap::new(),
-    };
-    let policy = Policy {
-        api_keys: config.raw.offboarding.api_keys,
-        remove_user: config.raw.offboarding.remove_user,
-        protected_emails: config.raw.safety.protected_emails.clone(),
-    };
-    let decided = decide(client.as_ref(), &ids, &rules, &person, &policy).await?;
+    let worker = planning_worker(config, journal, clock)?;
+    let plan = worker.plan(person.clone()).await?;
+    Ok(crate::planner::render::preview(
+        &person,
+        known,
+        &notes,
+        &plan,
+        worker.has_client(),
+        worker.settings().dry_run,
+    ))
+}
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "person {} ({}) status {}",
-        person.source_person_id,
-        person.email.as_deref().unwrap_or("no email"),
-        person.status
-    );
-    let _ = writeln!(
-        out,
-        "journal:  {}",
-        match known {
-            Some(p) => format!(
-                "known as {} since {} (status {}{})",
-                p.id,
-                p.created_at.to_rfc3339(),
-                p.status,
-                p.anthropic_user_id
-                    .as_deref()
-                    .map(|u| format!(", linked to {u}"))
-                    .unwrap_or_default()
-            ),
-            None => "not known yet: planned from the event alone".to_owned(),
-        }
-    );
-    for note in &notes {
-        let _ = writeln!(out, "note:     {note}");
-    }
-    let _ = writeln!(out, "\nrules:");
-    if let Some(rules) = decided
-        .desired
-        .explanation
-        .get("rules")
-        .and_then(|r| r.as_array())
-    {
-        for r in rules {
-            let _ = writeln!(
-                out,
-                "  {:<20} {}",
-                r.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
-                match r.get("outcome") {
-                    Some(o) => match (
-                        o.get("result").and_then(|v| v.as_str()),
-                        o.get("message").and_then(|v| v.as_str())
-                    ) {
-                        (Some(result), Some(msg)) => format!("{result}: {msg}"),
-                        (Some(result), None) => result.to_owned(),
-                        _ => o.to_string(),
-                    },
-                    None => String::new(),
-                }
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\ndesired: org_role={} workspaces={}",
-        decided
-            .desired
-            .org_role
-            .as_ref()
-            .map_or("(none)", |r| r.as_str()),
-        if decided.desired.workspaces.is_empty() {
-            "(none)".to_owned()
-        } else {
-            decided
-                .desired
-                .workspaces
-                .iter()
-                .map(|(n, (r, rule))| format!("{n}={} (rule {rule})", r.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
-    if client.is_some() {
-        let _ = writeln!(out, "observed: {}", describe_observed(&decided.observed));
-    } else {
-        let _ = writeln!(
-            out,
-            "observed: (no Admin API credential configured: assuming the person has no access yet)"
-        );
-    }
-    let _ = writeln!(out, "\nactions that would run:");
-    if decided.steps.is_empty() {
-        let _ = writeln!(out, "  (none: already converged)");
-    }
-    for (i, p) in decided.steps.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  {}. {:<24} {}  [{}]",
-            i + 1,
-            p.step.kind(),
-            p.step.describe(),
-            p.rule
-                .as_deref()
-                .map_or_else(|| p.reason.clone(), |r| format!("rule {r}: {}", p.reason))
-        );
-    }
-    Ok(out)
+/// A worker that only plans (`keycard plan`): the settings `serve` would run with.
+pub fn planning_worker(
+    config: &Config,
+    journal: &Journal,
+    clock: SharedClock,
+) -> Result<Worker, StartError> {
+    let rules = Arc::new(compile_rules(config)?);
+    let client = admin_client(config, clock.clone())?;
+    let settings = WorkerSettings::from_config(config, "keycard-plan".into());
+    Ok(Worker::new(journal.clone(), client, rules, clock, settings))
 }

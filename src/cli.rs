@@ -420,19 +420,31 @@ async fn plan(args: PlanArgs) -> CliResult {
     // What the journal already knows of the person (email, attributes, linked account):
     // an update or a departure usually names only the id.
     let url = args.journal.unwrap_or_else(|| config.journal_url());
-    let known = match Journal::connect_read_only(&url).await {
-        Ok(journal) => journal
-            .person_by_source(lifecycle.source(), lifecycle.person.id.as_str())
-            .await
-            .map_err(|e| format!("reading the journal: {e}"))?,
+    let journal = match Journal::connect_read_only(&url).await {
+        Ok(journal) => journal,
         Err(e) => {
             eprintln!("note: journal not readable ({e}); planning from the event alone");
-            None
+            Journal::empty().await.map_err(|e| e.to_string())?
         }
     };
-    let preview = crate::app::preview(&config, &lifecycle, known.as_ref(), Arc::new(SystemClock))
-        .await
-        .map_err(|e| e.to_string())?;
+    let known = async {
+        journal
+            .conn()
+            .await?
+            .person_by_source(lifecycle.source(), lifecycle.person.id.as_str())
+            .await
+    }
+    .await
+    .map_err(|e| format!("reading the journal: {e}"))?;
+    let preview = crate::app::preview(
+        &config,
+        &journal,
+        &lifecycle,
+        known.as_ref(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     println!("{preview}");
     Ok(())
 }
@@ -456,15 +468,13 @@ async fn journal(args: JournalArgs) -> CliResult {
         cursor: args.cursor,
         limit: args.limit,
     };
+    let mut conn = journal.conn().await.map_err(|e| e.to_string())?;
     let (out, next) = if args.events {
-        let page = journal
-            .list_events(&filter)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = conn.list_events(&filter).await.map_err(|e| e.to_string())?;
         let out = crate::journal::render::events(&page, args.format.into());
         (out, page.next_cursor)
     } else {
-        let page = journal
+        let page = conn
             .list_actions(&filter)
             .await
             .map_err(|e| e.to_string())?;

@@ -453,20 +453,19 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
 
     // Let the worker finish anything in flight, then show the record.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let actions = journal
-        .list_actions(&JournalFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let events = journal
-        .list_events(&JournalFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let all = JournalFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let (actions, events) = async {
+        let mut conn = journal.conn().await?;
+        Ok::<_, crate::journal::JournalError>((
+            conn.list_actions(&all).await?,
+            conn.list_events(&all).await?,
+        ))
+    }
+    .await
+    .map_err(|e| e.to_string())?;
     let mut report = String::new();
     report += "\nJournal: events (newest first)\n";
     report += &render::events(&events, render::Format::Table);

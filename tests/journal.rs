@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use keycard::ingest::{DedupeKey, LifecycleEvent, NativeEvent};
-use keycard::journal::{Journal, JournalFilter};
+use keycard::journal::{EventStatus, Journal, JournalFilter, PersonStatus};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -66,15 +66,21 @@ fn hire(delivery: &str, at: &str) -> LifecycleEvent {
 both_backends!(redelivery_is_a_duplicate_and_writes_nothing);
 async fn redelivery_is_a_duplicate_and_writes_nothing(journal: Journal) -> anyhow::Result<()> {
     let first = journal
+        .conn()
+        .await?
         .record_event(&hire("msg_1", "2026-11-28T10:00:00Z"), Some(0))
         .await?;
     let again = journal
+        .conn()
+        .await?
         .record_event(&hire("msg_1", "2026-11-28T10:00:00Z"), Some(0))
         .await?;
     assert!(!first.duplicate);
     assert!(again.duplicate);
     assert_eq!(first.event_id, again.event_id);
     let page = journal
+        .conn()
+        .await?
         .list_events(&JournalFilter {
             limit: 10,
             ..Default::default()
@@ -88,6 +94,8 @@ both_backends!(older_event_after_departure_is_stale);
 async fn older_event_after_departure_is_stale(journal: Journal) -> anyhow::Result<()> {
     let now = t("2026-11-28T12:00:00Z");
     journal
+        .conn()
+        .await?
         .record_event(&hire("m1", "2026-11-28T10:00:00Z"), Some(0))
         .await?;
     let depart = event(
@@ -95,8 +103,8 @@ async fn older_event_after_departure_is_stale(journal: Journal) -> anyhow::Resul
         json!({ "type": "person.departed", "occurred_at": "2026-11-28T11:00:00Z", "person": { "id": "E1" } }),
         now,
     );
-    journal.record_event(&depart, Some(0)).await?;
-    journal.apply_pending_events(now, 100).await?;
+    journal.conn().await?.record_event(&depart, Some(0)).await?;
+    journal.conn().await?.apply_pending_events(now, 100).await?;
     // An update that happened before the departure arrives late.
     let late = event(
         "m2",
@@ -104,15 +112,17 @@ async fn older_event_after_departure_is_stale(journal: Journal) -> anyhow::Resul
                 "person": { "id": "E1", "department": "Sales" } }),
         now,
     );
-    journal.record_event(&late, Some(0)).await?;
-    let applied = journal.apply_pending_events(now, 100).await?;
+    journal.conn().await?.record_event(&late, Some(0)).await?;
+    let applied = journal.conn().await?.apply_pending_events(now, 100).await?;
     assert_eq!(applied.len(), 1);
-    assert_eq!(applied[0].status, "stale");
+    assert_eq!(applied[0].status, EventStatus::Stale);
     let person = journal
+        .conn()
+        .await?
         .find_person("E1")
         .await?
         .ok_or_else(|| anyhow::anyhow!("no person"))?;
-    assert_eq!(person.status, "departed");
+    assert_eq!(person.status, PersonStatus::Departed);
     assert_eq!(person.attributes["department"], "Eng");
     Ok(())
 }
@@ -121,6 +131,8 @@ both_backends!(scheduled_event_waits_until_effective);
 async fn scheduled_event_waits_until_effective(journal: Journal) -> anyhow::Result<()> {
     let now = t("2026-11-28T10:00:00Z");
     journal
+        .conn()
+        .await?
         .record_event(&hire("m1", "2026-11-28T09:00:00Z"), Some(0))
         .await?;
     let leave = event(
@@ -129,8 +141,8 @@ async fn scheduled_event_waits_until_effective(journal: Journal) -> anyhow::Resu
                 "effective_at": "2026-12-01T00:00:00Z", "person": { "id": "E1" } }),
         now,
     );
-    journal.record_event(&leave, Some(0)).await?;
-    let applied = journal.apply_pending_events(now, 100).await?;
+    journal.conn().await?.record_event(&leave, Some(0)).await?;
+    let applied = journal.conn().await?.apply_pending_events(now, 100).await?;
     assert_eq!(
         applied
             .iter()
@@ -139,20 +151,28 @@ async fn scheduled_event_waits_until_effective(journal: Journal) -> anyhow::Resu
         vec!["applied", "scheduled"]
     );
     let person = journal
+        .conn()
+        .await?
         .find_person("E1")
         .await?
         .ok_or_else(|| anyhow::anyhow!("no person"))?;
-    assert_eq!(person.status, "active");
+    assert_eq!(person.status, PersonStatus::Active);
     // Three days later it takes effect.
     let later = now + Duration::days(3);
-    let applied = journal.apply_pending_events(later, 100).await?;
+    let applied = journal
+        .conn()
+        .await?
+        .apply_pending_events(later, 100)
+        .await?;
     assert_eq!(applied.len(), 1);
-    assert_eq!(applied[0].status, "applied");
+    assert_eq!(applied[0].status, EventStatus::Applied);
     let person = journal
+        .conn()
+        .await?
         .find_person("E1")
         .await?
         .ok_or_else(|| anyhow::anyhow!("no person"))?;
-    assert_eq!(person.status, "departed");
+    assert_eq!(person.status, PersonStatus::Departed);
     Ok(())
 }
 
@@ -160,15 +180,27 @@ both_backends!(jobs_are_claimed_once_until_the_lease_expires);
 async fn jobs_are_claimed_once_until_the_lease_expires(journal: Journal) -> anyhow::Result<()> {
     let now = t("2026-11-28T10:00:00Z");
     journal
+        .conn()
+        .await?
         .record_event(&hire("m1", "2026-11-28T10:00:00Z"), Some(0))
         .await?;
-    journal.apply_pending_events(now, 100).await?;
+    journal.conn().await?.apply_pending_events(now, 100).await?;
     let lease = Duration::seconds(60);
-    let a = journal.claim_job(now, "worker-a", lease).await?;
-    let b = journal.claim_job(now, "worker-b", lease).await?;
+    let a = journal
+        .conn()
+        .await?
+        .claim_job(now, "worker-a", lease)
+        .await?;
+    let b = journal
+        .conn()
+        .await?
+        .claim_job(now, "worker-b", lease)
+        .await?;
     assert!(a.is_some());
     assert!(b.is_none(), "a leased job must not be claimed twice");
     let c = journal
+        .conn()
+        .await?
         .claim_job(now + Duration::seconds(61), "worker-b", lease)
         .await?;
     assert!(c.is_some(), "an expired lease is taken over");
@@ -177,39 +209,53 @@ async fn jobs_are_claimed_once_until_the_lease_expires(journal: Journal) -> anyh
 
 both_backends!(actions_lifecycle_and_paging);
 async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
-    use keycard::journal::{ActionResult, NewAction, action_status};
+    use keycard::journal::{ActionKind, ActionResult, ActionStatus, NewAction};
     let now = t("2026-11-28T10:00:00Z");
     journal
+        .conn()
+        .await?
         .record_event(&hire("m1", "2026-11-28T10:00:00Z"), Some(0))
         .await?;
-    journal.apply_pending_events(now, 100).await?;
+    journal.conn().await?.apply_pending_events(now, 100).await?;
     let person = journal
+        .conn()
+        .await?
         .find_person("E1")
         .await?
         .ok_or_else(|| anyhow::anyhow!("no person"))?;
     assert_eq!(
-        journal.find_person("ada@example.com").await?.map(|p| p.id),
+        journal
+            .conn()
+            .await?
+            .find_person("ada@example.com")
+            .await?
+            .map(|p| p.id),
         Some(person.id)
     );
     let mut ids = Vec::new();
     for i in 0..5 {
         let id = journal
+            .conn()
+            .await?
             .insert_action(
                 &NewAction {
                     person_id: person.id,
                     event_id: None,
-                    kind: "create_invite".into(),
+                    kind: ActionKind::CreateInvite,
                     params: json!({ "n": i }),
                     rule: Some("r".into()),
                     reason: "test".into(),
-                    status: action_status::PENDING,
+                    status: ActionStatus::Pending,
                 },
                 now,
             )
-            .await?;
+            .await?
+            .id;
         ids.push(id);
     }
     journal
+        .conn()
+        .await?
         .start_action(
             ids[0],
             "w",
@@ -219,10 +265,12 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
         )
         .await?;
     journal
+        .conn()
+        .await?
         .finish_action(
             ids[0],
             &ActionResult {
-                status: action_status::SUCCEEDED,
+                status: ActionStatus::Succeeded,
                 response_status: Some(200),
                 request_id: Some("req_1".into()),
                 outcome: Some("ok".into()),
@@ -232,13 +280,17 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
             now,
         )
         .await?;
-    journal.supersede_actions(&ids[1..3], now).await?;
-    let unfinished = journal.unfinished_actions(person.id).await?;
+    journal
+        .conn()
+        .await?
+        .supersede_actions(&ids[1..3], now)
+        .await?;
+    let unfinished = journal.conn().await?.unfinished_actions(person.id).await?;
     assert_eq!(
         unfinished.iter().map(|a| a.id).collect::<Vec<_>>(),
         ids[3..].to_vec()
     );
-    let done = journal.action(ids[0]).await?;
+    let done = journal.conn().await?.action(ids[0]).await?;
     assert_eq!(
         (
             done.status.as_str(),
@@ -249,12 +301,26 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
     );
     assert!(
         journal
-            .has_action(person.id, "create_invite", &json!({ "n": 0 }), "succeeded")
+            .conn()
+            .await?
+            .has_action(
+                person.id,
+                ActionKind::CreateInvite,
+                &json!({ "n": 0 }),
+                ActionStatus::Succeeded
+            )
             .await?
     );
     assert!(
         !journal
-            .has_action(person.id, "create_invite", &json!({ "n": 0 }), "failed")
+            .conn()
+            .await?
+            .has_action(
+                person.id,
+                ActionKind::CreateInvite,
+                &json!({ "n": 0 }),
+                ActionStatus::Failed
+            )
             .await?
     );
 
@@ -263,6 +329,8 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
     let mut cursor = None;
     loop {
         let page = journal
+            .conn()
+            .await?
             .list_actions(&JournalFilter {
                 person: Some("E1".into()),
                 limit: 2,
@@ -280,6 +348,8 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
     expected.reverse();
     assert_eq!(seen, expected);
     let superseded = journal
+        .conn()
+        .await?
         .list_actions(&JournalFilter {
             status: Some("superseded".into()),
             limit: 10,
@@ -298,8 +368,17 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
         limit: 10,
         ..Default::default()
     };
-    assert_eq!(journal.list_actions(&by_uuid).await?.data.len(), 5);
-    let events = journal.list_events(&by_uuid).await?;
+    assert_eq!(
+        journal
+            .conn()
+            .await?
+            .list_actions(&by_uuid)
+            .await?
+            .data
+            .len(),
+        5
+    );
+    let events = journal.conn().await?.list_events(&by_uuid).await?;
     assert_eq!(events.data.len(), 1);
     assert_eq!(events.data[0].person_id, Some(person.id));
     let by_email = JournalFilter {
@@ -307,15 +386,33 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
         limit: 10,
         ..Default::default()
     };
-    assert_eq!(journal.list_actions(&by_email).await?.data.len(), 5);
-    assert_eq!(journal.list_events(&by_email).await?.data.len(), 1);
+    assert_eq!(
+        journal
+            .conn()
+            .await?
+            .list_actions(&by_email)
+            .await?
+            .data
+            .len(),
+        5
+    );
+    assert_eq!(
+        journal
+            .conn()
+            .await?
+            .list_events(&by_email)
+            .await?
+            .data
+            .len(),
+        1
+    );
     let bad_cursor = JournalFilter {
         cursor: Some("not a cursor".into()),
         limit: 10,
         ..Default::default()
     };
     assert!(matches!(
-        journal.list_events(&bad_cursor).await,
+        journal.conn().await?.list_events(&bad_cursor).await,
         Err(keycard::journal::JournalError::InvalidQuery(_))
     ));
     let nobody = JournalFilter {
@@ -323,8 +420,24 @@ async fn actions_lifecycle_and_paging(journal: Journal) -> anyhow::Result<()> {
         limit: 10,
         ..Default::default()
     };
-    assert!(journal.list_actions(&nobody).await?.data.is_empty());
-    assert!(journal.list_events(&nobody).await?.data.is_empty());
+    assert!(
+        journal
+            .conn()
+            .await?
+            .list_actions(&nobody)
+            .await?
+            .data
+            .is_empty()
+    );
+    assert!(
+        journal
+            .conn()
+            .await?
+            .list_events(&nobody)
+            .await?
+            .data
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -378,7 +491,11 @@ async fn sqlite_refuses_a_second_process_a_read_only_file_and_a_newer_schema() -
 both_backends!(batched_writes_dedupe_each_delivery);
 async fn batched_writes_dedupe_each_delivery(journal: Journal) -> anyhow::Result<()> {
     let earlier = hire("m0", "2026-11-28T09:00:00Z");
-    let first = journal.record_event(&earlier, Some(0)).await?;
+    let first = journal
+        .conn()
+        .await?
+        .record_event(&earlier, Some(0))
+        .await?;
     let a = hire("m1", "2026-11-28T10:00:00Z");
     let b = hire("m2", "2026-11-28T10:01:00Z");
     // m0 was committed before, m1 comes twice in the same batch.
@@ -388,7 +505,7 @@ async fn batched_writes_dedupe_each_delivery(journal: Journal) -> anyhow::Result
         (&earlier, Some(0)),
         (&a, Some(0)),
     ];
-    let out = journal.record_events(&batch).await?;
+    let out = journal.conn().await?.record_events(&batch).await?;
     assert_eq!(
         out.iter().map(|r| r.duplicate).collect::<Vec<_>>(),
         vec![false, false, true, true]
@@ -396,6 +513,8 @@ async fn batched_writes_dedupe_each_delivery(journal: Journal) -> anyhow::Result
     assert_eq!(out[2].event_id, first.event_id);
     assert_eq!(out[3].event_id, out[0].event_id);
     let page = journal
+        .conn()
+        .await?
         .list_events(&JournalFilter {
             limit: 10,
             ..Default::default()
@@ -425,7 +544,11 @@ async fn writer_answers_each_of_many_concurrent_deliveries(journal: Journal) -> 
     use keycard::journal::EventWriter;
     // d0 is committed before; 101 deliveries then arrive at once: d0..d79 and redeliveries
     // of d1..d21, so batches mix new rows, duplicates within a batch and across batches.
-    let before = journal.record_event(&hire_of("d0", "P0"), Some(0)).await?;
+    let before = journal
+        .conn()
+        .await?
+        .record_event(&hire_of("d0", "P0"), Some(0))
+        .await?;
     let writer = EventWriter::spawn(journal.clone(), 2);
     let mut sends = Vec::new();
     for n in (0..80).chain(1..22) {
@@ -460,6 +583,8 @@ async fn writer_answers_each_of_many_concurrent_deliveries(journal: Journal) -> 
         }
     }
     let page = journal
+        .conn()
+        .await?
         .list_events(&JournalFilter {
             limit: 500,
             ..Default::default()
@@ -486,7 +611,7 @@ async fn postgres_refuses_nul_as_unstorable_without_failing_its_batch(
                 "person": { "id": "E1", "email": "ada@example.com", "attributes": { "note": "a\u{0}b" } } }),
         t("2026-11-28T10:00:00Z"),
     );
-    match journal.record_event(&bad, Some(0)).await {
+    match journal.conn().await?.record_event(&bad, Some(0)).await {
         Err(JournalError::Unstorable(detail)) => {
             assert!(detail.contains("22P05"), "{detail}");
             assert!(!detail.contains("note"), "no data in the error: {detail}");

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::act::{perform, request_of};
 use crate::admin_api::{AdminApiError, AdminClient, ListWorkspaces};
 use crate::clock::SharedClock;
-use crate::config::{ApiKeyPolicy, Config};
+use crate::config::Config;
 use crate::journal::{
-    ActionResult, ActionRow, JobRow, Journal, JournalError, NewAction, PersonRow, action_status,
+    ActionResult, ActionRow, ActionStatus, JobRow, Journal, JournalError, NewAction, PersonRow,
 };
-use crate::planner::{Decided, Planned, Policy, Step, decide, manual_instead};
+use crate::planner::{Environment, LoadError, Plan, Planned, Policy, Step, load, plan_person};
 use crate::rules::RuleSet;
 
 /// A hook run after an action is committed as `running` and before its Admin API call.
@@ -32,10 +32,7 @@ pub struct WorkerSettings {
     pub max_attempts: u32,
     pub retry_base: Duration,
     pub dry_run: bool,
-    pub api_keys: ApiKeyPolicy,
-    pub remove_user: bool,
-    pub protected_emails: Vec<String>,
-    pub max_removals_per_hour: u32,
+    pub policy: Policy,
     pub idle_poll: std::time::Duration,
     /// How often (real time) a run renews its job lease while an Admin API call is in
     /// flight, so a slow call never lets another worker take the person over.
@@ -58,10 +55,7 @@ impl WorkerSettings {
             max_attempts: r.max_attempts.max(1),
             retry_base: secs(r.retry_base_secs),
             dry_run: config.raw.admin_api.dry_run || config.admin_credential.is_none(),
-            api_keys: config.raw.offboarding.api_keys,
-            remove_user: config.raw.offboarding.remove_user,
-            protected_emails: config.raw.safety.protected_emails.clone(),
-            max_removals_per_hour: config.raw.safety.max_removals_per_hour,
+            policy: Policy::from_config(config),
             idle_poll: std::time::Duration::from_millis(r.idle_poll_ms.max(10)),
             // A third of the lease: two renewals can be missed before the lease lapses.
             heartbeat: std::time::Duration::from_millis(
@@ -154,37 +148,60 @@ impl Worker {
         &self.settings
     }
 
+    /// Whether an Admin API credential is configured (without one, nothing is read or done).
+    pub fn has_client(&self) -> bool {
+        self.client.is_some()
+    }
+
     /// Does everything due now: applies pending events, then runs due jobs until none is
     /// left. Returns how many units of work were done.
     pub async fn run_until_idle(&self) -> WorkerResult<usize> {
         let mut done = 0;
-        if let Some(every) = self.settings.drift_check {
-            let queued = self
-                .journal
-                .sweep_for_drift(self.clock.now(), every)
-                .await?;
-            if queued > 0 {
-                tracing::info!(people = queued, "periodic drift check queued");
-            }
-        }
+        self.sweep().await?;
         loop {
-            let now = self.clock.now();
-            let applied = self.journal.apply_pending_events(now, 200).await?;
-            done += applied.len();
+            let applied = self.apply_events().await?;
+            done += applied;
             let mut ran = 0;
-            while let Some(job) = self
-                .journal
-                .claim_job(self.clock.now(), &self.settings.owner, self.settings.lease)
-                .await?
-            {
+            while let Some(job) = self.claim().await? {
                 self.run_job(&job).await?;
                 ran += 1;
             }
             done += ran;
-            if applied.is_empty() && ran == 0 {
+            if applied == 0 && ran == 0 {
                 return Ok(done);
             }
         }
+    }
+
+    /// Queues everyone for the periodic drift check when it is due (once across processes).
+    pub async fn sweep(&self) -> WorkerResult<()> {
+        let Some(every) = self.settings.drift_check else {
+            return Ok(());
+        };
+        let mut tx = self.journal.begin().await?;
+        let queued = tx.sweep_for_drift(self.clock.now(), every).await?;
+        tx.commit().await?;
+        if queued > 0 {
+            tracing::info!(people = queued, "periodic drift check queued");
+        }
+        Ok(())
+    }
+
+    /// Applies the events that are due, in one transaction; returns how many.
+    pub async fn apply_events(&self) -> WorkerResult<usize> {
+        let mut tx = self.journal.begin().await?;
+        let applied = tx.apply_pending_events(self.clock.now(), 200).await?;
+        tx.commit().await?;
+        Ok(applied.len())
+    }
+
+    /// Claims the next due job for this worker, if any.
+    pub async fn claim(&self) -> WorkerResult<Option<JobRow>> {
+        self.journal
+            .conn()
+            .await?
+            .claim_job(self.clock.now(), &self.settings.owner, self.settings.lease)
+            .await
     }
 
     /// The worker loop of `keycard serve`: runs until `shutdown` resolves.
@@ -205,10 +222,10 @@ impl Worker {
     }
 
     /// Workspace name -> id for every non-archived workspace, cached for five minutes.
-    async fn workspace_ids(
-        &self,
-        client: &AdminClient,
-    ) -> Result<BTreeMap<String, String>, AdminApiError> {
+    async fn workspace_ids(&self) -> Result<BTreeMap<String, String>, AdminApiError> {
+        let Some(client) = &self.client else {
+            return Ok(BTreeMap::new());
+        };
         let now = self.clock.now();
         {
             let cache = self
@@ -230,167 +247,48 @@ impl Worker {
         Ok(map)
     }
 
-    fn policy(&self) -> Policy {
-        Policy {
-            api_keys: self.settings.api_keys,
-            remove_user: self.settings.remove_user,
-            protected_emails: self.settings.protected_emails.clone(),
-        }
-    }
-
-    /// The person without the addresses someone else (not departed) holds now: their
-    /// accounts and invites are that person's, never this one's to link or withdraw. For
-    /// an earlier address that means leaving it out of the history; for a leaver whose
-    /// current address was given to someone new, not looking anything up by it.
-    /// Also says whether the current address is held by someone else, so the run asks who
-    /// holds it only then.
-    async fn own_history(&self, person: &PersonRow) -> WorkerResult<(PersonRow, bool)> {
-        let history: Vec<String> = person
-            .email_history
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.get("email").and_then(|v| v.as_str()).map(str::to_owned))
-            .chain(person.email.clone())
-            .collect();
-        let taken = self
-            .journal
-            .emails_held_by_others(person.id, &history)
-            .await?;
-        let mut own = person.clone();
-        let current_taken = own
-            .email
-            .as_ref()
-            .is_some_and(|e| taken.contains(&e.to_lowercase()));
-        if person.status == "departed" && current_taken {
-            own.email = None;
-        }
-        if !taken.is_empty()
-            && let Some(entries) = own.email_history.as_array_mut()
-        {
-            entries.retain(|e| {
-                e.get("email")
-                    .and_then(|v| v.as_str())
-                    .is_none_or(|v| !taken.contains(&v.to_lowercase()))
-            });
-        }
-        Ok((own, current_taken))
-    }
-
-    /// Rules, observation and plan for one person.
-    pub async fn decide(&self, person: &PersonRow) -> Result<Decided, AdminApiError> {
-        let ids = match &self.client {
-            Some(client) => self.workspace_ids(client).await?,
-            None => BTreeMap::new(),
+    /// The plan for one person, through the one planning path `keycard plan` also takes:
+    /// load the facts, then plan from them.
+    pub async fn plan(&self, person: PersonRow) -> Result<Plan, LoadError> {
+        let workspace_ids = self.workspace_ids().await?;
+        let env = Environment {
+            journal: &self.journal,
+            client: self.client.as_ref(),
+            workspace_ids: &workspace_ids,
+            rules: &self.rules,
+            policy: &self.settings.policy,
+            now: self.clock.now(),
         };
-        decide(
-            self.client.as_ref(),
-            &ids,
-            &self.rules,
-            person,
-            &self.policy(),
-        )
-        .await
+        let inputs = load(&env, person).await?;
+        Ok(plan_person(&inputs, &self.settings.policy))
     }
 
     /// One reconcile run for one claimed job.
     pub async fn run_job(&self, job: &JobRow) -> WorkerResult<()> {
         let now = self.clock.now();
-        let person = self.journal.person(job.person_id).await?;
-        let (person, address_shared) = self.own_history(&person).await?;
-        let Decided {
-            desired,
-            observed,
-            steps,
-            ..
-        } = match self.with_heartbeat(person.id, self.decide(&person)).await {
-            Ok(d) => d,
-            Err(e) => {
+        let person = self.journal.conn().await?.person(job.person_id).await?;
+        let plan = match self
+            .with_heartbeat(person.id, self.plan(person.clone()))
+            .await
+        {
+            Ok(plan) => plan,
+            Err(LoadError::Journal(e)) => return Err(e),
+            Err(LoadError::AdminApi(e)) => {
                 // Reading state failed even after the client's retries: try again later.
                 let next = now + self.settings.retry_base;
                 tracing::warn!(person = %person.id, error = %e, "could not read Admin API state; will retry");
                 return self
-                    .journal
-                    .finish_job(job, &self.settings.owner, Some((next, "state read failed")))
+                    .finish_job(job, Some((next, "state read failed")))
                     .await;
             }
         };
         // Reading the organization can take long (paging, 429 waits): make sure the person is
         // still ours before writing a plan.
-        if !self
-            .journal
-            .renew_lease(
-                person.id,
-                &self.settings.owner,
-                self.clock.now() + self.settings.lease,
-            )
-            .await?
-        {
+        if !self.still_ours(person.id).await? {
             tracing::warn!(person = %person.id, "lease lost while reading state; stopping this run");
             return Ok(());
         }
-        self.journal
-            .set_desired(
-                person.id,
-                &json!({
-                    "org_role": desired.org_role.as_ref().map(|r| r.as_str().to_owned()),
-                    "org_role_rule": desired.org_role_rule,
-                    "workspaces": desired.workspaces.iter().map(|(n, (r, rule))| (n.clone(), json!({ "role": r.as_str(), "rule": rule }))).collect::<serde_json::Map<_, _>>(),
-                    "explanation": desired.explanation,
-                    "evaluated_at": now,
-                }),
-                now,
-            )
-            .await?;
-        let mut member_id = observed.member.as_ref().map(|m| m.id.clone());
-        let mut steps = steps;
-        // Two active records with one address (one human in two feeds, an HR typo): the
-        // first keeps it, a later one without an account of its own yields. Otherwise both
-        // would act on the one invite, each withdrawing the other's, forever.
-        if address_shared
-            && person.status != "departed"
-            && person.anthropic_user_id.is_none()
-            && let Some(email) = person.email.as_deref()
-            && let Some(first) = self.journal.address_holder(email, person.id).await?
-            && (first.created_at, first.id) < (person.created_at, person.id)
-        {
-            steps = manual_instead(
-                &steps,
-                format!(
-                    "the address {email} belongs to person {}/{} ({}), who had it first; Keycard does not invite or act on it for this person. Fix the address at the source, or link an account with POST /api/v1/people/{}/link",
-                    first.source, first.source_person_id, first.id, person.id
-                ),
-                "address in use by another person",
-            );
-            member_id = None;
-        }
-        if let Some(id) = member_id.as_deref()
-            && person.anthropic_user_id.as_deref() != Some(id)
-        {
-            // Never handed over automatically, not even from a departed record (a rehire under
-            // a new id with offboarding.remove_user = false): an address can be reused by a
-            // different human, and the account carries its owner's API keys and history.
-            match self.journal.linked_elsewhere(id, person.id).await? {
-                // Found by email, but the account is another person's (a rehire under a new
-                // id, or the same human in a second source): acting on it for this person
-                // could remove someone else's access.
-                Some(owner) => {
-                    steps = manual_instead(
-                        &steps,
-                        format!(
-                            "the account {id} with this person's email is linked to person {}/{} ({}, {}); Keycard does not act on it for this person. If it is this person's, say so with POST /api/v1/people/{}/link; if not, remove the old account in the Console and Keycard will invite this person",
-                            owner.source, owner.source_person_id, owner.id, owner.status, person.id
-                        ),
-                        "account linked to another person",
-                    );
-                }
-                None => {
-                    self.journal.link_user(person.id, Some(id), now).await?;
-                }
-            }
-        }
-
-        let actions = self.journal_plan(&person, job.event_id, &steps).await?;
+        let actions = self.journal_plan(&person, job.event_id, &plan).await?;
         let mut next_due: Option<(DateTime<Utc>, &str)> = None;
         for (row, step) in &actions {
             if !step.is_call() || self.settings.dry_run {
@@ -398,12 +296,7 @@ impl Worker {
             }
             // Still ours? A run that lost its lease (a stall longer than the lease) must not
             // call the API: another worker owns the person now.
-            let until = self.clock.now() + self.settings.lease;
-            if !self
-                .journal
-                .renew_lease(person.id, &self.settings.owner, until)
-                .await?
-            {
+            if !self.still_ours(person.id).await? {
                 tracing::warn!(person = %person.id, "lease lost to another worker; stopping this run");
                 return Ok(());
             }
@@ -426,7 +319,9 @@ impl Worker {
                     // day) keeps a permanent refusal from costing a call every hour forever.
                     let failures = self
                         .journal
-                        .failures_of(person.id, &row.kind, &row.params)
+                        .conn()
+                        .await?
+                        .failures_of(person.id, row.kind, &row.params)
                         .await?;
                     let factor = 1_i32 << failures.clamp(1, 6).saturating_sub(1);
                     let wait = (self.settings.failure_recheck * factor)
@@ -442,7 +337,7 @@ impl Worker {
         // may expire (and must be sent again) or be accepted (and the account linked).
         if next_due.is_none()
             && !self.settings.dry_run
-            && (observed.pending_invite.is_some()
+            && (plan.observed.pending_invite.is_some()
                 || actions.iter().any(|(_, s)| {
                     matches!(
                         s,
@@ -455,89 +350,121 @@ impl Worker {
                 "waiting for invite acceptance",
             ));
         }
+        self.finish_job(job, next_due).await
+    }
+
+    async fn still_ours(&self, person_id: Uuid) -> WorkerResult<bool> {
+        let until = self.clock.now() + self.settings.lease;
         self.journal
-            .finish_job(job, &self.settings.owner, next_due)
+            .conn()
+            .await?
+            .renew_lease(person_id, &self.settings.owner, until)
             .await
     }
 
-    /// Writes the plan into the journal, reusing unfinished actions that the new plan
-    /// repeats (a retry or a run interrupted by a crash) and retiring the rest.
+    async fn finish_job(
+        &self,
+        job: &JobRow,
+        next_due: Option<(DateTime<Utc>, &str)>,
+    ) -> WorkerResult<()> {
+        let mut tx = self.journal.begin().await?;
+        tx.finish_job(job, &self.settings.owner, next_due).await?;
+        tx.commit().await
+    }
+
+    /// Writes the plan into the journal in one transaction — the desired access, the account
+    /// link, and the actions — reusing unfinished actions that the new plan repeats (a retry
+    /// or a run interrupted by a crash) and retiring the rest.
     async fn journal_plan(
         &self,
         person: &PersonRow,
         event_id: Option<Uuid>,
-        steps: &[Planned],
+        plan: &Plan,
     ) -> WorkerResult<Vec<(ActionRow, Step)>> {
         let now = self.clock.now();
-        let mut existing = self.journal.unfinished_actions(person.id).await?;
-        let mut out = Vec::with_capacity(steps.len());
-        for p in steps {
-            let kind = p.step.kind();
-            let params = p.step.params();
+        let desired = &plan.desired;
+        let mut tx = self.journal.begin().await?;
+        tx.set_desired(
+            person.id,
+            &json!({
+                "org_role": desired.org_role.as_ref().map(|r| r.as_str().to_owned()),
+                "org_role_rule": desired.org_role_rule,
+                "workspaces": desired.workspaces.iter().map(|(n, (r, rule))| (n.clone(), json!({ "role": r.as_str(), "rule": rule }))).collect::<serde_json::Map<_, _>>(),
+                "explanation": desired.explanation,
+                "evaluated_at": now,
+            }),
+            now,
+        )
+        .await?;
+        if let Some(user_id) = plan.link.as_deref() {
+            tx.link_user(person.id, Some(user_id), now).await?;
+        }
+        let mut existing = tx.unfinished_actions(person.id).await?;
+        let mut out = Vec::with_capacity(plan.steps.len());
+        for Planned {
+            step, rule, reason, ..
+        } in &plan.steps
+        {
+            let kind = step.kind();
+            let params = step.params();
             if let Some(pos) = existing
                 .iter()
                 .position(|a| a.kind == kind && a.params == params)
             {
-                let row = existing.remove(pos);
-                out.push((row, p.step.clone()));
+                out.push((existing.remove(pos), step.clone()));
                 continue;
             }
-            let status = match &p.step {
-                Step::ManualAction { .. } => action_status::NEEDS_MANUAL_ACTION,
-                Step::WaitForAcceptance { .. } => action_status::WAITING,
-                _ if self.settings.dry_run => action_status::DRY_RUN,
-                _ => action_status::PENDING,
-            };
+            let status = Plan::initial_status(step, self.settings.dry_run);
             // A note for a human is written once, not on every run.
-            if status == action_status::NEEDS_MANUAL_ACTION
-                && self
-                    .journal
-                    .has_action(person.id, kind, &params, status)
-                    .await?
+            if status == ActionStatus::NeedsManualAction
+                && tx.has_action(person.id, kind, &params, status).await?
             {
                 continue;
             }
-            let new = NewAction {
-                person_id: person.id,
-                event_id,
-                kind: kind.to_owned(),
-                params,
-                rule: p.rule.clone(),
-                reason: p.reason.clone(),
-                status,
-            };
-            let id = self.journal.insert_action(&new, now).await?;
-            if status == action_status::NEEDS_MANUAL_ACTION {
-                tracing::warn!(person = %person.id, reason = %p.reason, "needs manual action");
+            let row = tx
+                .insert_action(
+                    &NewAction {
+                        person_id: person.id,
+                        event_id,
+                        kind,
+                        params,
+                        rule: rule.clone(),
+                        reason: reason.clone(),
+                        status,
+                    },
+                    now,
+                )
+                .await?;
+            if status == ActionStatus::NeedsManualAction {
+                tracing::warn!(person = %person.id, reason = %reason, "needs manual action");
             }
-            let row = self.journal.action(id).await?;
-            out.push((row, p.step.clone()));
+            out.push((row, step.clone()));
         }
         // Unfinished actions the new plan no longer has: a wait whose condition is met is
         // done; anything else is superseded.
         let (waits, rest): (Vec<_>, Vec<_>) = existing
             .into_iter()
-            .partition(|a| a.status == action_status::WAITING);
+            .partition(|a| a.status == ActionStatus::Waiting);
         for w in waits {
-            self.journal
-                .finish_action(
-                    w.id,
-                    &ActionResult {
-                        status: action_status::SUCCEEDED,
-                        response_status: None,
-                        request_id: None,
-                        outcome: Some(
-                            "condition met: the invite was accepted or is no longer needed".into(),
-                        ),
-                        error: None,
-                        next_attempt_at: None,
-                    },
-                    now,
-                )
-                .await?;
+            tx.finish_action(
+                w.id,
+                &ActionResult {
+                    status: ActionStatus::Succeeded,
+                    response_status: None,
+                    request_id: None,
+                    outcome: Some(
+                        "condition met: the invite was accepted or is no longer needed".into(),
+                    ),
+                    error: None,
+                    next_attempt_at: None,
+                },
+                now,
+            )
+            .await?;
         }
         let ids: Vec<Uuid> = rest.iter().map(|a| a.id).collect();
-        self.journal.supersede_actions(&ids, now).await?;
+        tx.supersede_actions(&ids, now).await?;
+        tx.commit().await?;
         Ok(out)
     }
 
@@ -551,7 +478,7 @@ impl Worker {
         if attempts >= self.settings.max_attempts {
             self.finish(
                 row.id,
-                action_status::FAILED,
+                ActionStatus::Failed,
                 None,
                 None,
                 Some("out of retries".into()),
@@ -561,32 +488,37 @@ impl Worker {
             .await?;
             return Ok(Flow::Failed);
         }
-        if row.status == action_status::HELD {
+        if row.status == ActionStatus::Held {
             return Ok(Flow::Held);
         }
         let lease_until = now + self.settings.lease;
         let request = request_of(step);
         // Admitted once, always admitted: a retry or a crash recovery of a destructive action
         // already under way (or released) is not held again mid-offboarding.
-        if is_destructive(step) && row.status != action_status::RELEASED && row.started_at.is_none()
+        if row.kind.is_destructive()
+            && row.status != ActionStatus::Released
+            && row.started_at.is_none()
         {
-            if let Some(others) = self
-                .journal
+            let mut tx = self.journal.begin().await?;
+            let held = tx
                 .start_capped_action(
                     row,
-                    self.settings.max_removals_per_hour,
+                    self.settings.policy.max_removals_per_hour,
                     &self.settings.owner,
                     lease_until,
                     &request,
                     now,
                 )
-                .await?
-            {
-                tracing::warn!(action = %row.id, person = %row.person_id, kind = %row.kind, others, "held by the removal cap");
+                .await?;
+            tx.commit().await?;
+            if let Some(cap) = held {
+                tracing::warn!(action = %row.id, person = %row.person_id, kind = %row.kind, others = cap.others_this_hour, "held by the removal cap");
                 return Ok(Flow::Held);
             }
         } else {
             self.journal
+                .conn()
+                .await?
                 .start_action(row.id, &self.settings.owner, lease_until, &request, now)
                 .await?;
         }
@@ -601,21 +533,25 @@ impl Worker {
         let now = self.clock.now();
         match result {
             Ok(meta) => {
+                let mut tx = self.journal.begin().await?;
                 if let Step::RemoveUser { email, .. } = step {
-                    self.journal
-                        .enqueue_address_holders(email, row.person_id, now)
+                    tx.enqueue_address_holders(email, row.person_id, now)
                         .await?;
                 }
-                self.finish(
+                tx.finish_action(
                     row.id,
-                    action_status::SUCCEEDED,
-                    Some(meta.status),
-                    meta.request_id,
-                    Some(format!("done after {} attempt(s)", meta.attempts)),
-                    None,
-                    None,
+                    &outcome(
+                        ActionStatus::Succeeded,
+                        Some(meta.status),
+                        meta.request_id,
+                        Some(format!("done after {} attempt(s)", meta.attempts)),
+                        None,
+                        None,
+                    ),
+                    now,
                 )
                 .await?;
+                tx.commit().await?;
                 Ok(Flow::Continue)
             }
             Err(e) if e.suggests_reread() => {
@@ -625,20 +561,21 @@ impl Worker {
                     .unwrap_or_default();
                 // Said before, and Keycard still could not see it: re-reading again would
                 // loop (the API may match addresses more loosely than Keycard does).
-                if self
+                let rereads = self
                     .journal
+                    .conn()
+                    .await?
                     .rereads_since(
                         row.person_id,
-                        &row.kind,
+                        row.kind,
                         &row.params,
                         now - Duration::hours(1),
                     )
-                    .await?
-                    > 0
-                {
+                    .await?;
+                if rereads > 0 {
                     self.finish(
                         row.id,
-                        action_status::NEEDS_MANUAL_ACTION,
+                        ActionStatus::NeedsManualAction,
                         e.status(),
                         e.request_id().map(str::to_owned),
                         Some(format!(
@@ -652,7 +589,7 @@ impl Worker {
                 }
                 self.finish(
                     row.id,
-                    action_status::SUCCEEDED,
+                    ActionStatus::Succeeded,
                     e.status(),
                     e.request_id().map(str::to_owned),
                     Some(format!("already in effect ({code}); state re-read")),
@@ -665,7 +602,7 @@ impl Worker {
             Err(e) if e.is_not_found() && is_removal(step) => {
                 self.finish(
                     row.id,
-                    action_status::SUCCEEDED,
+                    ActionStatus::Succeeded,
                     e.status(),
                     e.request_id().map(str::to_owned),
                     Some("already gone".into()),
@@ -680,7 +617,7 @@ impl Worker {
                 let at = now + self.settings.retry_base * factor;
                 self.finish(
                     row.id,
-                    action_status::RETRYING,
+                    ActionStatus::Retrying,
                     e.status(),
                     e.request_id().map(str::to_owned),
                     None,
@@ -694,7 +631,7 @@ impl Worker {
                 tracing::warn!(action = %row.id, kind = %row.kind, error = %e, "action failed");
                 self.finish(
                     row.id,
-                    action_status::FAILED,
+                    ActionStatus::Failed,
                     e.status(),
                     e.request_id().map(str::to_owned),
                     None,
@@ -721,8 +658,7 @@ impl Worker {
             tokio::select! {
                 out = &mut work => return out,
                 _ = beat.tick() => {
-                    let until = self.clock.now() + self.settings.lease;
-                    match self.journal.renew_lease(person_id, &self.settings.owner, until).await {
+                    match self.still_ours(person_id).await {
                         Ok(true) => {}
                         // Cannot happen while renewals succeed in time; if it does, the call in
                         // flight finishes and the run stops before the next one.
@@ -738,41 +674,56 @@ impl Worker {
     async fn finish(
         &self,
         id: Uuid,
-        status: &'static str,
+        status: ActionStatus,
         response_status: Option<u16>,
         request_id: Option<String>,
-        outcome: Option<String>,
+        outcome_text: Option<String>,
         error: Option<String>,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> WorkerResult<()> {
-        // A note for a human reads the same as outcome and as error.
-        let (outcome, error) = if status == action_status::NEEDS_MANUAL_ACTION {
-            let note = outcome.or(error);
-            (note.clone(), note)
-        } else {
-            (outcome, error)
-        };
         self.journal
+            .conn()
+            .await?
             .finish_action(
                 id,
-                &ActionResult {
+                &outcome(
                     status,
-                    response_status: response_status.map(i32::from),
+                    response_status,
                     request_id,
-                    outcome,
+                    outcome_text,
                     error,
                     next_attempt_at,
-                },
+                ),
                 self.clock.now(),
             )
             .await
     }
 }
 
-/// Steps that take access away: counted and held by the removal cap. One list, the one
-/// the cap's query counts by.
-fn is_destructive(step: &Step) -> bool {
-    crate::journal::action_kind::DESTRUCTIVE.contains(&step.kind())
+/// How an attempt ended, as journaled. A note for a human reads the same as outcome and as
+/// error.
+fn outcome(
+    status: ActionStatus,
+    response_status: Option<u16>,
+    request_id: Option<String>,
+    outcome: Option<String>,
+    error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+) -> ActionResult {
+    let (outcome, error) = if status == ActionStatus::NeedsManualAction {
+        let note = outcome.or(error);
+        (note.clone(), note)
+    } else {
+        (outcome, error)
+    };
+    ActionResult {
+        status,
+        response_status: response_status.map(i32::from),
+        request_id,
+        outcome,
+        error,
+        next_attempt_at,
+    }
 }
 
 fn is_removal(step: &Step) -> bool {

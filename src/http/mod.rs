@@ -164,11 +164,15 @@ async fn metrics(State(app): State<AppState>) -> Response {
     let mut body = app.metrics.render();
     // From the journal, so every process reports the same numbers: alert on `held` (the
     // removal cap waits for an operator), `failed` and `needs_manual_action`.
-    match app.journal.action_status_counts().await {
+    let counts = match app.journal.conn().await {
+        Ok(mut conn) => conn.action_status_counts().await,
+        Err(e) => Err(e),
+    };
+    match counts {
         Ok(counts) => {
             body.push_str("# HELP keycard_actions Journaled actions by status.\n");
             body.push_str("# TYPE keycard_actions gauge\n");
-            for status in crate::journal::action_status::ALL {
+            for status in crate::journal::ActionStatus::ALL {
                 let n = counts
                     .iter()
                     .find(|(s, _)| s == status)

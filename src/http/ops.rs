@@ -92,7 +92,12 @@ pub async fn events(
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(params) = params.map_err(query_problem)?;
-    let page = app.journal.list_events(&params.into_filter()).await?;
+    let page = app
+        .journal
+        .conn()
+        .await?
+        .list_events(&params.into_filter())
+        .await?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -101,8 +106,9 @@ pub async fn event(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found(format!("no event {id}")))?;
-    let event = app.journal.event(id).await?;
-    let actions = app.journal.actions_for_event(id).await?;
+    let mut conn = app.journal.conn().await?;
+    let event = conn.event(id).await?;
+    let actions = conn.actions_for_event(id).await?;
     Ok(axum::Json(json!({ "event": event, "actions": actions })).into_response())
 }
 
@@ -111,7 +117,12 @@ pub async fn actions(
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(params) = params.map_err(query_problem)?;
-    let page = app.journal.list_actions(&params.into_filter()).await?;
+    let page = app
+        .journal
+        .conn()
+        .await?
+        .list_actions(&params.into_filter())
+        .await?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -119,12 +130,12 @@ pub async fn person(
     State(app): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {
-    let person = app
-        .journal
+    let mut conn = app.journal.conn().await?;
+    let person = conn
         .find_person(&key)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no person {key}")))?;
-    let (events, actions) = app.journal.person_timeline(&person).await?;
+    let (events, actions) = conn.person_timeline(&person).await?;
     Ok(axum::Json(json!({
         "person": person,
         "desired": person.desired,
@@ -140,10 +151,9 @@ pub async fn release(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = Uuid::parse_str(&id).map_err(|_| Problem::not_found(format!("no action {id}")))?;
-    let row = app
-        .journal
-        .release_action(id, "ops API", app.clock.now())
-        .await?;
+    let mut tx = app.journal.begin().await?;
+    let row = tx.release_action(id, "ops API", app.clock.now()).await?;
+    tx.commit().await?;
     tracing::warn!(action = %id, person = %row.person_id, "held action released by an operator");
     app.notify.notify_one();
     Ok(axum::Json(row).into_response())
@@ -170,8 +180,9 @@ pub async fn link(
             format!("expected {{\"user_id\": \"user_...\" or null}}: {e}"),
         )
     })?;
-    let person = app
-        .journal
+    // One transaction: the link moves whole or not at all.
+    let mut tx = app.journal.begin().await?;
+    let person = tx
         .find_person(&key)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no person {key}")))?;
@@ -184,26 +195,24 @@ pub async fn link(
                 "user_id must not be empty",
             ));
         }
-        if let Some(other) = app.journal.linked_elsewhere(user, person.id).await? {
-            app.journal.link_user(other.id, None, now).await?;
-            app.journal
-                .enqueue(
-                    other.id,
-                    now,
-                    "operator moved its account to another person",
-                )
-                .await?;
+        if let Some(other) = tx.linked_elsewhere(user, person.id).await? {
+            tx.link_user(other.id, None, now).await?;
+            tx.enqueue_job(
+                other.id,
+                now,
+                "operator moved its account to another person",
+                None,
+            )
+            .await?;
             moved_from = Some(other.id);
         }
     }
-    app.journal
-        .link_user(person.id, user_id.as_deref(), now)
+    tx.link_user(person.id, user_id.as_deref(), now).await?;
+    tx.enqueue_job(person.id, now, "operator set the linked account", None)
         .await?;
-    app.journal
-        .enqueue(person.id, now, "operator set the linked account")
-        .await?;
+    let person = tx.person(person.id).await?;
+    tx.commit().await?;
     tracing::warn!(person = %person.id, user = ?user_id, moved_from = ?moved_from, "account link set by an operator");
     app.notify.notify_one();
-    let person = app.journal.person(person.id).await?;
     Ok(axum::Json(json!({ "person": person, "moved_from": moved_from })).into_response())
 }

@@ -163,7 +163,17 @@ async fn handle(
             .record(event, Some(key_index))
             .await
             .map(|r| vec![r]),
-        None => app.journal.record_delivery(&records, Some(key_index)).await,
+        None => {
+            // All or nothing: a batch is never half-acknowledged, and a request cancelled
+            // before the commit leaves nothing behind for the sender's retry to trip on.
+            async {
+                let mut tx = app.journal.begin().await?;
+                let recorded = tx.record_delivery(&records, Some(key_index)).await?;
+                tx.commit().await?;
+                Ok(recorded)
+            }
+            .await
+        }
     }
     .map_err(|e| match e {
         JournalError::Unavailable(inner) => {
@@ -180,9 +190,7 @@ async fn handle(
         && let ([Record::Event(event)], [done]) = (records.as_slice(), recorded.as_slice())
         && done.duplicate
     {
-        let original = app
-            .journal
-            .event(done.event_id)
+        let original = async { app.journal.conn().await?.event(done.event_id).await }
             .await
             .map_err(Problem::from)?;
         if original.body_sha256 != event.body_sha256 {

@@ -5,8 +5,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use sqlx::types::Json;
 
-use super::model::{EventRow, PersonRow, event_status};
+use super::types::{EmailChange, EventKind, EventRow, EventStatus, PersonRow, PersonStatus};
 use super::{JournalError, JournalResult};
 use crate::ingest::LifecycleEvent;
 
@@ -17,23 +18,6 @@ pub fn order_key(event: &LifecycleEvent) -> DateTime<Utc> {
         event.effective_at
     } else {
         event.occurred_at
-    }
-}
-
-/// The person status an event kind leads to (`None`: unchanged).
-///
-/// Leave applies to people who work here: a leave starting or ending for someone who has
-/// departed changes nothing (HiBob sends `employee.left` and `employee.inactivated` for one
-/// termination, in either order); only a hire or rehire brings a departed person back.
-pub(super) fn status_after(kind: &str, current: Option<&str>) -> Option<&'static str> {
-    match kind {
-        "leave_started" | "leave_ended" if current == Some("departed") => None,
-        "hired" | "rehired" | "leave_ended" => Some("active"),
-        "departed" => Some("departed"),
-        "leave_started" => Some("on_leave"),
-        // An update for someone never seen means they already work here.
-        "updated" if current.is_none() => Some("active"),
-        _ => None,
     }
 }
 
@@ -107,9 +91,9 @@ pub(super) fn stale_reason(person: &PersonRow, ev: &EventRow) -> Option<String> 
 /// The person after an event is applied.
 pub(super) struct PersonUpdate {
     pub attributes: Value,
-    pub status: &'static str,
+    pub status: PersonStatus,
     pub email: Option<String>,
-    pub email_history: Value,
+    pub email_history: Vec<EmailChange>,
 }
 
 /// Applies an event's reported attributes and lifecycle change to a person.
@@ -117,30 +101,30 @@ pub(super) fn person_update(person: &PersonRow, ev: &EventRow) -> PersonUpdate {
     let reported = ev.payload.get("person").cloned().unwrap_or(Value::Null);
     let mut attributes = merge_attributes(&person.attributes, &reported);
     apply_group_changes(&mut attributes, ev.payload.get("group_changes"));
-    let current = match person.status.as_str() {
-        "active" => Some("active"),
-        "on_leave" => Some("on_leave"),
-        "departed" => Some("departed"),
-        _ => None,
-    };
-    let status = status_after(&ev.kind, current)
-        .or(current)
-        .unwrap_or("active");
+    // Someone first seen through an event that changes no status already works here.
+    let status = person.status.after(ev.kind).unwrap_or(match person.status {
+        PersonStatus::New => PersonStatus::Active,
+        current => current,
+    });
     let email = attributes
         .get("email")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let mut history = person.email_history.as_array().cloned().unwrap_or_default();
+    let mut history = person.email_history.0.clone();
     if let Some(e) = &email
         && person.email.as_deref() != Some(e.as_str())
     {
-        history.push(serde_json::json!({ "email": e, "since": ev.order_key, "event_id": ev.id }));
+        history.push(EmailChange {
+            email: e.clone(),
+            since: ev.order_key,
+            event_id: ev.id,
+        });
     }
     PersonUpdate {
         attributes,
         status,
         email,
-        email_history: Value::Array(history),
+        email_history: history,
     }
 }
 
@@ -159,9 +143,9 @@ pub fn preview_person(
         source: event.source().to_owned(),
         source_person_id: event.person.id.as_str().to_owned(),
         email: None,
-        email_history: Value::Array(Vec::new()),
+        email_history: Json(Vec::new()),
         attributes: Value::Object(Map::new()),
-        status: "new".to_owned(),
+        status: PersonStatus::New,
         last_order_key: None,
         last_event_id: None,
         anthropic_user_id: None,
@@ -173,7 +157,7 @@ pub fn preview_person(
         id: uuid::Uuid::nil(),
         source: event.source().to_owned(),
         dedupe_key: event.dedupe_key.delivery_id.clone(),
-        kind: event.kind.as_str().to_owned(),
+        kind: EventKind::from(event.kind),
         person_source_id: Some(event.person.id.as_str().to_owned()),
         person_id: known.map(|p| p.id),
         email: event.person.email.value().map(|e| e.as_str().to_owned()),
@@ -181,7 +165,7 @@ pub fn preview_person(
         effective_at: (!event.undated).then_some(event.effective_at),
         received_at: now,
         order_key: order_key(event),
-        status: event_status::RECEIVED.to_owned(),
+        status: EventStatus::Received,
         status_reason: None,
         signature_key: None,
         body_sha256: event.body_sha256.clone(),
@@ -200,7 +184,7 @@ pub fn preview_person(
             event.effective_at.to_rfc3339()
         ));
     }
-    if ev.kind == "change_cancelled" {
+    if ev.kind == EventKind::ChangeCancelled {
         notes.push(
             "a cancellation withdraws scheduled changes; it changes no access by itself".into(),
         );
@@ -213,9 +197,9 @@ pub fn preview_person(
     let update = person_update(&base, &ev);
     let person = PersonRow {
         attributes: update.attributes,
-        status: update.status.to_owned(),
+        status: update.status,
         email: update.email,
-        email_history: update.email_history,
+        email_history: Json(update.email_history),
         last_order_key: Some(ev.order_key),
         ..base
     };
@@ -228,14 +212,14 @@ pub(super) fn page_of<T>(
     mut rows: Vec<T>,
     limit: i64,
     cursor_of: impl Fn(&T) -> String,
-) -> super::model::Page<T> {
+) -> super::types::Page<T> {
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(usize::try_from(limit).unwrap_or(0));
         rows.last().map(|r| encode_cursor(&cursor_of(r)))
     } else {
         None
     };
-    super::model::Page {
+    super::types::Page {
         data: rows,
         next_cursor,
     }
@@ -287,27 +271,5 @@ mod tests {
         assert_eq!(none["groups"], json!(["x"]));
         apply_group_changes(&mut none, None);
         assert_eq!(none["groups"], json!(["x"]));
-    }
-
-    #[test]
-    fn leave_never_revives_a_departed_person() {
-        assert_eq!(status_after("leave_started", Some("departed")), None);
-        assert_eq!(status_after("leave_ended", Some("departed")), None);
-        assert_eq!(
-            status_after("leave_started", Some("active")),
-            Some("on_leave")
-        );
-        assert_eq!(
-            status_after("leave_ended", Some("on_leave")),
-            Some("active")
-        );
-    }
-
-    #[test]
-    fn status_transitions() {
-        assert_eq!(status_after("departed", Some("active")), Some("departed"));
-        assert_eq!(status_after("updated", Some("departed")), None);
-        assert_eq!(status_after("updated", None), Some("active"));
-        assert_eq!(status_after("rehired", Some("departed")), Some("active"));
     }
 }

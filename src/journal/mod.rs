@@ -1,39 +1,51 @@
 //! The journal: the durable record of every delivery, event, person, plan and action.
 //!
-//! Two backends behind one interface:
-//! - **PostgreSQL** (`postgres://...`): production, and the only one for several
-//!   replicas. Work queues are claimed with `FOR UPDATE SKIP LOCKED` plus a lease, so
-//!   several `keycard serve` processes can share one database without doing anything twice.
+//! Two backends, one store:
+//! - **PostgreSQL** (`postgres://...`): production, and the only one for several replicas.
+//!   Work queues are claimed with `FOR UPDATE SKIP LOCKED` plus a lease, so several
+//!   `keycard serve` processes can share one database without doing anything twice.
 //! - **SQLite** (`sqlite://path`): the embedded single-node default. One process owns the
 //!   file (an exclusive lock file refuses a second one rather than risk corrupt state) and
 //!   writes go through a single connection.
 //!
+//! Every operation is an ordinary `async fn` on [`Tx`], written once for both backends
+//! (`db.rs` says how). A caller opens a unit of work — [`Journal::begin`] for a transaction
+//! that composes several writes, [`Journal::conn`] for reads and single-statement writes —
+//! and calls the operations it needs:
+//!
+//! ```ignore
+//! let mut tx = journal.begin().await?;
+//! tx.link_user(person, Some(user), now).await?;
+//! tx.enqueue_job(person, now, "operator set the linked account", None).await?;
+//! tx.commit().await?;
+//! ```
+//!
 //! Every write an acknowledgement depends on is committed before the acknowledgement.
 
+mod actions;
+mod db;
+mod events;
+mod jobs;
+mod listing;
 mod logic;
-mod model;
-mod postgres;
+mod people;
 pub mod render;
 mod scim;
-mod shared;
 mod sqlite;
+mod types;
 mod writer;
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use uuid::Uuid;
 
+pub use actions::CapState;
+pub use db::Tx;
 pub use logic::{order_key, preview_person};
-pub use model::*;
-pub use postgres::PgJournal;
 pub use sqlite::SqliteJournal;
+pub use types::*;
 pub use writer::EventWriter;
-
-use crate::ingest::LifecycleEvent;
 
 /// Journal failures. `Unavailable` is the one callers map to "503, retry later".
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +68,9 @@ pub enum JournalError {
     /// store): retrying cannot help, so callers answer 4xx rather than 503.
     #[error("the journal cannot store this data: {0}")]
     Unstorable(String),
+    /// A unique constraint refused the row (a SCIM name already taken).
+    #[error("already exists: {0}")]
+    Duplicate(String),
     /// A query that can never be answered as asked (a malformed cursor, an unknown status).
     #[error("{0}")]
     InvalidQuery(String),
@@ -70,6 +85,10 @@ impl From<sqlx::Error> for JournalError {
             sqlx::Error::ColumnDecode { .. }
             | sqlx::Error::Decode(_)
             | sqlx::Error::TypeNotFound { .. } => Self::Corrupt(err.to_string()),
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                // The constraint's name only: the message would quote the data.
+                Self::Duplicate(db.constraint().unwrap_or("a unique key").to_owned())
+            }
             sqlx::Error::Database(ref db)
                 if db
                     .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
@@ -87,7 +106,7 @@ impl From<sqlx::Error> for JournalError {
     }
 }
 
-pub(super) fn migrate_error(err: sqlx::migrate::MigrateError) -> JournalError {
+fn migrate_error(err: sqlx::migrate::MigrateError) -> JournalError {
     match err {
         sqlx::migrate::MigrateError::VersionMissing(v) => JournalError::NewerSchema(v),
         other => JournalError::Migrate(other),
@@ -99,37 +118,25 @@ pub type JournalResult<T> = Result<T, JournalError>;
 /// Pool size when `journal.max_connections` is not configured.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 #[derive(Debug, Clone)]
 enum Backend {
-    Postgres(PgJournal),
+    Postgres(PgPool),
     Sqlite(SqliteJournal),
 }
 
-/// Handle to the journal (cheap to clone).
+/// Handle to the journal (cheap to clone): opens units of work.
 #[derive(Debug, Clone)]
 pub struct Journal {
     backend: Backend,
-}
-
-static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Calls the same method on whichever backend is in use.
-macro_rules! dispatch {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match &$self.backend {
-            Backend::Postgres(j) => j.$method($($arg),*).await,
-            Backend::Sqlite(j) => j.$method($($arg),*).await,
-        }
-    };
 }
 
 impl Journal {
     /// Opens the journal a URL names: `postgres://...` or `sqlite://path`.
     pub async fn connect(url: &str, max_connections: u32) -> JournalResult<Self> {
         if url.starts_with("sqlite:") {
-            return Ok(Self {
-                backend: Backend::Sqlite(SqliteJournal::open(url).await?),
-            });
+            return Ok(Self::from_sqlite(SqliteJournal::open(url).await?));
         }
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(JournalError::Open(format!(
@@ -150,17 +157,22 @@ impl Journal {
     /// read.
     pub async fn connect_read_only(url: &str) -> JournalResult<Self> {
         if url.starts_with("sqlite:") {
-            return Ok(Self {
-                backend: Backend::Sqlite(SqliteJournal::open_read_only(url).await?),
-            });
+            return Ok(Self::from_sqlite(SqliteJournal::open_read_only(url).await?));
         }
         Self::connect(url, 2).await
+    }
+
+    /// A fresh, empty journal in memory (planning an event when no journal can be read).
+    pub async fn empty() -> JournalResult<Self> {
+        let journal = Self::from_sqlite(SqliteJournal::open("sqlite::memory:").await?);
+        journal.migrate().await?;
+        Ok(journal)
     }
 
     /// Wraps an existing PostgreSQL pool (tests get one per database from `#[sqlx::test]`).
     pub fn from_pool(pool: PgPool) -> Self {
         Self {
-            backend: Backend::Postgres(PgJournal { pool }),
+            backend: Backend::Postgres(pool),
         }
     }
 
@@ -174,7 +186,7 @@ impl Journal {
     /// The PostgreSQL pool, when that is the backend (benchmarks and tests inspect it).
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match &self.backend {
-            Backend::Postgres(j) => Some(&j.pool),
+            Backend::Postgres(pool) => Some(pool),
             Backend::Sqlite(_) => None,
         }
     }
@@ -191,338 +203,64 @@ impl Journal {
         matches!(self.backend, Backend::Postgres(_))
     }
 
+    /// A transaction: several operations that commit together ([`Tx::commit`]) or not at
+    /// all (dropped, a cancelled request included).
+    pub async fn begin(&self) -> JournalResult<Tx> {
+        Ok(match &self.backend {
+            Backend::Postgres(pool) => Tx::pg_tx(pool.begin().await?),
+            Backend::Sqlite(j) => Tx::lite_tx(j.pool.begin().await?),
+        })
+    }
+
+    /// A connection where each statement commits on its own: for reads and for
+    /// operations that are one statement.
+    pub async fn conn(&self) -> JournalResult<Tx> {
+        Ok(match &self.backend {
+            Backend::Postgres(pool) => Tx::pg(pool.acquire().await?),
+            Backend::Sqlite(j) => Tx::lite(j.pool.acquire().await?),
+        })
+    }
+
+    /// Applies every migration this build knows, then fills what only Rust can compute.
     pub async fn migrate(&self) -> JournalResult<()> {
         match &self.backend {
-            Backend::Postgres(j) => PG_MIGRATOR.run(&j.pool).await.map_err(migrate_error),
-            Backend::Sqlite(j) => j.migrate().await,
+            Backend::Postgres(pool) => PG_MIGRATOR.run(pool).await.map_err(migrate_error)?,
+            Backend::Sqlite(j) => j.migrate().await?,
         }
+        let mut tx = self.begin().await?;
+        let fixed = tx.backfill_email_keys().await?;
+        tx.commit().await?;
+        if fixed > 0 {
+            tracing::info!(
+                rows = fixed,
+                "filled address keys for case-insensitive lookups"
+            );
+        }
+        Ok(())
     }
 
     /// Readiness: the database answers and every known migration is applied.
     pub async fn ready(&self) -> JournalResult<bool> {
+        let known = match &self.backend {
+            Backend::Postgres(_) => PG_MIGRATOR.iter().count(),
+            Backend::Sqlite(_) => sqlite::MIGRATOR.iter().count(),
+        };
+        let applied: i64 = self
+            .conn()
+            .await?
+            .scalar(db::sql(
+                "SELECT count(*) FROM _sqlx_migrations WHERE success",
+            ))
+            .await?;
+        Ok(usize::try_from(applied).unwrap_or(0) >= known)
+    }
+
+    /// Ends use of the journal on a clean exit: the embedded journal folds its write-ahead
+    /// log into the main file, so a copy of `journal.db` alone is complete.
+    pub async fn close(&self) {
         match &self.backend {
-            Backend::Postgres(j) => {
-                let applied: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-                        .fetch_one(&j.pool)
-                        .await?;
-                Ok(usize::try_from(applied).unwrap_or(0) >= PG_MIGRATOR.iter().count())
-            }
-            Backend::Sqlite(j) => j.ready().await,
+            Backend::Postgres(pool) => pool.close().await,
+            Backend::Sqlite(j) => j.close().await,
         }
-    }
-
-    pub async fn record_event(
-        &self,
-        event: &LifecycleEvent,
-        signature_key: Option<usize>,
-    ) -> JournalResult<Recorded> {
-        dispatch!(self.record_event(event, signature_key))
-    }
-
-    /// Commits everything one delivery produced (events and ignored notices), all or
-    /// nothing.
-    pub async fn record_delivery(
-        &self,
-        records: &[crate::ingest::Record],
-        signature_key: Option<usize>,
-    ) -> JournalResult<Vec<Recorded>> {
-        dispatch!(self.record_delivery(records, signature_key))
-    }
-
-    /// Several dated single-event deliveries in one statement (the inbox writer's batches).
-    pub async fn record_events(
-        &self,
-        events: &[(&LifecycleEvent, Option<usize>)],
-    ) -> JournalResult<Vec<Recorded>> {
-        dispatch!(self.record_events(events))
-    }
-
-    pub async fn apply_pending_events(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> JournalResult<Vec<AppliedEvent>> {
-        dispatch!(self.apply_pending_events(now, limit))
-    }
-
-    pub async fn enqueue(
-        &self,
-        person_id: Uuid,
-        due_at: DateTime<Utc>,
-        reason: &str,
-    ) -> JournalResult<()> {
-        dispatch!(self.enqueue(person_id, due_at, reason))
-    }
-
-    pub async fn next_due(&self) -> JournalResult<Option<DateTime<Utc>>> {
-        dispatch!(self.next_due())
-    }
-
-    pub async fn claim_job(
-        &self,
-        now: DateTime<Utc>,
-        owner: &str,
-        lease: Duration,
-    ) -> JournalResult<Option<JobRow>> {
-        dispatch!(self.claim_job(now, owner, lease))
-    }
-
-    pub async fn finish_job(
-        &self,
-        job: &JobRow,
-        owner: &str,
-        next_due: Option<(DateTime<Utc>, &str)>,
-    ) -> JournalResult<()> {
-        dispatch!(self.finish_job(job, owner, next_due))
-    }
-
-    pub async fn renew_lease(
-        &self,
-        person_id: Uuid,
-        owner: &str,
-        until: DateTime<Utc>,
-    ) -> JournalResult<bool> {
-        dispatch!(self.renew_lease(person_id, owner, until))
-    }
-
-    pub async fn person(&self, id: Uuid) -> JournalResult<PersonRow> {
-        dispatch!(self.person(id))
-    }
-
-    pub async fn find_person(&self, key: &str) -> JournalResult<Option<PersonRow>> {
-        dispatch!(self.find_person(key))
-    }
-
-    pub async fn set_desired(
-        &self,
-        person_id: Uuid,
-        desired: &Value,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        dispatch!(self.set_desired(person_id, desired, now))
-    }
-
-    pub async fn link_user(
-        &self,
-        person_id: Uuid,
-        user_id: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        dispatch!(self.link_user(person_id, user_id, now))
-    }
-
-    pub async fn unfinished_actions(&self, person_id: Uuid) -> JournalResult<Vec<ActionRow>> {
-        dispatch!(self.unfinished_actions(person_id))
-    }
-
-    pub async fn insert_action(
-        &self,
-        action: &NewAction,
-        now: DateTime<Utc>,
-    ) -> JournalResult<Uuid> {
-        dispatch!(self.insert_action(action, now))
-    }
-
-    pub async fn start_action(
-        &self,
-        id: Uuid,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-        request: &Value,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        dispatch!(self.start_action(id, owner, lease_until, request, now))
-    }
-
-    pub async fn finish_action(
-        &self,
-        id: Uuid,
-        result: &ActionResult,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        dispatch!(self.finish_action(id, result, now))
-    }
-
-    pub async fn supersede_actions(&self, ids: &[Uuid], now: DateTime<Utc>) -> JournalResult<()> {
-        dispatch!(self.supersede_actions(ids, now))
-    }
-
-    pub async fn action(&self, id: Uuid) -> JournalResult<ActionRow> {
-        dispatch!(self.action(id))
-    }
-
-    pub async fn has_action(
-        &self,
-        person_id: Uuid,
-        kind: &str,
-        params: &Value,
-        status: &str,
-    ) -> JournalResult<bool> {
-        dispatch!(self.has_action(person_id, kind, params, status))
-    }
-
-    pub async fn release_action(
-        &self,
-        id: Uuid,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> JournalResult<ActionRow> {
-        dispatch!(self.release_action(id, by, now))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub async fn start_capped_action(
-        &self,
-        action: &ActionRow,
-        cap: u32,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-        request: &Value,
-        now: DateTime<Utc>,
-    ) -> JournalResult<Option<i64>> {
-        dispatch!(self.start_capped_action(action, cap, owner, lease_until, request, now))
-    }
-
-    pub async fn action_status_counts(&self) -> JournalResult<Vec<(String, i64)>> {
-        dispatch!(self.action_status_counts())
-    }
-
-    pub async fn failures_of(
-        &self,
-        person_id: Uuid,
-        kind: &str,
-        params: &Value,
-    ) -> JournalResult<i64> {
-        dispatch!(self.failures_of(person_id, kind, params))
-    }
-
-    pub async fn emails_held_by_others(
-        &self,
-        person_id: Uuid,
-        emails: &[String],
-    ) -> JournalResult<Vec<String>> {
-        dispatch!(self.emails_held_by_others(person_id, emails))
-    }
-
-    pub async fn address_holder(
-        &self,
-        email: &str,
-        except: Uuid,
-    ) -> JournalResult<Option<PersonRow>> {
-        dispatch!(self.address_holder(email, except))
-    }
-
-    pub async fn enqueue_address_holders(
-        &self,
-        email: &str,
-        except: Uuid,
-        now: DateTime<Utc>,
-    ) -> JournalResult<()> {
-        dispatch!(self.enqueue_address_holders(email, except, now))
-    }
-
-    pub async fn person_by_source(
-        &self,
-        source: &str,
-        source_person_id: &str,
-    ) -> JournalResult<Option<PersonRow>> {
-        dispatch!(self.person_by_source(source, source_person_id))
-    }
-
-    pub async fn linked_elsewhere(
-        &self,
-        user_id: &str,
-        person_id: Uuid,
-    ) -> JournalResult<Option<PersonRow>> {
-        dispatch!(self.linked_elsewhere(user_id, person_id))
-    }
-
-    pub async fn rereads_since(
-        &self,
-        person_id: Uuid,
-        kind: &str,
-        params: &Value,
-        since: DateTime<Utc>,
-    ) -> JournalResult<i64> {
-        dispatch!(self.rereads_since(person_id, kind, params, since))
-    }
-
-    pub async fn sweep_for_drift(&self, now: DateTime<Utc>, every: Duration) -> JournalResult<u64> {
-        dispatch!(self.sweep_for_drift(now, every))
-    }
-
-    pub async fn list_events(&self, f: &JournalFilter) -> JournalResult<Page<EventRow>> {
-        f.validate(Listing::Events)?;
-        dispatch!(self.list_events(f))
-    }
-
-    pub async fn event(&self, id: Uuid) -> JournalResult<EventRow> {
-        dispatch!(self.event(id))
-    }
-
-    pub async fn list_actions(&self, f: &JournalFilter) -> JournalResult<Page<ActionRow>> {
-        f.validate(Listing::Actions)?;
-        dispatch!(self.list_actions(f))
-    }
-
-    pub async fn actions_for_event(&self, event_id: Uuid) -> JournalResult<Vec<ActionRow>> {
-        dispatch!(self.actions_for_event(event_id))
-    }
-
-    pub async fn person_timeline(
-        &self,
-        person: &PersonRow,
-    ) -> JournalResult<(Vec<EventRow>, Vec<ActionRow>)> {
-        dispatch!(self.person_timeline(person))
-    }
-
-    // ------------------------------------------------------------------ SCIM resources
-
-    pub async fn scim_get(
-        &self,
-        source: &str,
-        resource_type: &str,
-        id: &str,
-    ) -> JournalResult<Option<ScimRecord>> {
-        dispatch!(self.scim_get(source, resource_type, id))
-    }
-
-    pub async fn scim_list(
-        &self,
-        source: &str,
-        resource_type: &str,
-    ) -> JournalResult<Vec<ScimRecord>> {
-        dispatch!(self.scim_list(source, resource_type))
-    }
-
-    pub async fn scim_create(
-        &self,
-        record: &ScimRecord,
-        members: Option<&[String]>,
-    ) -> JournalResult<ScimWrite> {
-        dispatch!(self.scim_create(record, members))
-    }
-
-    pub async fn scim_replace(
-        &self,
-        record: &ScimRecord,
-        expected_version: i64,
-        members: Option<&[String]>,
-    ) -> JournalResult<ScimWrite> {
-        dispatch!(self.scim_replace(record, expected_version, members))
-    }
-
-    pub async fn scim_delete(
-        &self,
-        source: &str,
-        resource_type: &str,
-        id: &str,
-    ) -> JournalResult<bool> {
-        dispatch!(self.scim_delete(source, resource_type, id))
-    }
-
-    pub async fn scim_groups_of(&self, source: &str, user_id: &str) -> JournalResult<Vec<String>> {
-        dispatch!(self.scim_groups_of(source, user_id))
     }
 }

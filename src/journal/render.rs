@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{ActionRow, EventRow, Page};
+use super::types::{ActionRow, EventRow, Page};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -118,7 +118,7 @@ pub fn actions(page: &Page<ActionRow>, format: Format) -> String {
                 ts(a.created_at),
                 person,
                 format!("{}{target}", a.kind),
-                a.status.clone(),
+                a.status.to_string(),
                 a.attempts.to_string(),
                 a.response_status.map(|s| s.to_string()).unwrap_or_default(),
                 a.request_id.clone().unwrap_or_default(),
@@ -149,11 +149,11 @@ pub fn events(page: &Page<EventRow>, format: Format) -> String {
                 e.source.clone(),
                 match &e.source_event_type {
                     Some(t) => format!("{} ({t})", e.kind),
-                    None => e.kind.clone(),
+                    None => e.kind.to_string(),
                 },
                 e.person_source_id.clone().unwrap_or_default(),
                 e.email.clone().unwrap_or_default(),
-                e.status.clone(),
+                e.status.to_string(),
                 e.id.to_string(),
                 e.status_reason.clone().unwrap_or_default(),
             ]

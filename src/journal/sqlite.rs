@@ -1,7 +1,6 @@
-//! The journal on SQLite: the embedded single-node default. The same statements as the
-//! PostgreSQL journal, minus what SQLite has no need for: one process owns the file (a lock
-//! file refuses a second), and one connection serializes writes, so claims need no row
-//! locks.
+//! Opening the embedded SQLite journal: one process owns the file (a lock file refuses a
+//! second), one connection serializes writes (so claims need no row locks), and a clean
+//! exit checkpoints the write-ahead log into the main file.
 
 use super::{JournalError, JournalResult};
 
@@ -9,11 +8,12 @@ use super::{JournalError, JournalResult};
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
     pub(super) pool: sqlx::SqlitePool,
+    read_only: bool,
     /// Held open for the life of the process: the exclusive lock on `<file>.lock`.
     _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
-static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteJournal {
     /// Opens (creating if needed) the journal file a `sqlite://path` URL names. Refuses a
@@ -61,7 +61,11 @@ impl SqliteJournal {
             .map_err(|e| {
                 JournalError::Open(format!("cannot open journal file {}: {e}", path.display()))
             })?;
-        Ok(Self { pool, _lock: lock })
+        Ok(Self {
+            pool,
+            read_only,
+            _lock: lock,
+        })
     }
 
     /// Takes the exclusive lock that makes this process the file's only user.
@@ -113,21 +117,30 @@ impl SqliteJournal {
 
     /// Wraps an open pool (tests).
     pub fn from_pool(pool: sqlx::SqlitePool) -> Self {
-        Self { pool, _lock: None }
+        Self {
+            pool,
+            read_only: false,
+            _lock: None,
+        }
     }
 
     pub(super) async fn migrate(&self) -> JournalResult<()> {
-        SQLITE_MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(super::migrate_error)
+        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)
     }
 
-    pub(super) async fn ready(&self) -> JournalResult<bool> {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(usize::try_from(applied).unwrap_or(0) >= SQLITE_MIGRATOR.iter().count())
+    /// Folds the write-ahead log into the main file and closes the pool. Without it, the
+    /// last commits live in `journal.db-wal` until the next start, and a copy of
+    /// `journal.db` alone (a backup, a support bundle) would miss them.
+    pub(super) async fn close(&self) {
+        if !self.read_only {
+            match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                Ok(_) => tracing::debug!("embedded journal checkpointed"),
+                Err(e) => tracing::warn!(error = %e, "could not checkpoint the embedded journal"),
+            }
+        }
+        self.pool.close().await;
     }
 }

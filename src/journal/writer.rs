@@ -4,12 +4,12 @@
 //! each commit waits for a WAL flush. Committing deliveries one transaction each makes the
 //! flush, the statement round trip and the per-transaction work in PostgreSQL the cost of every
 //! delivery. The writer instead lets deliveries that arrive while earlier ones are being
-//! committed share the next statement ([`Journal::record_events`]): at most `max_in_flight`
+//! committed share the next statement ([`Tx::record_events`](super::Tx::record_events)): at most `max_in_flight`
 //! batches are being written at once; when all are busy, deliveries queue and the next batch
 //! takes everything queued (up to [`MAX_BATCH`]). A lone delivery on an idle service is written
 //! at once, so batching adds no wait of its own.
 //!
-//! Guarantees are those of [`Journal::record_event`]: a caller hears back only after its
+//! Guarantees are those of [`Tx::record_event`](super::Tx::record_event): a caller hears back only after its
 //! event is committed (or known to be a duplicate), and dedupe is by (source, dedupe key). If a
 //! batch fails, each of its deliveries is retried on its own so that one bad row cannot fail
 //! the others.
@@ -53,7 +53,7 @@ impl EventWriter {
         Self { tx }
     }
 
-    /// Commits a verified delivery's event, like [`Journal::record_event`].
+    /// Commits a verified delivery's event, like [`Tx::record_event`](super::Tx::record_event).
     pub async fn record(
         &self,
         event: LifecycleEvent,
@@ -100,7 +100,10 @@ async fn run(journal: Journal, mut rx: mpsc::Receiver<Pending>, max_in_flight: u
 async fn write(journal: &Journal, batch: Vec<Pending>) {
     let events: Vec<(&LifecycleEvent, Option<usize>)> =
         batch.iter().map(|p| (&p.event, p.signature_key)).collect();
-    let result = journal.record_events(&events).await;
+    let result = match journal.conn().await {
+        Ok(mut conn) => conn.record_events(&events).await,
+        Err(e) => Err(e),
+    };
     drop(events);
     match result {
         Ok(recorded) => {
@@ -118,9 +121,13 @@ async fn write(journal: &Journal, batch: Vec<Pending>) {
         Err(err) => {
             tracing::warn!(error = %err, deliveries = batch.len(), "batched journal write failed; writing each delivery on its own");
             futures::future::join_all(batch.into_iter().map(|pending| async move {
-                let result = journal
-                    .record_event(&pending.event, pending.signature_key)
-                    .await;
+                let result = match journal.conn().await {
+                    Ok(mut conn) => {
+                        conn.record_event(&pending.event, pending.signature_key)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 let _ = pending.reply.send(result);
             }))
             .await;

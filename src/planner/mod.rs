@@ -5,7 +5,9 @@
 //! (keycard.md §1.2, §6).
 
 mod desired;
+mod inputs;
 mod observe;
+pub mod render;
 
 use std::collections::BTreeMap;
 
@@ -13,73 +15,77 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use desired::{desired_access, person_facts};
+pub use inputs::{Environment, Inputs, LoadError, load};
 pub use observe::{Observed, observe};
 
-use crate::admin_api::{AdminApiError, AdminClient, ApiKey, Invite, OrgRole, User, WorkspaceRole};
+use crate::admin_api::{ApiKey, Invite, OrgRole, User, WorkspaceRole};
 use crate::config::ApiKeyPolicy;
-use crate::journal::PersonRow;
-use crate::rules::RuleSet;
+use crate::journal::{ActionKind, ActionStatus, PersonStatus, fold_email};
 
 /// Offboarding and safety policy from config.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub api_keys: ApiKeyPolicy,
     pub remove_user: bool,
-    /// Lower-cased addresses automation never touches.
+    /// Addresses automation never touches (folded with `fold_email`).
     pub protected_emails: Vec<String>,
+    /// `safety.max_removals_per_hour`: how many people may lose access in an hour.
+    pub max_removals_per_hour: u32,
 }
 
-/// Everything one reconcile decides.
-#[derive(Debug, Clone)]
-pub struct Decided {
-    pub desired: Desired,
-    pub observed: Observed,
-    pub context: PlanContext,
-    pub steps: Vec<Planned>,
-}
-
-/// Rules, then observation (GETs only), then the plan. With no client the person is
-/// assumed to have nothing yet (dry run without a credential).
-pub async fn decide(
-    client: Option<&AdminClient>,
-    workspace_ids: &BTreeMap<String, String>,
-    rules: &RuleSet,
-    person: &PersonRow,
-    policy: &Policy,
-) -> Result<Decided, AdminApiError> {
-    let desired = desired_access(rules, person);
-    let lifecycle = Lifecycle::parse(&person.status);
-    let managed: BTreeMap<String, Option<String>> = rules
-        .managed_workspaces()
-        .into_iter()
-        .map(|name| {
-            let id = match client {
-                Some(_) => workspace_ids.get(&name).cloned(),
-                None => Some(format!("<{name}>")),
-            };
-            (name, id)
-        })
-        .collect();
-    let observed = match client {
-        Some(client) => {
-            let leaving = lifecycle == Lifecycle::Departed || desired.org_role.is_none();
-            // A leaver whose linked account is already gone is done: an account that now
-            // has their address belongs to whoever holds it now, not to this record.
-            let by_email =
-                !(lifecycle == Lifecycle::Departed && person.anthropic_user_id.is_some());
-            observe(
-                client,
-                person.anthropic_user_id.as_deref(),
-                person.email.as_deref(),
-                &previous_emails(person),
-                by_email,
-                &managed,
-                leaving,
-            )
-            .await?
+impl Policy {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            api_keys: config.raw.offboarding.api_keys,
+            remove_user: config.raw.offboarding.remove_user,
+            protected_emails: config
+                .raw
+                .safety
+                .protected_emails
+                .iter()
+                .map(|e| fold_email(e))
+                .collect(),
+            max_removals_per_hour: config.raw.safety.max_removals_per_hour,
         }
-        None => Observed::default(),
-    };
+    }
+
+    fn protects(&self, email: &str) -> bool {
+        self.protected_emails.contains(&fold_email(email))
+    }
+}
+
+/// What one reconcile of one person decides: the access the rules give, the steps that
+/// close the gap, and the journal-side decisions that go with them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub desired: Desired,
+    #[serde(skip)]
+    pub context: PlanContext,
+    #[serde(skip)]
+    pub observed: Observed,
+    pub steps: Vec<Planned>,
+    /// The account found by this person's address, to be linked to them before acting.
+    pub link: Option<String>,
+}
+
+impl Plan {
+    /// The status a step's action has once journaled, before anything runs.
+    pub fn initial_status(step: &Step, dry_run: bool) -> ActionStatus {
+        match step {
+            Step::ManualAction { .. } => ActionStatus::NeedsManualAction,
+            Step::WaitForAcceptance { .. } => ActionStatus::Waiting,
+            _ if dry_run => ActionStatus::DryRun,
+            _ => ActionStatus::Pending,
+        }
+    }
+}
+
+/// The plan for one person from its loaded facts. Pure: every rule that turns an action
+/// into a note for a human, or marks where the removal cap stops it, is here, so `keycard
+/// plan` shows exactly what `keycard serve` does with the same facts.
+pub fn plan_person(inputs: &Inputs, policy: &Policy) -> Plan {
+    let person = &inputs.person;
+    let observed = &inputs.observed;
     // Protection follows the account as well as the HR record: an address changed (or
     // missing) at the source must not unprotect the account it is linked to.
     let protected = [
@@ -89,43 +95,101 @@ pub async fn decide(
     ]
     .into_iter()
     .flatten()
-    .any(|e| policy.protected_emails.contains(&e.trim().to_lowercase()));
+    .any(|e| policy.protects(e));
     let context = PlanContext {
-        managed,
+        managed: inputs.managed.clone(),
         api_keys: policy.api_keys,
         remove_user: policy.remove_user,
         protected,
     };
-    let steps = plan(
+    let mut steps = plan(
         person.email.as_deref(),
-        lifecycle,
-        &desired,
-        &observed,
+        person.status,
+        &inputs.desired,
+        observed,
         &context,
     );
-    Ok(Decided {
-        desired,
-        observed,
+
+    let mut link = observed
+        .member
+        .as_ref()
+        .map(|m| m.id.clone())
+        .filter(|id| person.anthropic_user_id.as_deref() != Some(id.as_str()));
+    // Two active records with one address (one human in two feeds, an HR typo): the first
+    // keeps it, a later one without an account of its own yields. Otherwise both would act
+    // on the one invite, each withdrawing the other's, forever.
+    if person.status != PersonStatus::Departed
+        && person.anthropic_user_id.is_none()
+        && let (Some(email), Some(first)) = (person.email.as_deref(), &inputs.address_holder)
+        && (first.created_at, first.id) < (person.created_at, person.id)
+    {
+        steps = manual_instead(
+            &steps,
+            format!(
+                "the address {email} belongs to person {}/{} ({}), who had it first; Keycard does not invite or act on it for this person. Fix the address at the source, or link an account with POST /api/v1/people/{}/link",
+                first.source, first.source_person_id, first.id, person.id
+            ),
+            "address in use by another person",
+        );
+        link = None;
+    } else if let (Some(id), Some(owner)) = (link.as_deref(), &inputs.account_owner) {
+        // Found by email, but the account is another person's (a rehire under a new id, or
+        // the same human in a second source): acting on it for this person could remove
+        // someone else's access. Never handed over automatically, not even from a departed
+        // record: an address can be reused by a different human, and the account carries
+        // its owner's API keys and history.
+        steps = manual_instead(
+            &steps,
+            format!(
+                "the account {id} with this person's email is linked to person {}/{} ({}, {}); Keycard does not act on it for this person. If it is this person's, say so with POST /api/v1/people/{}/link; if not, remove the old account in the Console and Keycard will invite this person",
+                owner.source, owner.source_person_id, owner.id, owner.status, person.id
+            ),
+            "account linked to another person",
+        );
+        link = None;
+    }
+
+    mark_holds(&mut steps, inputs);
+    Plan {
+        desired: inputs.desired.clone(),
         context,
+        observed: observed.clone(),
         steps,
-    })
+        link,
+    }
 }
 
-/// Where a person stands in their lifecycle (from the journal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lifecycle {
-    Active,
-    OnLeave,
-    Departed,
-}
-
-impl Lifecycle {
-    pub fn parse(status: &str) -> Self {
-        match status {
-            "departed" => Self::Departed,
-            "on_leave" => Self::OnLeave,
-            _ => Self::Active,
+/// Marks the step where a run stops at the removal cap: an action an operator has not
+/// released yet, or the first destructive step the cap would hold now. Later steps are not
+/// reached in that run.
+fn mark_holds(steps: &mut [Planned], inputs: &Inputs) {
+    for p in steps.iter_mut() {
+        let kind = p.step.kind();
+        let params = p.step.params();
+        let existing = inputs
+            .unfinished
+            .iter()
+            .find(|a| a.kind == kind && a.params == params);
+        if let Some(row) = existing.filter(|a| a.status == ActionStatus::Held) {
+            p.hold = Some(format!(
+                "held by the removal cap until an operator releases action {}",
+                row.id
+            ));
+            return;
+        }
+        // Admitted once, always admitted: a retry or a crash recovery of a destructive action
+        // already under way (or released) is not held again mid-offboarding.
+        let admitted =
+            existing.is_some_and(|a| a.status == ActionStatus::Released || a.started_at.is_some());
+        if kind.is_destructive() && !admitted {
+            if inputs.cap.would_hold() {
+                p.hold = Some(format!(
+                    "the removal cap would hold it: {} people lost access in the last hour (safety.max_removals_per_hour = {})",
+                    inputs.cap.others_this_hour, inputs.cap.cap
+                ));
+            }
+            // Admitted (or held) here; the person's later destructive steps go with it.
+            return;
         }
     }
 }
@@ -209,18 +273,18 @@ pub enum Step {
 }
 
 impl Step {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Self::CreateInvite { .. } => "create_invite",
-            Self::WithdrawInvite { .. } => "withdraw_invite",
-            Self::UpdateUserRole { .. } => "update_user_role",
-            Self::AddWorkspaceMember { .. } => "add_workspace_member",
-            Self::UpdateWorkspaceMember { .. } => "update_workspace_member",
-            Self::RemoveWorkspaceMember { .. } => "remove_workspace_member",
-            Self::DeactivateApiKey { .. } => "deactivate_api_key",
-            Self::RemoveUser { .. } => "remove_user",
-            Self::WaitForAcceptance { .. } => "wait_for_acceptance",
-            Self::ManualAction { .. } => "needs_manual_action",
+            Self::CreateInvite { .. } => ActionKind::CreateInvite,
+            Self::WithdrawInvite { .. } => ActionKind::WithdrawInvite,
+            Self::UpdateUserRole { .. } => ActionKind::UpdateUserRole,
+            Self::AddWorkspaceMember { .. } => ActionKind::AddWorkspaceMember,
+            Self::UpdateWorkspaceMember { .. } => ActionKind::UpdateWorkspaceMember,
+            Self::RemoveWorkspaceMember { .. } => ActionKind::RemoveWorkspaceMember,
+            Self::DeactivateApiKey { .. } => ActionKind::DeactivateApiKey,
+            Self::RemoveUser { .. } => ActionKind::RemoveUser,
+            Self::WaitForAcceptance { .. } => ActionKind::WaitForAcceptance,
+            Self::ManualAction { .. } => ActionKind::NeedsManualAction,
         }
     }
 
@@ -233,9 +297,10 @@ impl Step {
         v
     }
 
-    pub fn from_journal(kind: &str, params: &Value) -> Option<Self> {
+    pub fn from_journal(kind: ActionKind, params: &Value) -> Option<Self> {
         let mut v = params.clone();
-        v.as_object_mut()?.insert("kind".into(), json!(kind));
+        v.as_object_mut()?
+            .insert("kind".into(), json!(kind.as_str()));
         serde_json::from_value(v).ok()
     }
 
@@ -290,6 +355,9 @@ pub struct Planned {
     pub step: Step,
     pub rule: Option<String>,
     pub reason: String,
+    /// Why the run stops at this step (the removal cap), when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
 }
 
 fn planned(step: Step, rule: Option<&str>, reason: impl Into<String>) -> Planned {
@@ -297,33 +365,19 @@ fn planned(step: Step, rule: Option<&str>, reason: impl Into<String>) -> Planned
         step,
         rule: rule.map(str::to_owned),
         reason: reason.into(),
+        hold: None,
     }
-}
-
-/// Addresses the person had before the current one (from the journal's email history).
-fn previous_emails(person: &PersonRow) -> Vec<String> {
-    let current = person.email.as_deref().unwrap_or_default();
-    let mut out: Vec<String> = Vec::new();
-    for entry in person.email_history.as_array().into_iter().flatten() {
-        if let Some(e) = entry.get("email").and_then(Value::as_str)
-            && !e.eq_ignore_ascii_case(current)
-            && !out.iter().any(|o| o.eq_ignore_ascii_case(e))
-        {
-            out.push(e.to_owned());
-        }
-    }
-    out
 }
 
 /// The whole plan for one person.
 pub fn plan(
     email: Option<&str>,
-    lifecycle: Lifecycle,
+    lifecycle: PersonStatus,
     desired: &Desired,
     observed: &Observed,
     ctx: &PlanContext,
 ) -> Vec<Planned> {
-    let leaving = lifecycle == Lifecycle::Departed || desired.org_role.is_none();
+    let leaving = lifecycle == PersonStatus::Departed || desired.org_role.is_none();
     // Invites to an address the person no longer has go first, whatever else happens.
     let mut steps: Vec<Planned> = observed
         .stale_invites
@@ -386,8 +440,8 @@ pub fn manual_instead(steps: &[Planned], why: String, short: impl Into<String>) 
     )]
 }
 
-fn plan_leaver(lifecycle: Lifecycle, observed: &Observed, ctx: &PlanContext) -> Vec<Planned> {
-    let why = if lifecycle == Lifecycle::Departed {
+fn plan_leaver(lifecycle: PersonStatus, observed: &Observed, ctx: &PlanContext) -> Vec<Planned> {
+    let why = if lifecycle == PersonStatus::Departed {
         "person departed"
     } else {
         "no rule grants access"

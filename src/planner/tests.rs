@@ -42,7 +42,7 @@ fn desired(role: OrgRole, ws: &[(&str, WorkspaceRole)]) -> Desired {
 }
 
 fn kinds(plan: &[Planned]) -> Vec<&'static str> {
-    plan.iter().map(|p| p.step.kind()).collect()
+    plan.iter().map(|p| p.step.kind().as_str()).collect()
 }
 
 #[test]
@@ -53,7 +53,7 @@ fn joiner_gets_an_invite_and_waits_for_memberships() {
     );
     let p = plan(
         Some("ada@x.com"),
-        Lifecycle::Active,
+        PersonStatus::Active,
         &d,
         &Observed::default(),
         &ctx(),
@@ -68,7 +68,7 @@ fn pending_invite_with_the_right_role_is_left_alone() {
         pending_invite: Some(invite("invite_1", "ada@x.com", "developer")),
         ..Default::default()
     };
-    assert!(plan(Some("ada@x.com"), Lifecycle::Active, &d, &obs, &ctx()).is_empty());
+    assert!(plan(Some("ada@x.com"), PersonStatus::Active, &d, &obs, &ctx()).is_empty());
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn pending_invite_with_the_wrong_role_is_resent() {
         pending_invite: Some(invite("invite_1", "ada@x.com", "user")),
         ..Default::default()
     };
-    let p = plan(Some("ada@x.com"), Lifecycle::Active, &d, &obs, &ctx());
+    let p = plan(Some("ada@x.com"), PersonStatus::Active, &d, &obs, &ctx());
     assert_eq!(kinds(&p), vec!["withdraw_invite", "create_invite"]);
 }
 
@@ -100,7 +100,7 @@ fn mover_changes_role_and_managed_memberships_only() {
         "wrkspc_sb".into(),
         ("Sandbox".into(), WorkspaceRole::WorkspaceUser),
     );
-    let p = plan(Some("ada@x.com"), Lifecycle::Active, &d, &obs, &ctx());
+    let p = plan(Some("ada@x.com"), PersonStatus::Active, &d, &obs, &ctx());
     assert_eq!(
         kinds(&p),
         vec![
@@ -130,7 +130,7 @@ fn leaver_member_keys_memberships_then_removal() {
     ];
     let p = plan(
         Some("ada@x.com"),
-        Lifecycle::Departed,
+        PersonStatus::Departed,
         &Desired::default(),
         &obs,
         &ctx(),
@@ -153,7 +153,7 @@ fn leaver_before_acceptance_withdraws_invite() {
     };
     let p = plan(
         Some("ada@x.com"),
-        Lifecycle::Departed,
+        PersonStatus::Departed,
         &Desired::default(),
         &obs,
         &ctx(),
@@ -169,7 +169,7 @@ fn admins_and_protected_people_become_manual_actions() {
     };
     let p = plan(
         Some("boss@x.com"),
-        Lifecycle::Departed,
+        PersonStatus::Departed,
         &Desired::default(),
         &obs,
         &ctx(),
@@ -184,7 +184,7 @@ fn admins_and_protected_people_become_manual_actions() {
     c.protected = true;
     let p = plan(
         Some("vip@x.com"),
-        Lifecycle::Departed,
+        PersonStatus::Departed,
         &Desired::default(),
         &obs,
         &c,
@@ -256,6 +256,6 @@ fn every_step_kind_is_a_known_action_kind() {
             would_do: vec![],
         },
     ];
-    let kinds: Vec<&str> = steps.iter().map(Step::kind).collect();
-    assert_eq!(kinds, crate::journal::action_kind::ALL);
+    let kinds: Vec<ActionKind> = steps.iter().map(Step::kind).collect();
+    assert_eq!(kinds, ActionKind::ALL);
 }

@@ -13,6 +13,7 @@ pub mod patch;
 pub mod resources;
 pub mod routes;
 pub mod schema;
+pub mod service;
 
 pub use error::{ScimError, ScimType};
 

@@ -5,7 +5,7 @@
 //! other's resources. Every answer is `application/scim+json`; every failure is a SCIM
 //! error (never problem+json, never an empty 500).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -18,18 +18,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
 
 use super::SCIM_CONTENT_TYPE;
 use super::error::ScimError;
-use super::events::{classify, lifecycle_event, person, work_email};
-use super::filter::{self, Scope, get_ci};
-use super::resources::{self, Projection, enterprise, etag, member_ids, normalize, render, text};
+use super::filter::{self, get_ci};
+use super::resources::{self, Projection, etag, member_ids, normalize, render};
 use super::schema::{self, LIST_SCHEMA, MAX_RESULTS, ResourceType};
+use super::service::{self, Change, Scope, Written};
 use crate::config::DeactivateMeans;
 use crate::http::AppState;
-use crate::ingest::EventKind;
-use crate::journal::{ScimRecord, ScimWrite};
+use crate::journal::ScimRecord;
 
 /// A configured SCIM source, as the HTTP layer needs it.
 #[derive(Clone)]
@@ -183,6 +181,15 @@ impl FromRequestParts<AppState> for Ctx {
 }
 
 impl Ctx {
+    fn scope(&self) -> Scope {
+        Scope {
+            source: self.source.clone(),
+            means: self.means,
+            base: self.base.clone(),
+            now: self.app.clock.now(),
+        }
+    }
+
     fn id(&self) -> Result<&str, ScimError> {
         self.id
             .as_deref()
@@ -226,18 +233,6 @@ fn etag_matches(header_value: &str, version: i64) -> bool {
     header_value
         .split(',')
         .any(|t| t.trim() == "*" || bare(t) == want)
-}
-
-fn check_if_match(headers: &HeaderMap, record: &ScimRecord) -> Result<()> {
-    if let Some(v) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
-        && !etag_matches(v, record.version)
-    {
-        return Err(ScimError::precondition_failed(format!(
-            "If-Match does not match the current version {}",
-            etag(record.version)
-        )));
-    }
-    Ok(())
 }
 
 async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> Result<(Value, Vec<u8>)> {
@@ -323,34 +318,6 @@ async fn resource_type_by_id(ctx: Ctx) -> Result<Response> {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// Group `(id, displayName)` pairs a User belongs to.
-async fn groups_of(ctx: &Ctx, user_id: &str) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for gid in ctx.app.journal.scim_groups_of(&ctx.source, user_id).await? {
-        if let Some(g) = ctx.app.journal.scim_get(&ctx.source, "Group", &gid).await? {
-            out.push((g.id, g.name));
-        }
-    }
-    Ok(out)
-}
-
-async fn rendered(ctx: &Ctx, record: &ScimRecord) -> Result<Value> {
-    let groups = if record.resource_type == "User" {
-        groups_of(ctx, &record.id).await?
-    } else {
-        Vec::new()
-    };
-    Ok(render(&ctx.base, record, &groups))
-}
-
-async fn load(ctx: &Ctx, rt: ResourceType, id: &str) -> Result<ScimRecord> {
-    ctx.app
-        .journal
-        .scim_get(&ctx.source, rt.as_str(), id)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", rt.as_str())))
-}
-
 async fn read(
     rt: ResourceType,
     ctx: Ctx,
@@ -362,7 +329,8 @@ async fn read(
         q.get("attributes").map(String::as_str),
         q.get("excludedAttributes").map(String::as_str),
     )?;
-    let record = load(&ctx, rt, ctx.id()?).await?;
+    let mut conn = ctx.app.journal.conn().await?;
+    let record = service::load(&mut conn, &ctx.source, rt, ctx.id()?).await?;
     if let Some(v) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -374,7 +342,7 @@ async fn read(
         }
         return Ok(response);
     }
-    let body = projection.apply(rendered(&ctx, &record).await?);
+    let body = projection.apply(service::rendered(&mut conn, &ctx.scope(), &record).await?);
     Ok(scim_json(StatusCode::OK, body, Some(record.version)))
 }
 
@@ -396,7 +364,7 @@ async fn list(
     let filter = q
         .get("filter")
         .filter(|f| !f.trim().is_empty())
-        .map(|f| filter::parse(Scope::Resource(rt), f).map_err(ScimError::invalid_filter))
+        .map(|f| filter::parse(filter::Scope::Resource(rt), f).map_err(ScimError::invalid_filter))
         .transpose()?;
     let projection = Projection::parse(
         rt,
@@ -408,11 +376,12 @@ async fn list(
         .map_or(MAX_RESULTS, |c| usize::try_from(c.max(0)).unwrap_or(0))
         .min(MAX_RESULTS);
 
-    let records = ctx.app.journal.scim_list(&ctx.source, rt.as_str()).await?;
+    let mut conn = ctx.app.journal.conn().await?;
+    let records = conn.scim_list(&ctx.source, rt.as_str()).await?;
     // User → groups, from one pass over the Groups (not one query per User).
     let mut memberships: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     if rt == ResourceType::User {
-        for g in ctx.app.journal.scim_list(&ctx.source, "Group").await? {
+        for g in conn.scim_list(&ctx.source, "Group").await? {
             if let Some(obj) = g.resource.as_object() {
                 for m in member_ids(obj) {
                     memberships
@@ -490,100 +459,43 @@ async fn search_all(_ctx: Ctx) -> ScimError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing
+// Writing: parse here, store and journal in one transaction (`service`), answer here.
 
-/// Checks that every member is a User of this source; returns the member ids.
-async fn check_members(ctx: &Ctx, group: &Map<String, Value>) -> Result<Vec<String>> {
-    let ids = member_ids(group);
-    for id in &ids {
-        if ctx
-            .app
-            .journal
-            .scim_get(&ctx.source, "User", id)
-            .await?
-            .is_none()
-        {
-            return Err(ScimError::invalid_value(format!(
-                "member '{id}' is not a User of this source"
-            )));
+/// The `If-Match` check, to run inside the write's transaction against what is stored.
+fn if_match(headers: &HeaderMap) -> impl FnOnce(&ScimRecord) -> Result<()> + Send + 'static {
+    let expected = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    move |record| match expected {
+        Some(v) if !etag_matches(&v, record.version) => {
+            Err(ScimError::precondition_failed(format!(
+                "If-Match does not match the current version {}",
+                etag(record.version)
+            )))
         }
+        _ => Ok(()),
     }
-    Ok(ids)
 }
 
-fn name_of(rt: ResourceType, resource: &Map<String, Value>) -> String {
-    let key = match rt {
-        ResourceType::User => "userName",
-        ResourceType::Group => "displayName",
-    };
-    text(resource, key).unwrap_or_default().to_owned()
-}
-
-fn conflict(rt: ResourceType, name: &str) -> ScimError {
-    match rt {
-        ResourceType::User => ScimError::uniqueness(format!("userName '{name}' is already taken")),
-        ResourceType::Group => {
-            ScimError::uniqueness(format!("a Group named '{name}' already exists"))
-        }
+/// After a commit that journaled lifecycle events, the worker applies them now.
+fn written(ctx: &Ctx, written: &Written, status: StatusCode) -> Response {
+    if written.events > 0 {
+        ctx.app.notify.notify_one();
     }
+    scim_json(status, written.body.clone(), Some(written.record.version))
 }
 
 async fn create(rt: ResourceType, ctx: Ctx, headers: HeaderMap, body: Body) -> Result<Response> {
     let (value, raw) = read_body(&ctx.app, &headers, body).await?;
     let resource = normalize(rt, &value)?;
-    let members = match rt {
-        ResourceType::Group => Some(check_members(&ctx, &resource).await?),
-        ResourceType::User => None,
-    };
-    let now = ctx.app.clock.now();
-    let record = ScimRecord {
-        source: ctx.source.clone(),
-        resource_type: rt.as_str().to_owned(),
-        id: Uuid::new_v4().to_string(),
-        name: name_of(rt, &resource),
-        external_id: text(&resource, "externalId").map(str::to_owned),
-        resource: Value::Object(resource.clone()),
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    match ctx
-        .app
-        .journal
-        .scim_create(&record, members.as_deref())
-        .await?
-    {
-        ScimWrite::Written => {}
-        ScimWrite::NameTaken => return Err(conflict(rt, &record.name)),
-        ScimWrite::VersionMismatch | ScimWrite::NotFound => {
-            return Err(ScimError::internal("the resource could not be stored"));
-        }
-    }
-    let journaled = match rt {
-        ResourceType::User => {
-            journal_user(&ctx, &record.id, None, Some(&resource), "POST /Users", &raw).await
-        }
-        ResourceType::Group => {
-            let touched: BTreeSet<String> = members.unwrap_or_default().into_iter().collect();
-            journal_members(&ctx, &touched, "POST /Groups", &raw).await
-        }
-    };
-    if let Err(e) = journaled {
-        // The resource must not outlive a failed journal write: the IdP's retry (after our
-        // 503) would find it and never send the change again, and the hire would be lost.
-        if let Err(undo) = ctx
-            .app
-            .journal
-            .scim_delete(&ctx.source, rt.as_str(), &record.id)
-            .await
-        {
-            tracing::error!(source = %ctx.source, id = %record.id, error = %undo, "could not undo a SCIM create whose change was not journaled");
-        }
-        return Err(e);
-    }
-    let body = rendered(&ctx, &record).await?;
-    let mut response = scim_json(StatusCode::CREATED, body, Some(record.version));
-    if let Ok(loc) = HeaderValue::from_str(&resources::location(&ctx.base, rt, &record.id)) {
+    let scope = ctx.scope();
+    let done = service::run(&ctx.app.journal, move |tx| {
+        Box::pin(async move { service::create(tx, &scope, rt, resource, &raw).await })
+    })
+    .await?;
+    let mut response = written(&ctx, &done, StatusCode::CREATED);
+    if let Ok(loc) = HeaderValue::from_str(&resources::location(&ctx.base, rt, &done.record.id)) {
         response.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(response)
@@ -591,288 +503,49 @@ async fn create(rt: ResourceType, ctx: Ctx, headers: HeaderMap, body: Body) -> R
 
 async fn replace(rt: ResourceType, ctx: Ctx, headers: HeaderMap, body: Body) -> Result<Response> {
     let (value, raw) = read_body(&ctx.app, &headers, body).await?;
-    let current = load(&ctx, rt, ctx.id()?).await?;
-    check_if_match(&headers, &current)?;
-    let resource = normalize(rt, &value)?;
-    write(rt, &ctx, current, resource, "PUT", &raw).await
+    let (scope, id, check) = (ctx.scope(), ctx.id()?.to_owned(), if_match(&headers));
+    let done = service::run(&ctx.app.journal, move |tx| {
+        Box::pin(async move {
+            let change = Change {
+                method: "PUT",
+                check,
+                apply: |_: &Map<String, Value>| normalize(rt, &value),
+            };
+            service::write(tx, &scope, rt, &id, change, &raw).await
+        })
+    })
+    .await?;
+    Ok(written(&ctx, &done, StatusCode::OK))
 }
 
 async fn modify(rt: ResourceType, ctx: Ctx, headers: HeaderMap, body: Body) -> Result<Response> {
     let (value, raw) = read_body(&ctx.app, &headers, body).await?;
-    let current = load(&ctx, rt, ctx.id()?).await?;
-    check_if_match(&headers, &current)?;
-    let stored = current.resource.as_object().cloned().unwrap_or_default();
-    let patched = super::patch::apply(rt, &stored, &value)?;
-    let resource = normalize(rt, &Value::Object(patched))?;
-    write(rt, &ctx, current, resource, "PATCH", &raw).await
-}
-
-/// Stores a changed resource (PUT / PATCH) and journals what it means.
-async fn write(
-    rt: ResourceType,
-    ctx: &Ctx,
-    current: ScimRecord,
-    resource: Map<String, Value>,
-    method: &str,
-    raw: &[u8],
-) -> Result<Response> {
-    let before = current.resource.as_object().cloned().unwrap_or_default();
-    if before == resource {
-        // Nothing changed (Okta re-PUTs what it just read): no new version, no event.
-        let body = rendered(ctx, &current).await?;
-        return Ok(scim_json(StatusCode::OK, body, Some(current.version)));
-    }
-    let members = match rt {
-        ResourceType::Group => Some(check_members(ctx, &resource).await?),
-        ResourceType::User => None,
-    };
-    let record = ScimRecord {
-        name: name_of(rt, &resource),
-        external_id: text(&resource, "externalId").map(str::to_owned),
-        resource: Value::Object(resource.clone()),
-        version: current.version + 1,
-        updated_at: ctx.app.clock.now(),
-        ..current.clone()
-    };
-    match ctx
-        .app
-        .journal
-        .scim_replace(&record, current.version, members.as_deref())
-        .await?
-    {
-        ScimWrite::Written => {}
-        ScimWrite::NameTaken => return Err(conflict(rt, &record.name)),
-        ScimWrite::VersionMismatch => {
-            return Err(ScimError::precondition_failed(
-                "the resource changed while this request was processed; read it and retry",
-            ));
-        }
-        ScimWrite::NotFound => {
-            return Err(ScimError::not_found(format!(
-                "{} '{}' not found",
-                rt.as_str(),
-                record.id
-            )));
-        }
-    }
-    let request = format!("{method} /{}/{}", rt.endpoint(), record.id);
-    let journaled = match rt {
-        ResourceType::User => {
-            journal_user(
-                ctx,
-                &record.id,
-                Some(&before),
-                Some(&resource),
-                &request,
-                raw,
-            )
-            .await
-        }
-        ResourceType::Group => {
-            let old: BTreeSet<String> = member_ids(&before).into_iter().collect();
-            let new: BTreeSet<String> = member_ids(&resource).into_iter().collect();
-            let touched: BTreeSet<String> = if current.name != record.name {
-                old.union(&new).cloned().collect()
-            } else {
-                old.symmetric_difference(&new).cloned().collect()
+    let (scope, id, check) = (ctx.scope(), ctx.id()?.to_owned(), if_match(&headers));
+    let done = service::run(&ctx.app.journal, move |tx| {
+        Box::pin(async move {
+            let change = Change {
+                method: "PATCH",
+                check,
+                apply: |stored: &Map<String, Value>| {
+                    let patched = super::patch::apply(rt, stored, &value)?;
+                    normalize(rt, &Value::Object(patched))
+                },
             };
-            journal_members(ctx, &touched, &request, raw).await
-        }
-    };
-    if let Err(e) = journaled {
-        // Put the previous content back (as a new version), so the IdP's retry is a change
-        // again and gets journaled, instead of a no-op against what we stored.
-        let restored = ScimRecord {
-            version: record.version + 1,
-            updated_at: ctx.app.clock.now(),
-            ..current.clone()
-        };
-        let old_members = matches!(rt, ResourceType::Group).then(|| member_ids(&before));
-        if let Err(undo) = ctx
-            .app
-            .journal
-            .scim_replace(&restored, record.version, old_members.as_deref())
-            .await
-        {
-            tracing::error!(source = %ctx.source, id = %record.id, error = %undo, "could not undo a SCIM change that was not journaled");
-        }
-        return Err(e);
-    }
-    let body = rendered(ctx, &record).await?;
-    Ok(scim_json(StatusCode::OK, body, Some(record.version)))
+            service::write(tx, &scope, rt, &id, change, &raw).await
+        })
+    })
+    .await?;
+    Ok(written(&ctx, &done, StatusCode::OK))
 }
 
 async fn delete(rt: ResourceType, ctx: Ctx, headers: HeaderMap) -> Result<Response> {
-    let current = load(&ctx, rt, ctx.id()?).await?;
-    check_if_match(&headers, &current)?;
-    let request = format!("DELETE /{}/{}", rt.endpoint(), current.id);
-    let before = current.resource.as_object().cloned().unwrap_or_default();
-    match rt {
-        ResourceType::User => {
-            // Journaled first: if the deletion then fails, the IdP retries it and the
-            // departure is journaled again (harmless), rather than deleted and never told.
-            journal_user(&ctx, &current.id, Some(&before), None, &request, b"").await?;
-            // Take the User out of every Group's `members` first.
-            for gid in ctx
-                .app
-                .journal
-                .scim_groups_of(&ctx.source, &current.id)
-                .await?
-            {
-                let Some(group) = ctx.app.journal.scim_get(&ctx.source, "Group", &gid).await?
-                else {
-                    continue;
-                };
-                let mut resource = group.resource.as_object().cloned().unwrap_or_default();
-                if let Some(Value::Array(members)) = resource.get_mut("members") {
-                    members.retain(|m| {
-                        m.as_object().and_then(|o| text(o, "value")) != Some(current.id.as_str())
-                    });
-                }
-                let ids = member_ids(&resource);
-                let updated = ScimRecord {
-                    resource: Value::Object(resource),
-                    version: group.version + 1,
-                    updated_at: ctx.app.clock.now(),
-                    ..group.clone()
-                };
-                ctx.app
-                    .journal
-                    .scim_replace(&updated, group.version, Some(&ids))
-                    .await?;
-            }
-            ctx.app
-                .journal
-                .scim_delete(&ctx.source, "User", &current.id)
-                .await?;
-        }
-        ResourceType::Group => {
-            ctx.app
-                .journal
-                .scim_delete(&ctx.source, "Group", &current.id)
-                .await?;
-            let members = member_ids(&before);
-            let touched: BTreeSet<String> = members.iter().cloned().collect();
-            // Journaled after the deletion (each member's groups must no longer include
-            // it); if that fails, the Group comes back so the IdP's retry deletes it again.
-            if let Err(e) = journal_members(&ctx, &touched, &request, b"").await {
-                if let Err(undo) = ctx.app.journal.scim_create(&current, Some(&members)).await {
-                    tracing::error!(source = %ctx.source, id = %current.id, error = %undo, "could not undo a Group deletion that was not journaled");
-                }
-                return Err(e);
-            }
-        }
+    let (scope, id, check) = (ctx.scope(), ctx.id()?.to_owned(), if_match(&headers));
+    let events = service::run(&ctx.app.journal, move |tx| {
+        Box::pin(async move { service::delete(tx, &scope, rt, &id, check).await })
+    })
+    .await?;
+    if events > 0 {
+        ctx.app.notify.notify_one();
     }
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Journaling
-
-async fn manager_email(
-    ctx: &Ctx,
-    user: &Map<String, Value>,
-) -> Result<Option<crate::ingest::Email>> {
-    let Some(manager_id) = enterprise(user)
-        .and_then(|e| get_ci(e, "manager"))
-        .and_then(Value::as_object)
-        .and_then(|m| text(m, "value"))
-    else {
-        return Ok(None);
-    };
-    Ok(ctx
-        .app
-        .journal
-        .scim_get(&ctx.source, "User", manager_id)
-        .await?
-        .and_then(|m| m.resource.as_object().and_then(work_email)))
-}
-
-async fn record(ctx: &Ctx, event: crate::ingest::LifecycleEvent) -> Result<()> {
-    let recorded = ctx.app.journal.record_event(&event, None).await?;
-    ctx.app.notify.notify_one();
-    tracing::info!(
-        source = %ctx.source,
-        event_id = %recorded.event_id,
-        kind = event.kind.as_str(),
-        person = %event.person.id,
-        "SCIM change journaled"
-    );
-    Ok(())
-}
-
-/// Journals a User change (create, replace, patch, delete).
-async fn journal_user(
-    ctx: &Ctx,
-    user_id: &str,
-    before: Option<&Map<String, Value>>,
-    after: Option<&Map<String, Value>>,
-    request: &str,
-    raw: &[u8],
-) -> Result<()> {
-    let (kind, canonical) = classify(before, after, ctx.means);
-    let (groups, manager) = match after {
-        Some(user) => (
-            Some(
-                groups_of(ctx, user_id)
-                    .await?
-                    .into_iter()
-                    .map(|(_, n)| n)
-                    .collect(),
-            ),
-            manager_email(ctx, user).await?,
-        ),
-        None => (None, None),
-    };
-    let person = person(user_id, after, groups, manager)?;
-    let event = lifecycle_event(
-        &ctx.source,
-        kind,
-        canonical,
-        request,
-        person,
-        ctx.app.clock.now(),
-        raw,
-    );
-    record(ctx, event).await
-}
-
-/// Journals a group-membership change for each touched User that still exists.
-async fn journal_members(
-    ctx: &Ctx,
-    users: &BTreeSet<String>,
-    request: &str,
-    raw: &[u8],
-) -> Result<()> {
-    for user_id in users {
-        let Some(user) = ctx
-            .app
-            .journal
-            .scim_get(&ctx.source, "User", user_id)
-            .await?
-        else {
-            continue;
-        };
-        let Some(obj) = user.resource.as_object() else {
-            continue;
-        };
-        let groups = groups_of(ctx, user_id)
-            .await?
-            .into_iter()
-            .map(|(_, n)| n)
-            .collect();
-        let manager = manager_email(ctx, obj).await?;
-        let person = person(user_id, Some(obj), Some(groups), manager)?;
-        let event = lifecycle_event(
-            &ctx.source,
-            EventKind::Updated,
-            "access_change",
-            request,
-            person,
-            ctx.app.clock.now(),
-            raw,
-        );
-        record(ctx, event).await?;
-    }
-    Ok(())
 }

@@ -1,19 +1,100 @@
 //! A whole Keycard on loopback: the Admin API simulator, the HTTP service on a fresh
-//! PostgreSQL database, and a worker the test drives step by step. One `ManualClock`
-//! drives all three, so invite polling, retries and signature windows run without sleeping.
+//! journal (a PostgreSQL database of its own, or an SQLite file in a temporary directory),
+//! and a worker the test drives step by step. One `ManualClock` drives all three, so invite
+//! polling, retries and signature windows run without sleeping.
+//!
+//! Every reconcile run the harness drives is first previewed through the path `keycard
+//! plan` takes; after the run, what `serve` journaled must be what the preview said.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use keycard::admin_sim::{RunningSim, Seed, Simulator};
+use keycard::admin_sim::{Fault, RunningSim, Seed, Simulator};
 use keycard::app::Application;
 use keycard::clock::{Clock, ManualClock};
 use keycard::config::{Config, RawConfig};
 use keycard::executor::Worker;
-use keycard::journal::{ActionRow, Journal, JournalFilter};
+use keycard::journal::{ActionRow, ActionStatus, JobRow, Journal, JournalFilter};
+use keycard::planner::{Plan, Step};
 use keycard::sources::standard_webhooks::{MessageId, WebhookSecret, sign};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+/// The journal a test runs on.
+pub enum TestDb {
+    Postgres(PgPool),
+    /// The embedded journal, in a directory removed with the test.
+    Sqlite(tempfile::TempDir),
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")))
+    }
+
+    pub async fn journal(&self) -> Journal {
+        match self {
+            Self::Postgres(pool) => Journal::from_pool(pool.clone()),
+            Self::Sqlite(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("journal.db").display());
+                Journal::connect(&url, 1)
+                    .await
+                    .unwrap_or_else(|e| panic!("sqlite journal: {e}"))
+            }
+        }
+    }
+}
+
+impl TestDb {
+    /// Runs raw SQL against the test's database outside Keycard (a test that breaks the
+    /// journal on purpose), in the dialect of its backend.
+    pub async fn raw(&self, postgres: &str, sqlite: &str) {
+        use sqlx::Connection;
+        match self {
+            Self::Postgres(pool) => sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_owned()))
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .unwrap_or_else(|e| panic!("{e}")),
+            Self::Sqlite(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("journal.db").display());
+                let mut conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+impl From<PgPool> for TestDb {
+    fn from(pool: PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+/// Runs each named `async fn(TestDb)` as two tests: `NAME::postgres` on a fresh PostgreSQL
+/// database and `NAME::sqlite` on a fresh embedded journal.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[sqlx::test(migrations = false)]
+            async fn postgres(pool: sqlx::PgPool) {
+                super::$name(super::TestDb::Postgres(pool)).await
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::TestDb::sqlite()).await
+            }
+        }
+    )*};
+}
 
 pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 pub const OLD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -86,7 +167,16 @@ pub struct Harness {
     pub worker: Worker,
     pub base: String,
     pub http: reqwest::Client,
+    pub config: Config,
+    /// The service's routes, for requests driven without a socket.
+    pub router: axum::Router,
+    /// Simulator call-log ranges made by previews (`keycard plan`), left out of `calls`.
+    previews: Mutex<Vec<std::ops::Range<u64>>>,
+    /// Faults injected through `inject`: while any may still fire, runs are not previewed
+    /// (a preview's reads would take a fault meant for the worker).
+    faults: Mutex<Vec<(Fault, usize)>>,
     _server: tokio::task::JoinHandle<()>,
+    pub db: TestDb,
 }
 
 pub fn seed() -> Seed {
@@ -121,11 +211,12 @@ pub fn config(toml_text: &str, sim_url: &str) -> Config {
 }
 
 impl Harness {
-    pub async fn start(pool: PgPool) -> Self {
-        Self::start_with(pool, RULES, seed()).await
+    pub async fn start(db: impl Into<TestDb>) -> Self {
+        Self::start_with(db, RULES, seed()).await
     }
 
-    pub async fn start_with(pool: PgPool, toml_text: &str, seed: Seed) -> Self {
+    pub async fn start_with(db: impl Into<TestDb>, toml_text: &str, seed: Seed) -> Self {
+        let db = db.into();
         let clock = Arc::new(ManualClock::new(t0()));
         let sim = Simulator::new(seed, clock.clone()).unwrap_or_else(|e| panic!("sim: {e}"));
         let sim = sim
@@ -133,12 +224,13 @@ impl Harness {
             .await
             .unwrap_or_else(|e| panic!("sim spawn: {e}"));
         let config = config(toml_text, &sim.base_url());
-        let journal = Journal::from_pool(pool);
-        let app = Application::build_with_journal(config, clock.clone(), journal.clone())
+        let journal = db.journal().await;
+        let app = Application::build_with_journal(config.clone(), clock.clone(), journal.clone())
             .await
             .unwrap_or_else(|e| panic!("build: {e}"));
         let addr = app.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
         let worker = app.worker().clone();
+        let router = app.router();
         let server = tokio::spawn(async move {
             let _ = app.serve_http_only(std::future::pending()).await;
         });
@@ -149,8 +241,55 @@ impl Harness {
             worker,
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
+            config,
+            router,
+            previews: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
             _server: server,
+            db,
         }
+    }
+
+    /// A connection to the test's journal.
+    pub async fn db(&self) -> keycard::journal::Tx {
+        self.journal
+            .conn()
+            .await
+            .unwrap_or_else(|e| panic!("journal: {e}"))
+    }
+
+    /// Injects a simulator fault (and remembers it, see `faults`).
+    pub fn inject(&self, fault: Fault) {
+        let seen = self.sim.sim.calls().len();
+        self.sim
+            .sim
+            .inject(fault.clone())
+            .unwrap_or_else(|e| panic!("inject: {e}"));
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((fault, seen));
+    }
+
+    /// Whether an injected fault may still fire: fewer calls answered with its status on
+    /// its route since it was injected than its count.
+    fn faults_pending(&self) -> bool {
+        let calls = self.sim.sim.calls();
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(f, seen)| {
+                let fired = calls
+                    .iter()
+                    .skip(*seen)
+                    .filter(|c| {
+                        c.status == f.status
+                            && (f.route == "*" || c.route == Some(f.route.as_str()))
+                    })
+                    .count();
+                fired < usize::try_from(f.count).unwrap_or(usize::MAX)
+            })
     }
 
     /// Signs `body` as the HR system would, at the harness clock's time.
@@ -203,12 +342,155 @@ impl Harness {
         self.post_raw(&headers, body).await
     }
 
-    /// Runs the worker until nothing is due.
+    /// Runs the worker until nothing is due, as `run_until_idle` does, previewing each
+    /// reconcile run the way `keycard plan` does and checking the run against it.
     pub async fn settle(&self) {
         self.worker
-            .run_until_idle()
+            .sweep()
             .await
             .unwrap_or_else(|e| panic!("worker: {e}"));
+        loop {
+            let applied = self
+                .worker
+                .apply_events()
+                .await
+                .unwrap_or_else(|e| panic!("worker: {e}"));
+            let mut ran = 0;
+            while let Some(job) = self
+                .worker
+                .claim()
+                .await
+                .unwrap_or_else(|e| panic!("worker: {e}"))
+            {
+                self.run_checked(&job).await;
+                ran += 1;
+            }
+            if applied == 0 && ran == 0 {
+                return;
+            }
+        }
+    }
+
+    /// What `keycard plan` shows for a person now: the same planning worker the CLI builds.
+    pub async fn preview(&self, person_id: uuid::Uuid) -> Plan {
+        let person = self
+            .journal
+            .conn()
+            .await
+            .unwrap_or_else(|e| panic!("journal: {e}"))
+            .person(person_id)
+            .await
+            .unwrap_or_else(|e| panic!("journal: {e}"));
+        let first = self.sim.sim.calls().len() as u64;
+        let plan = keycard::app::planning_worker(&self.config, &self.journal, self.clock.clone())
+            .unwrap_or_else(|e| panic!("planning worker: {e}"))
+            .plan(person)
+            .await
+            .unwrap_or_else(|e| panic!("plan: {e}"));
+        let last = self.sim.sim.calls().len() as u64;
+        self.previews
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(first..last);
+        plan
+    }
+
+    /// One reconcile run, checked against its preview: every action the run journals is a
+    /// step of the preview, every step of the preview is journaled (a note for a human once),
+    /// a step the preview says the removal cap stops is held, and the account the preview
+    /// links is linked.
+    async fn run_checked(&self, job: &JobRow) {
+        if self.faults_pending() {
+            return self.run_unchecked(job).await;
+        }
+        let plan = self.preview(job.person_id).await;
+        let before = self.all_actions_of(job.person_id).await;
+        let last_seq = before.iter().map(|a| a.seq).max().unwrap_or(0);
+        self.run_unchecked(job).await;
+        let after = self.all_actions_of(job.person_id).await;
+        let unfinished_before: Vec<uuid::Uuid> = before
+            .iter()
+            .filter(|a| a.status.is_unfinished())
+            .map(|a| a.id)
+            .collect();
+        let in_run: Vec<&ActionRow> = after
+            .iter()
+            .filter(|a| a.seq > last_seq || unfinished_before.contains(&a.id))
+            .collect();
+        let dry_run = self.worker.settings().dry_run;
+        for p in &plan.steps {
+            let (kind, params) = (p.step.kind(), p.step.params());
+            let found = after
+                .iter()
+                .filter(|a| a.kind == kind && a.params == params)
+                .filter(|a| {
+                    matches!(p.step, Step::ManualAction { .. })
+                        || a.seq > last_seq
+                        || unfinished_before.contains(&a.id)
+                })
+                .max_by_key(|a| a.seq);
+            let Some(action) = found else {
+                panic!(
+                    "keycard plan showed {kind} {params} that serve did not journal; serve journaled {:?}",
+                    in_run
+                        .iter()
+                        .map(|a| (a.kind, &a.params, a.status))
+                        .collect::<Vec<_>>()
+                );
+            };
+            assert_eq!(
+                p.hold.is_some(),
+                action.status == ActionStatus::Held,
+                "keycard plan said {:?} about the removal cap and {kind} {params}; serve left it {}",
+                p.hold,
+                action.status
+            );
+            let initial = Plan::initial_status(&p.step, dry_run);
+            if matches!(
+                initial,
+                ActionStatus::NeedsManualAction | ActionStatus::DryRun
+            ) {
+                assert_eq!(action.status, initial, "{kind} {params}");
+            }
+        }
+        for a in &in_run {
+            assert!(
+                plan.steps
+                    .iter()
+                    .any(|p| p.step.kind() == a.kind && p.step.params() == a.params)
+                    || !a.status.is_unfinished() && a.seq <= last_seq,
+                "serve journaled {} {} ({}), which keycard plan did not show; the plan was {:?}",
+                a.kind,
+                a.params,
+                a.status,
+                plan.steps
+                    .iter()
+                    .map(|p| p.step.describe())
+                    .collect::<Vec<_>>()
+            );
+        }
+        if let Some(user) = &plan.link {
+            let person = self
+                .journal
+                .conn()
+                .await
+                .unwrap_or_else(|e| panic!("journal: {e}"))
+                .person(job.person_id)
+                .await
+                .unwrap_or_else(|e| panic!("journal: {e}"));
+            assert_eq!(person.anthropic_user_id.as_ref(), Some(user));
+        }
+    }
+
+    async fn run_unchecked(&self, job: &JobRow) {
+        self.worker
+            .run_job(job)
+            .await
+            .unwrap_or_else(|e| panic!("worker: {e}"));
+    }
+
+    async fn all_actions_of(&self, person_id: uuid::Uuid) -> Vec<ActionRow> {
+        self.actions(&person_id.to_string()).await
     }
 
     pub fn advance(&self, secs: u64) {
@@ -294,24 +576,31 @@ impl Harness {
             .collect()
     }
 
-    /// Calls the simulator received for a route.
+    /// Calls Keycard's worker made that the simulator answered with success, for a route
+    /// (previews left out).
     pub fn calls(&self, route: &str) -> usize {
+        let previews = self
+            .previews
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         self.sim
             .sim
             .calls()
             .iter()
-            .filter(|c| c.route == Some(route) && c.status < 300)
+            .enumerate()
+            .filter(|(i, _)| !previews.iter().any(|r| r.contains(&(*i as u64))))
+            .filter(|(_, c)| c.route == Some(route) && c.status < 300)
             .count()
     }
 
     pub async fn actions(&self, person: &str) -> Vec<ActionRow> {
-        let mut rows = self
-            .journal
-            .list_actions(&JournalFilter {
-                person: Some(person.to_owned()),
-                limit: 1000,
-                ..Default::default()
-            })
+        let filter = JournalFilter {
+            person: Some(person.to_owned()),
+            limit: 1000,
+            ..Default::default()
+        };
+        let mut rows = async { self.journal.conn().await?.list_actions(&filter).await }
             .await
             .unwrap_or_else(|e| panic!("journal: {e}"))
             .data;
@@ -320,11 +609,11 @@ impl Harness {
     }
 
     pub async fn event_count(&self) -> usize {
-        self.journal
-            .list_events(&JournalFilter {
-                limit: 1000,
-                ..Default::default()
-            })
+        let filter = JournalFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        async { self.journal.conn().await?.list_events(&filter).await }
             .await
             .unwrap_or_else(|e| panic!("journal: {e}"))
             .data

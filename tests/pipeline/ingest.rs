@@ -86,7 +86,8 @@ async fn the_previous_secret_still_verifies_during_rotation(pool: PgPool) {
     let (status, _) = h.post_raw(&headers, b).await;
     assert_eq!(status, 202);
     let events = h
-        .journal
+        .db()
+        .await
         .list_events(&keycard::journal::JournalFilter {
             limit: 5,
             ..Default::default()

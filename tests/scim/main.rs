@@ -1,17 +1,24 @@
 //! SCIM provisioning end to end: Okta- and Entra-shaped request sequences over loopback
-//! HTTP into `/scim/v2/{source}`, the journal on a fresh PostgreSQL database, the worker,
-//! and the Admin API simulator as the organization.
+//! HTTP into `/scim/v2/{source}`, the journal (a fresh PostgreSQL database, and again a fresh
+//! SQLite file), the worker, and the Admin API simulator as the organization.
 
 #[allow(dead_code)]
 #[path = "../pipeline/harness.rs"]
 mod harness;
 
-use harness::{Harness, seed};
+mod cut;
+
+use cut::{
+    a_create_cut_at_any_await_point_is_whole_or_absent,
+    a_deactivation_cut_at_any_await_point_is_journaled_or_not_stored,
+    a_delete_cut_at_any_await_point_is_journaled_or_not_done,
+    idp_retries_after_client_timeouts_leave_nothing_unjournaled,
+};
+use harness::{Harness, TestDb, seed};
 use keycard::journal::JournalFilter;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-const TOKEN: &str = "scim-test-token-0123456789abcdef";
+pub const TOKEN: &str = "scim-test-token-0123456789abcdef";
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn config(token_file: &std::path::Path) -> String {
@@ -55,21 +62,21 @@ org_role = "user"
     )
 }
 
-struct Scim {
-    h: Harness,
+pub struct Scim {
+    pub h: Harness,
     _dir: tempfile::TempDir,
 }
 
 impl Scim {
-    async fn start(pool: PgPool) -> Self {
+    async fn start(db: TestDb) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let tf = dir.path().join("token");
         std::fs::write(&tf, TOKEN).unwrap_or_else(|e| panic!("token: {e}"));
-        let h = Harness::start_with(pool, &config(&tf), seed()).await;
+        let h = Harness::start_with(db, &config(&tf), seed()).await;
         Self { h, _dir: dir }
     }
 
-    async fn call(
+    pub async fn call(
         &self,
         source: &str,
         method: &str,
@@ -129,7 +136,8 @@ impl Scim {
     async fn kinds(&self, person: &str) -> Vec<String> {
         let mut rows = self
             .h
-            .journal
+            .db()
+            .await
             .list_events(&JournalFilter {
                 person: Some(person.to_owned()),
                 limit: 100,
@@ -139,17 +147,18 @@ impl Scim {
             .unwrap_or_else(|e| panic!("journal: {e}"))
             .data;
         rows.reverse();
-        rows.into_iter().map(|e| e.kind).collect()
+        rows.into_iter().map(|e| e.kind.to_string()).collect()
     }
 
     async fn status(&self, person: &str) -> String {
         self.h
-            .journal
+            .db()
+            .await
             .find_person(person)
             .await
             .ok()
             .flatten()
-            .map(|p| p.status)
+            .map(|p| p.status.to_string())
             .unwrap_or_default()
     }
 
@@ -170,7 +179,7 @@ impl Scim {
     }
 }
 
-fn okta_user(user_name: &str, dept: &str, active: bool) -> Value {
+pub fn okta_user(user_name: &str, dept: &str, active: bool) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
         "userName": user_name,
@@ -183,9 +192,8 @@ fn okta_user(user_name: &str, dept: &str, active: bool) -> Value {
     })
 }
 
-#[sqlx::test(migrations = "./migrations/postgres")]
-async fn okta_create_move_group_push_deactivate_reactivate(pool: PgPool) {
-    let s = Scim::start(pool).await;
+async fn okta_create_move_group_push_deactivate_reactivate(db: TestDb) {
+    let s = Scim::start(db).await;
     let email = "test.user@acme.test";
 
     // Assign: look up by userName (no match), then create.
@@ -341,7 +349,8 @@ async fn okta_create_move_group_push_deactivate_reactivate(pool: PgPool) {
         ]
     );
     let events =
-        s.h.journal
+        s.h.db()
+            .await
             .list_events(&JournalFilter {
                 person: Some(id.clone()),
                 limit: 100,
@@ -350,7 +359,10 @@ async fn okta_create_move_group_push_deactivate_reactivate(pool: PgPool) {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .data;
-    assert!(events.iter().all(|e| e.status == "applied"), "{events:?}");
+    assert!(
+        events.iter().all(|e| e.status.as_str() == "applied"),
+        "{events:?}"
+    );
     assert!(
         events
             .iter()
@@ -372,9 +384,8 @@ fn entra_user(upn: &str, nickname: &str, dept: &str) -> Value {
     })
 }
 
-#[sqlx::test(migrations = "./migrations/postgres")]
-async fn entra_legacy_dialect_manager_departure_rehire_and_hard_delete(pool: PgPool) {
-    let s = Scim::start(pool).await;
+async fn entra_legacy_dialect_manager_departure_rehire_and_hard_delete(db: TestDb) {
+    let s = Scim::start(db).await;
     // Test connection: a random non-existent user is a 200 empty ListResponse.
     let (st, probe) = s
         .call(
@@ -425,7 +436,8 @@ async fn entra_legacy_dialect_manager_departure_rehire_and_hard_delete(pool: PgP
         Some(json!("developer"))
     );
     let person =
-        s.h.journal
+        s.h.db()
+            .await
             .find_person(&id)
             .await
             .ok()
@@ -499,9 +511,8 @@ async fn entra_legacy_dialect_manager_departure_rehire_and_hard_delete(pool: PgP
     assert_eq!(other["totalResults"], 0);
 }
 
-#[sqlx::test(migrations = "./migrations/postgres")]
-async fn bad_requests_get_scim_errors_never_500(pool: PgPool) {
-    let s = Scim::start(pool).await;
+async fn bad_requests_get_scim_errors_never_500(db: TestDb) {
+    let s = Scim::start(db).await;
     let (st, _) = s
         .call_with("okta", "GET", "/Users", None, "wrong-token", &[])
         .await;
@@ -688,24 +699,28 @@ async fn bad_requests_get_scim_errors_never_500(pool: PgPool) {
 
 /// A SCIM write whose change cannot be journaled must not stay stored: the IdP's retry
 /// after the 503 would find it, never send the change again, and the hire would be lost.
-#[sqlx::test(migrations = "./migrations/postgres")]
-async fn a_change_that_cannot_be_journaled_is_not_kept(pool: PgPool) {
-    let s = Scim::start(pool.clone()).await;
+async fn a_change_that_cannot_be_journaled_is_not_kept(db: TestDb) {
+    let s = Scim::start(db).await;
     let fail_events = |on: bool| {
-        let pool = pool.clone();
+        let db = &s.h.db;
         async move {
-            let sql = if on {
-                "CREATE OR REPLACE FUNCTION fail_insert() RETURNS trigger AS $$
-                 BEGIN RAISE EXCEPTION 'journal write fails (test)'; END $$ LANGUAGE plpgsql;
-                 CREATE TRIGGER fail_events BEFORE INSERT ON events
-                 FOR EACH ROW EXECUTE FUNCTION fail_insert();"
-            } else {
-                "DROP TRIGGER fail_events ON events;"
-            };
-            sqlx::raw_sql(sql)
-                .execute(&pool)
+            if on {
+                db.raw(
+                    "CREATE OR REPLACE FUNCTION fail_insert() RETURNS trigger AS $$
+                     BEGIN RAISE EXCEPTION 'journal write fails (test)'; END $$ LANGUAGE plpgsql;
+                     CREATE TRIGGER fail_events BEFORE INSERT ON events
+                     FOR EACH ROW EXECUTE FUNCTION fail_insert();",
+                    "CREATE TRIGGER fail_events BEFORE INSERT ON events
+                     BEGIN SELECT RAISE(ABORT, 'journal write fails (test)'); END;",
+                )
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            } else {
+                db.raw(
+                    "DROP TRIGGER fail_events ON events;",
+                    "DROP TRIGGER fail_events;",
+                )
+                .await
+            }
         }
     };
     let email = "atomic@acme.test";
@@ -806,3 +821,14 @@ async fn a_change_that_cannot_be_journaled_is_not_kept(pool: PgPool) {
         .await;
     assert_eq!(st, 204, "the retry deletes it");
 }
+
+on_both_backends!(
+    okta_create_move_group_push_deactivate_reactivate,
+    entra_legacy_dialect_manager_departure_rehire_and_hard_delete,
+    bad_requests_get_scim_errors_never_500,
+    a_change_that_cannot_be_journaled_is_not_kept,
+    a_create_cut_at_any_await_point_is_whole_or_absent,
+    a_deactivation_cut_at_any_await_point_is_journaled_or_not_stored,
+    a_delete_cut_at_any_await_point_is_journaled_or_not_done,
+    idp_retries_after_client_timeouts_leave_nothing_unjournaled,
+);

@@ -358,7 +358,8 @@ async fn unknown_types_are_acknowledged_and_journaled_as_ignored(pool: PgPool) {
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["events"][0]["status"], "ignored");
     let row = h
-        .journal
+        .db()
+        .await
         .event(
             uuid::Uuid::parse_str(answer["event_id"].as_str().unwrap_or_default())
                 .unwrap_or_default(),

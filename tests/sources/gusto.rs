@@ -288,11 +288,12 @@ async fn post(h: &Harness, file: &str) -> Value {
 async fn event_status(h: &Harness, answer: &Value) -> (String, Option<String>) {
     let id = answer["event_id"].as_str().unwrap_or_default();
     let row = h
-        .journal
+        .db()
+        .await
         .event(uuid::Uuid::parse_str(id).unwrap_or_default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    (row.status, row.status_reason)
+    (row.status.to_string(), row.status_reason)
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]
@@ -305,8 +306,11 @@ async fn a_scheduled_termination_is_cancelled_then_another_takes_effect(pool: Pg
     let announced = post(&h, "employee_terminated").await;
     h.settle().await;
     assert_eq!(event_status(&h, &announced).await.0, "scheduled");
-    let person = h.journal.find_person(EMPLOYEE).await.ok().flatten();
-    assert_eq!(person.map(|p| p.status), Some("active".to_owned()));
+    let person = h.db().await.find_person(EMPLOYEE).await.ok().flatten();
+    assert_eq!(
+        person.map(|p| p.status.to_string()),
+        Some("active".to_owned())
+    );
 
     // Withdrawn: the announcement is cancelled; a rehire announcement would not have been.
     let cancelled = post(&h, "employee_termination_cancelled").await;
@@ -330,8 +334,11 @@ async fn a_scheduled_termination_is_cancelled_then_another_takes_effect(pool: Pg
             .unwrap_or_default()
             .starts_with("took effect with event")
     );
-    let person = h.journal.find_person(EMPLOYEE).await.ok().flatten();
-    assert_eq!(person.map(|p| p.status), Some("departed".to_owned()));
+    let person = h.db().await.find_person(EMPLOYEE).await.ok().flatten();
+    assert_eq!(
+        person.map(|p| p.status.to_string()),
+        Some("departed".to_owned())
+    );
 
     // Replayed: a duplicate, nothing new.
     let replay = post(&h, "employee_terminated_effective").await;

@@ -324,7 +324,8 @@ async fn over_http_the_challenge_batch_and_redelivery(pool: PgPool) {
 
     // The ignored ones are in the journal, with the reason.
     let events = h
-        .journal
+        .db()
+        .await
         .list_events(&keycard::journal::JournalFilter {
             status: Some("ignored".into()),
             limit: 10,
@@ -337,7 +338,7 @@ async fn over_http_the_challenge_batch_and_redelivery(pool: PgPool) {
     assert!(
         events
             .iter()
-            .all(|e| e.kind == "ignored" && e.status_reason.is_some())
+            .all(|e| e.kind.as_str() == "ignored" && e.status_reason.is_some())
     );
     assert!(
         events
@@ -383,11 +384,12 @@ async fn an_announcement_arriving_after_its_change_is_stale(pool: PgPool) {
     assert_eq!(status, 200, "{answer}");
     let id = answer["event_id"].as_str().unwrap_or_default();
     let row = h
-        .journal
+        .db()
+        .await
         .event(uuid::Uuid::parse_str(id).unwrap_or_default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(row.status, "stale");
+    assert_eq!(row.status.as_str(), "stale");
     assert!(
         row.status_reason
             .unwrap_or_default()

@@ -1,0 +1,183 @@
+//! People: what Keycard knows about each person, keyed by their source's immutable id.
+//! Addresses are compared through `email_key` (`fold_email`), the same on both backends.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::db::{Tx, sql};
+use super::types::{PersonRow, fold_email};
+use super::{JournalError, JournalResult};
+
+impl Tx {
+    pub async fn person(&mut self, id: Uuid) -> JournalResult<PersonRow> {
+        self.fetch_optional(sql("SELECT * FROM people WHERE id = $1").bind(id))
+            .await?
+            .ok_or_else(|| JournalError::NotFound(format!("person {id}")))
+    }
+
+    /// A person by journal id, by source id, or by address: an exact id wins over another
+    /// person's address, and the oldest record wins among several.
+    pub async fn find_person(&mut self, key: &str) -> JournalResult<Option<PersonRow>> {
+        let by_id = Uuid::parse_str(key).ok();
+        self.fetch_optional(
+            sql(
+                "SELECT * FROM people WHERE id = $1 OR source_person_id = $2 OR email_key = $3
+                 ORDER BY CASE WHEN id = $1 THEN 0 WHEN source_person_id = $2 THEN 1 ELSE 2 END,
+                          created_at
+                 LIMIT 1",
+            )
+            .bind(by_id)
+            .bind(key)
+            .bind(fold_email(key)),
+        )
+        .await
+    }
+
+    /// The person a source knows by this id.
+    pub async fn person_by_source(
+        &mut self,
+        source: &str,
+        source_person_id: &str,
+    ) -> JournalResult<Option<PersonRow>> {
+        self.fetch_optional(
+            sql("SELECT * FROM people WHERE source = $1 AND source_person_id = $2")
+                .bind(source)
+                .bind(source_person_id),
+        )
+        .await
+    }
+
+    /// Which of these addresses another person who has not departed holds now (folded): an
+    /// address someone left can be given to a new hire, whose invite and account are not
+    /// the leaver's.
+    pub async fn emails_held_by_others(
+        &mut self,
+        person_id: Uuid,
+        emails: &[String],
+    ) -> JournalResult<Vec<String>> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut s = sql("SELECT DISTINCT email_key FROM people
+             WHERE email_key IS NOT NULL AND status <> 'departed' AND id <> $1 AND email_key IN ")
+        .bind(person_id);
+        s.push_list(emails.iter().map(|e| fold_email(e)));
+        self.column(s).await
+    }
+
+    /// Who else, not departed, has this address now, first come first: two active records
+    /// with one address (one human in two feeds, an HR typo) must not both act on the one
+    /// invite or account.
+    pub async fn address_holder(
+        &mut self,
+        email: &str,
+        except: Uuid,
+    ) -> JournalResult<Option<PersonRow>> {
+        self.fetch_optional(
+            sql("SELECT * FROM people WHERE email_key = $1 AND id <> $2
+                   AND status NOT IN ('departed', 'new')
+                 ORDER BY created_at, id LIMIT 1")
+            .bind(fold_email(email))
+            .bind(except),
+        )
+        .await
+    }
+
+    /// Queues everyone else who has this address (after its account was removed, a person
+    /// waiting on it can be invited now rather than at the next sweep).
+    pub async fn enqueue_address_holders(
+        &mut self,
+        email: &str,
+        except: Uuid,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        let ids: Vec<Uuid> = self
+            .column(
+                sql("SELECT id FROM people WHERE email_key = $1 AND id <> $2")
+                    .bind(fold_email(email))
+                    .bind(except),
+            )
+            .await?;
+        for id in ids {
+            self.enqueue_job(id, now, "an account with this address was removed", None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Another person already linked to this Admin API user, if any: an account found by
+    /// email that belongs to someone else must not be acted on.
+    pub async fn linked_elsewhere(
+        &mut self,
+        user_id: &str,
+        person_id: Uuid,
+    ) -> JournalResult<Option<PersonRow>> {
+        self.fetch_optional(
+            sql(
+                "SELECT * FROM people WHERE anthropic_user_id = $1 AND id <> $2
+                 ORDER BY created_at LIMIT 1",
+            )
+            .bind(user_id)
+            .bind(person_id),
+        )
+        .await
+    }
+
+    /// Records the access the rules last gave the person, with the explanation.
+    pub async fn set_desired(
+        &mut self,
+        person_id: Uuid,
+        desired: &Value,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        self.execute(
+            sql("UPDATE people SET desired = $2, updated_at = $3 WHERE id = $1")
+                .bind(person_id)
+                .bind(desired)
+                .bind(now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Links (or, with `None`, unlinks) the person's Admin API account.
+    pub async fn link_user(
+        &mut self,
+        person_id: Uuid,
+        user_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> JournalResult<()> {
+        self.execute(
+            sql("UPDATE people SET anthropic_user_id = $2, updated_at = $3 WHERE id = $1")
+                .bind(person_id)
+                .bind(user_id)
+                .bind(now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Fills `email_key` where the migration could not: SQLite's `lower()` folds ASCII
+    /// only, so its migration leaves addresses with other letters to this (Rust) fold.
+    pub(super) async fn backfill_email_keys(&mut self) -> JournalResult<u64> {
+        let mut fixed = 0;
+        for table in ["people", "events"] {
+            let rows: Vec<(Uuid, String)> = self
+                .fetch_all(sql(format!(
+                    "SELECT id, email FROM {table} WHERE email IS NOT NULL AND email_key IS NULL"
+                )))
+                .await?;
+            for (id, email) in rows {
+                fixed += self
+                    .execute(
+                        sql(format!("UPDATE {table} SET email_key = $2 WHERE id = $1"))
+                            .bind(id)
+                            .bind(fold_email(&email)),
+                    )
+                    .await?;
+            }
+        }
+        Ok(fixed)
+    }
+}
