@@ -13,10 +13,11 @@ use crate::admin_api::{AdminClient, AdminClientConfig, PacingConfig};
 use crate::clock::SharedClock;
 use crate::config::{Config, SourceKind};
 use crate::executor::{Worker, WorkerSettings};
-use crate::http::{AppState, Metrics};
 use crate::journal::Journal;
 use crate::rules::RuleSet;
 use crate::sources::Adapter;
+use crate::state::AppState;
+use crate::telemetry::Metrics;
 
 /// Start-up failures, each with what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +74,7 @@ pub fn adapters(config: &Config) -> Result<BTreeMap<String, Adapter>, StartError
 }
 
 /// The configured SCIM sources with their bearer tokens.
-pub fn scim_sources(config: &Config) -> BTreeMap<String, crate::scim::routes::ScimSource> {
+pub fn scim_sources(config: &Config) -> BTreeMap<String, crate::scim::ScimSource> {
     config
         .sources
         .iter()
@@ -82,7 +83,7 @@ pub fn scim_sources(config: &Config) -> BTreeMap<String, crate::scim::routes::Sc
             (source.kind == SourceKind::Scim).then(|| {
                 (
                     name.clone(),
-                    crate::scim::routes::ScimSource {
+                    crate::scim::ScimSource {
                         token,
                         deactivate_means: source.deactivate_means,
                     },
@@ -201,6 +202,13 @@ impl Application {
             1
         };
         let inbox = crate::journal::EventWriter::spawn(journal.clone(), writers);
+        let scim = crate::scim::ScimState {
+            journal: journal.clone(),
+            clock: clock.clone(),
+            sources: Arc::new(scim_sources(&config)),
+            max_body_bytes: config.raw.server.max_body_bytes,
+            notify: worker.notifier(),
+        };
         let state = AppState {
             inbox,
             journal,
@@ -210,7 +218,7 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
-            scim: Arc::new(scim_sources(&config)),
+            scim,
         };
         Ok(Self {
             listener,
@@ -264,6 +272,7 @@ impl Application {
             }));
         }
         let stop = tx.clone();
+        let journal = self.state.journal.clone();
         let result = crate::http::serve(self.listener, self.state, async move {
             shutdown.await;
             let _ = stop.send(());
@@ -273,6 +282,8 @@ impl Application {
         for t in tasks {
             let _ = t.await;
         }
+        // Last: a clean exit leaves the embedded journal complete in its one file.
+        journal.close().await;
         result
     }
 

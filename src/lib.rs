@@ -18,4 +18,5 @@ pub mod planner;
 pub mod rules;
 pub mod scim;
 pub mod sources;
+pub mod state;
 pub mod telemetry;

@@ -646,3 +646,75 @@ async fn postgres_refuses_nul_as_unstorable_without_failing_its_batch(
     assert_eq!(ok, 19);
     Ok(())
 }
+
+both_backends!(non_ascii_addresses_match_whatever_their_case);
+async fn non_ascii_addresses_match_whatever_their_case(journal: Journal) -> anyhow::Result<()> {
+    let now = t("2026-11-28T10:00:00Z");
+    let hire = event(
+        "u1",
+        json!({ "type": "person.hired", "occurred_at": "2026-11-28T10:00:00Z",
+                "person": { "id": "E9", "email": "ÉLODIE.Çelik@Example.com" } }),
+        now,
+    );
+    journal.conn().await?.record_event(&hire, Some(0)).await?;
+    journal.conn().await?.apply_pending_events(now, 10).await?;
+    let mut conn = journal.conn().await?;
+    let found = conn.find_person("élodie.çelik@example.com").await?;
+    assert_eq!(found.map(|p| p.source_person_id), Some("E9".to_owned()));
+    let by_email = JournalFilter {
+        email: Some("Élodie.çelik@EXAMPLE.com".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(conn.list_events(&by_email).await?.data.len(), 1);
+    let person = conn
+        .find_person("E9")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no person"))?;
+    let others = conn
+        .emails_held_by_others(uuid::Uuid::now_v7(), &["élodie.çelik@EXAMPLE.COM".into()])
+        .await?;
+    assert_eq!(others, vec!["élodie.çelik@example.com".to_owned()]);
+    assert!(
+        conn.address_holder("ÉLODIE.ÇELIK@example.com", uuid::Uuid::now_v7())
+            .await?
+            .is_some_and(|p| p.id == person.id)
+    );
+    Ok(())
+}
+
+/// A clean close folds the write-ahead log into `journal.db`: the file alone, copied away
+/// (a backup, a support bundle), holds every committed event.
+#[tokio::test]
+async fn a_closed_sqlite_journal_is_complete_in_its_one_file() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("journal.db");
+    let journal = Journal::connect(&format!("sqlite://{}", path.display()), 1).await?;
+    journal.migrate().await?;
+    for n in 0..25 {
+        journal
+            .conn()
+            .await?
+            .record_event(&hire_of(&format!("c{n}"), &format!("P{n}")), Some(0))
+            .await?;
+    }
+    journal.close().await;
+    let copy = tempfile::tempdir()?;
+    std::fs::copy(&path, copy.path().join("journal.db"))?;
+    let url = format!("sqlite://{}", copy.path().join("journal.db").display());
+    let reopened = Journal::connect(&url, 1).await?;
+    let page = reopened
+        .conn()
+        .await?
+        .list_events(&JournalFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(
+        page.data.len(),
+        25,
+        "every committed event is in journal.db"
+    );
+    Ok(())
+}

@@ -4,110 +4,16 @@ mod ops;
 pub mod problem;
 mod webhooks;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use secrecy::SecretString;
 use serde_json::json;
-use tokio::sync::Notify;
 
-use crate::clock::SharedClock;
-use crate::journal::Journal;
-use crate::sources::Adapter;
-
+pub use crate::state::AppState;
 pub use problem::Problem;
-
-/// Counters exposed on `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    accepted: AtomicU64,
-    duplicates: AtomicU64,
-    ignored: AtomicU64,
-    handshakes: AtomicU64,
-    rejected: std::sync::Mutex<BTreeMap<&'static str, u64>>,
-}
-
-impl Metrics {
-    fn accepted(&self) {
-        self.accepted.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn duplicate(&self) {
-        self.duplicates.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn ignored(&self) {
-        self.ignored.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn handshake(&self) {
-        self.handshakes.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn rejected(&self, reason: &'static str) {
-        let mut map = self
-            .rejected
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *map.entry(reason).or_default() += 1;
-    }
-
-    /// Prometheus text exposition.
-    fn render(&self) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP keycard_deliveries_total Webhook deliveries by outcome.\n");
-        out.push_str("# TYPE keycard_deliveries_total counter\n");
-        out.push_str(&format!(
-            "keycard_deliveries_total{{outcome=\"accepted\"}} {}\n",
-            self.accepted.load(Ordering::Relaxed)
-        ));
-        out.push_str(&format!(
-            "keycard_deliveries_total{{outcome=\"duplicate\"}} {}\n",
-            self.duplicates.load(Ordering::Relaxed)
-        ));
-        out.push_str(&format!(
-            "keycard_deliveries_total{{outcome=\"ignored\"}} {}\n",
-            self.ignored.load(Ordering::Relaxed)
-        ));
-        out.push_str(&format!(
-            "keycard_deliveries_total{{outcome=\"handshake\"}} {}\n",
-            self.handshakes.load(Ordering::Relaxed)
-        ));
-        let map = self
-            .rejected
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (reason, n) in map.iter() {
-            out.push_str(&format!(
-                "keycard_deliveries_total{{outcome=\"rejected\",reason=\"{reason}\"}} {n}\n"
-            ));
-        }
-        out
-    }
-}
-
-/// Everything handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub journal: Journal,
-    /// Commits single-event deliveries, several per statement under load (group commit).
-    pub inbox: crate::journal::EventWriter,
-    pub clock: SharedClock,
-    /// One adapter per configured source, by name.
-    pub sources: Arc<BTreeMap<String, Adapter>>,
-    pub ops_token: Option<SecretString>,
-    pub max_body_bytes: usize,
-    pub notify: Arc<Notify>,
-    pub metrics: Arc<Metrics>,
-    /// Configured `kind = "scim"` sources by name.
-    pub scim: Arc<BTreeMap<String, crate::scim::routes::ScimSource>>,
-}
 
 /// The router for the whole service.
 pub fn router(state: AppState) -> Router {
@@ -129,7 +35,10 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::receive).get(webhooks::handshake),
         )
         .nest("/api/v1", ops)
-        .nest("/scim/v2/{source}", crate::scim::routes::router())
+        .nest(
+            "/scim/v2/{source}",
+            crate::scim::routes::router().with_state(state.scim.clone()),
+        )
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments as _, AssertSqlSafe, FromRow, PgConnection, SqliteConnection};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, SqliteConnection};
 use uuid::Uuid;
 
 use super::{JournalError, JournalResult};
@@ -149,23 +149,25 @@ impl Stmt {
     }
 
     fn pg_args(&self) -> JournalResult<PgArguments> {
-        let mut out = PgArguments::default();
-        for a in &self.args {
-            let added = match a.clone() {
-                Arg::Uuid(v) => out.add(v),
-                Arg::Text(v) => out.add(v),
-                Arg::Int(v) => out.add(v),
-                Arg::Time(v) => out.add(v),
-                Arg::Json(v) => out.add(v),
-                Arg::Bool(v) => out.add(v),
-            };
-            added.map_err(|e| JournalError::Corrupt(format!("cannot encode a value: {e}")))?;
-        }
-        Ok(out)
+        self.arguments()
     }
 
     fn sqlite_args(&self) -> JournalResult<SqliteArguments> {
-        let mut out = SqliteArguments::default();
+        self.arguments()
+    }
+
+    /// The arguments in a backend's own encoding.
+    fn arguments<A>(&self) -> JournalResult<A>
+    where
+        A: sqlx::Arguments,
+        for<'q> Option<Uuid>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+        for<'q> Option<String>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+        for<'q> Option<i64>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+        for<'q> Option<DateTime<Utc>>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+        for<'q> Option<Value>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+        for<'q> bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    {
+        let mut out = A::default();
         for a in &self.args {
             let added = match a.clone() {
                 Arg::Uuid(v) => out.add(v),

@@ -13,14 +13,7 @@ impl Tx {
         resource_type: &str,
         id: &str,
     ) -> JournalResult<Option<ScimRecord>> {
-        self.fetch_optional(
-            sql("SELECT * FROM scim_resources
-                 WHERE source = $1 AND resource_type = $2 AND id = $3")
-            .bind(source)
-            .bind(resource_type)
-            .bind(id),
-        )
-        .await
+        self.scim_fetch(source, resource_type, id, "").await
     }
 
     /// A resource, locked until the transaction ends: concurrent writes to it (an IdP's
@@ -31,11 +24,21 @@ impl Tx {
         resource_type: &str,
         id: &str,
     ) -> JournalResult<Option<ScimRecord>> {
+        let lock = self.dialect.lock_row;
+        self.scim_fetch(source, resource_type, id, lock).await
+    }
+
+    async fn scim_fetch(
+        &mut self,
+        source: &str,
+        resource_type: &str,
+        id: &str,
+        lock: &str,
+    ) -> JournalResult<Option<ScimRecord>> {
         self.fetch_optional(
             sql(format!(
                 "SELECT * FROM scim_resources
-                 WHERE source = $1 AND resource_type = $2 AND id = $3 {}",
-                self.dialect.lock_row
+                 WHERE source = $1 AND resource_type = $2 AND id = $3 {lock}"
             ))
             .bind(source)
             .bind(resource_type)

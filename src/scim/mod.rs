@@ -15,7 +15,45 @@ pub mod routes;
 pub mod schema;
 pub mod service;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use tokio::sync::Notify;
+
 pub use error::{ScimError, ScimType};
+
+use crate::clock::SharedClock;
+use crate::config::DeactivateMeans;
+use crate::journal::Journal;
 
 /// The SCIM media type; `application/json` is accepted on input too.
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+/// A configured SCIM source: its bearer token and what a deactivation means.
+#[derive(Clone)]
+pub struct ScimSource {
+    pub token: SecretString,
+    pub deactivate_means: DeactivateMeans,
+}
+
+impl std::fmt::Debug for ScimSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimSource")
+            .field("token", &"[redacted]")
+            .field("deactivate_means", &self.deactivate_means)
+            .finish()
+    }
+}
+
+/// What the SCIM routes need from the service.
+#[derive(Clone)]
+pub struct ScimState {
+    pub journal: Journal,
+    pub clock: SharedClock,
+    /// Configured `kind = "scim"` sources by name.
+    pub sources: Arc<BTreeMap<String, ScimSource>>,
+    pub max_body_bytes: usize,
+    /// Wakes the worker when a write journaled lifecycle events.
+    pub notify: Arc<Notify>,
+}

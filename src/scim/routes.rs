@@ -14,42 +14,25 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::SCIM_CONTENT_TYPE;
 use super::error::ScimError;
 use super::filter::{self, get_ci};
 use super::resources::{self, Projection, etag, member_ids, normalize, render};
 use super::schema::{self, LIST_SCHEMA, MAX_RESULTS, ResourceType};
 use super::service::{self, Change, Scope, Written};
+use super::{SCIM_CONTENT_TYPE, ScimState};
 use crate::config::DeactivateMeans;
-use crate::http::AppState;
 use crate::journal::ScimRecord;
-
-/// A configured SCIM source, as the HTTP layer needs it.
-#[derive(Clone)]
-pub struct ScimSource {
-    pub token: SecretString,
-    pub deactivate_means: DeactivateMeans,
-}
-
-impl std::fmt::Debug for ScimSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScimSource")
-            .field("token", &"[redacted]")
-            .field("deactivate_means", &self.deactivate_means)
-            .finish()
-    }
-}
 
 /// Smallest body limit for SCIM (a Group PATCH with many members is large).
 const MIN_BODY_BYTES: usize = 1024 * 1024;
 
 /// Routes relative to `/scim/v2/{source}`.
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ScimState> {
     Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))
         .route("/Schemas", get(schemas))
@@ -104,7 +87,7 @@ pub fn router() -> Router<AppState> {
 
 /// An authenticated SCIM request: which source, its settings, its base URL, the path id.
 pub struct Ctx {
-    app: AppState,
+    app: ScimState,
     source: String,
     means: DeactivateMeans,
     base: String,
@@ -115,10 +98,10 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-impl FromRequestParts<AppState> for Ctx {
+impl FromRequestParts<ScimState> for Ctx {
     type Rejection = ScimError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ScimError> {
+    async fn from_request_parts(parts: &mut Parts, app: &ScimState) -> Result<Self, ScimError> {
         let params = RawPathParams::from_request_parts(parts, app)
             .await
             .map_err(|_| ScimError::not_found("no such SCIM endpoint"))?;
@@ -132,7 +115,7 @@ impl FromRequestParts<AppState> for Ctx {
             }
         }
         let source = source.unwrap_or_default();
-        let Some(config) = app.scim.get(&source) else {
+        let Some(config) = app.sources.get(&source) else {
             return Err(ScimError::not_found(format!(
                 "no SCIM source named '{source}' is configured"
             )));
@@ -235,7 +218,7 @@ fn etag_matches(header_value: &str, version: i64) -> bool {
         .any(|t| t.trim() == "*" || bare(t) == want)
 }
 
-async fn read_body(app: &AppState, headers: &HeaderMap, body: Body) -> Result<(Value, Vec<u8>)> {
+async fn read_body(app: &ScimState, headers: &HeaderMap, body: Body) -> Result<(Value, Vec<u8>)> {
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

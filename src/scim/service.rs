@@ -90,9 +90,7 @@ pub async fn rendered(tx: &mut Tx, scope: &Scope, record: &ScimRecord) -> Result
 }
 
 pub async fn load(tx: &mut Tx, source: &str, rt: ResourceType, id: &str) -> Result<ScimRecord> {
-    tx.scim_get(source, rt.as_str(), id)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", rt.as_str())))
+    found(rt, id, tx.scim_get(source, rt.as_str(), id).await?)
 }
 
 /// Loads a resource to change it, locked for the rest of the transaction.
@@ -102,9 +100,15 @@ async fn load_for_update(
     rt: ResourceType,
     id: &str,
 ) -> Result<ScimRecord> {
-    tx.scim_get_for_update(source, rt.as_str(), id)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", rt.as_str())))
+    found(
+        rt,
+        id,
+        tx.scim_get_for_update(source, rt.as_str(), id).await?,
+    )
+}
+
+fn found(rt: ResourceType, id: &str, record: Option<ScimRecord>) -> Result<ScimRecord> {
+    record.ok_or_else(|| ScimError::not_found(format!("{} '{id}' not found", rt.as_str())))
 }
 
 /// Checks that every member is a User of this source; returns the member ids.
