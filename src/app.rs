@@ -312,8 +312,32 @@ pub async fn preview(
     clock: SharedClock,
 ) -> Result<String, StartError> {
     let now = clock.now();
-    let (person, notes) = crate::journal::preview_person(known, event, now);
-    let worker = planning_worker(config, journal, clock)?;
+    let (person, mut notes) = crate::journal::preview_person(known, event, now);
+    let worker = planning_worker(config, journal, clock.clone())?;
+    if let Some(client) = admin_client(config, clock.clone())? {
+        let read = journal
+            .conn()
+            .await
+            .ok()
+            .map(|mut c| async move { c.mirror_was_read().await.unwrap_or(false) });
+        let read = match read {
+            Some(f) => f.await,
+            None => false,
+        };
+        if !read {
+            // Plans are made from the organization mirror; read it now when the journal can
+            // take it (GETs only), else say the organization is unknown.
+            match crate::mirror::refresh(&client, journal, &clock, "keycard-plan").await {
+                Ok(Some(report)) => notes.push(format!(
+                    "read the organization into the journal's mirror first ({} pages, {} objects)",
+                    report.pages, report.objects
+                )),
+                Ok(None) | Err(_) => notes.push(
+                    "the organization has not been read into this journal yet (start keycard serve or run keycard sync): planned as if it held nothing".into(),
+                ),
+            }
+        }
+    }
     let plan = worker.plan(person.clone()).await?;
     Ok(crate::planner::render::preview(
         &person,

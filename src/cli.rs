@@ -421,7 +421,26 @@ async fn plan(args: PlanArgs) -> CliResult {
     // an update or a departure usually names only the id.
     let url = args.journal.unwrap_or_else(|| config.journal_url());
     let journal = match Journal::connect_read_only(&url).await {
-        Ok(journal) => journal,
+        Ok(journal) if journal.ready().await.unwrap_or(false) => {
+            // The embedded journal is opened writable when no `serve` holds it, so the
+            // organization mirror can be read into it if it never was; a `serve` that holds
+            // it keeps the mirror current itself.
+            if url.starts_with("sqlite:") {
+                drop(journal);
+                match Journal::connect(&url, 1).await {
+                    Ok(writable) => writable,
+                    Err(_) => Journal::connect_read_only(&url)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                }
+            } else {
+                journal
+            }
+        }
+        Ok(_) => {
+            eprintln!("note: the journal is not set up yet; planning from the event alone");
+            Journal::empty().await.map_err(|e| e.to_string())?
+        }
         Err(e) => {
             eprintln!("note: journal not readable ({e}); planning from the event alone");
             Journal::empty().await.map_err(|e| e.to_string())?

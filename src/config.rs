@@ -369,7 +369,8 @@ impl Default for SafetyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReconcilerConfig {
-    /// How often a person waiting on an invite is checked again, in seconds.
+    /// While invites are pending, how often Keycard reads the newest members to notice
+    /// acceptances, in seconds: one Admin API read however many invites are pending.
     pub invite_poll_secs: u64,
     /// Attempts per action before it is marked failed.
     pub max_attempts: u32,
@@ -385,15 +386,19 @@ pub struct ReconcilerConfig {
     /// again, in seconds: a fix made in the meantime (an outage over, a role corrected by
     /// hand) then converges without a new event.
     pub failure_recheck_secs: u64,
-    /// How often every person is reconciled against the organization to catch drift (a
-    /// change made by hand in the Console), in seconds; 0 turns the sweep off.
+    /// How often the whole organization is read into the mirror (in pages of 1,000) and
+    /// compared with everyone's desired access to catch drift (a change made by hand in the
+    /// Console), in seconds; 0 reads it only at start and on demand (`keycard sync`).
     pub drift_check_secs: u64,
+    /// Before a destructive write, an entry of the mirror older than this is read again on
+    /// its own, in seconds.
+    pub verify_after_secs: u64,
 }
 
 impl Default for ReconcilerConfig {
     fn default() -> Self {
         Self {
-            invite_poll_secs: 300,
+            invite_poll_secs: 30,
             max_attempts: 5,
             retry_base_secs: 30,
             lease_secs: 120,
@@ -401,6 +406,7 @@ impl Default for ReconcilerConfig {
             workers: 2,
             failure_recheck_secs: 3600,
             drift_check_secs: 86_400,
+            verify_after_secs: 300,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod executor;
 pub mod http;
 pub mod ingest;
 pub mod journal;
+pub mod mirror;
 pub mod planner;
 pub mod rules;
 pub mod scim;

@@ -6,6 +6,9 @@ use crate::admin_api::{
     AdminApiError, AdminClient, ApiKeyStatus, CallMeta, CreateInvite, OrgRole, UpdateApiKey,
     WorkspaceRole,
 };
+use crate::mirror::{
+    Effect, ObjectKind, invite_object, key_object, member_id, member_object, user_object,
+};
 use crate::planner::Step;
 
 /// The request as journaled: method, route and body; never credentials.
@@ -76,20 +79,79 @@ fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, AdminApiErr
         .map_err(|_| AdminApiError::InvalidArgument(format!("{what} '{value}' is not known")))
 }
 
-/// Performs the step's call; returns the call's metadata.
-pub async fn perform(client: &AdminClient, step: &Step) -> Result<CallMeta, AdminApiError> {
-    let meta = match step {
+/// What a successful call did: its metadata, and what it changed in the organization (to
+/// keep the mirror current from the API's own answer).
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub meta: CallMeta,
+    pub effects: Vec<Effect>,
+}
+
+/// The mirror entry a destructive step acts on, to read again before the write when the
+/// mirror's copy is old.
+pub fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
+    match step {
+        Step::WithdrawInvite { invite_id, .. } => Some((ObjectKind::Invite, invite_id.clone())),
+        Step::RemoveWorkspaceMember {
+            workspace_id,
+            user_id,
+            ..
+        } => Some((
+            ObjectKind::WorkspaceMember,
+            member_id(workspace_id, user_id),
+        )),
+        Step::DeactivateApiKey { key_id, .. } => Some((ObjectKind::ApiKey, key_id.clone())),
+        Step::RemoveUser { user_id, .. } => Some((ObjectKind::User, user_id.clone())),
+        _ => None,
+    }
+}
+
+/// What a removal that found its object already gone means for the mirror.
+pub fn gone_effects(step: &Step) -> Vec<Effect> {
+    match step {
+        Step::RemoveUser { user_id, .. } => vec![Effect::UserGone(user_id.clone())],
+        other => target_of(other)
+            .map(|(kind, id)| vec![Effect::Gone(kind, id)])
+            .unwrap_or_default(),
+    }
+}
+
+/// Performs the step's call; returns its metadata and what it changed.
+pub async fn perform(client: &AdminClient, step: &Step) -> Result<Done, AdminApiError> {
+    let (meta, effects) = match step {
         Step::CreateInvite { email, role } => {
             let role: OrgRole = parse(role, "organization role")?;
-            client
+            let reply = client
                 .create_invite(&CreateInvite::new(email.clone(), role))
-                .await?
-                .meta
+                .await?;
+            (reply.meta, vec![Effect::Put(invite_object(&reply.value))])
         }
-        Step::WithdrawInvite { invite_id, .. } => client.delete_invite(invite_id).await?.meta,
+        Step::WithdrawInvite { .. }
+        | Step::RemoveWorkspaceMember { .. }
+        | Step::RemoveUser { .. } => {
+            let meta = match step {
+                Step::WithdrawInvite { invite_id, .. } => {
+                    client.delete_invite(invite_id).await?.meta
+                }
+                Step::RemoveWorkspaceMember {
+                    workspace_id,
+                    user_id,
+                    ..
+                } => {
+                    client
+                        .remove_workspace_member(workspace_id, user_id)
+                        .await?
+                        .meta
+                }
+                Step::RemoveUser { user_id, .. } => client.remove_user(user_id).await?.meta,
+                _ => unreachable_step()?,
+            };
+            (meta, gone_effects(step))
+        }
         Step::UpdateUserRole { user_id, to, .. } => {
             let role: OrgRole = parse(to, "organization role")?;
-            client.update_user_role(user_id, &role).await?.meta
+            let reply = client.update_user_role(user_id, &role).await?;
+            (reply.meta, vec![Effect::Put(user_object(&reply.value))])
         }
         Step::AddWorkspaceMember {
             workspace_id,
@@ -98,10 +160,10 @@ pub async fn perform(client: &AdminClient, step: &Step) -> Result<CallMeta, Admi
             ..
         } => {
             let role: WorkspaceRole = parse(role, "workspace role")?;
-            client
+            let reply = client
                 .add_workspace_member(workspace_id, user_id, &role)
-                .await?
-                .meta
+                .await?;
+            (reply.meta, vec![Effect::Put(member_object(&reply.value))])
         }
         Step::UpdateWorkspaceMember {
             workspace_id,
@@ -110,34 +172,25 @@ pub async fn perform(client: &AdminClient, step: &Step) -> Result<CallMeta, Admi
             ..
         } => {
             let role: WorkspaceRole = parse(to, "workspace role")?;
-            client
+            let reply = client
                 .update_workspace_member(workspace_id, user_id, &role)
-                .await?
-                .meta
-        }
-        Step::RemoveWorkspaceMember {
-            workspace_id,
-            user_id,
-            ..
-        } => {
-            client
-                .remove_workspace_member(workspace_id, user_id)
-                .await?
-                .meta
+                .await?;
+            (reply.meta, vec![Effect::Put(member_object(&reply.value))])
         }
         Step::DeactivateApiKey { key_id, status, .. } => {
             let status: ApiKeyStatus = parse(status, "API key status")?;
-            client
+            let reply = client
                 .update_api_key(key_id, &UpdateApiKey::new().status(status))
-                .await?
-                .meta
+                .await?;
+            (reply.meta, vec![Effect::Put(key_object(&reply.value))])
         }
-        Step::RemoveUser { user_id, .. } => client.remove_user(user_id).await?.meta,
-        Step::WaitForAcceptance { .. } | Step::ManualAction { .. } => {
-            return Err(AdminApiError::InvalidArgument(
-                "this step does not call the Admin API".into(),
-            ));
-        }
+        Step::WaitForAcceptance { .. } | Step::ManualAction { .. } => unreachable_step()?,
     };
-    Ok(meta)
+    Ok(Done { meta, effects })
+}
+
+fn unreachable_step<T>() -> Result<T, AdminApiError> {
+    Err(AdminApiError::InvalidArgument(
+        "this step does not call the Admin API".into(),
+    ))
 }

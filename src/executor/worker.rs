@@ -1,7 +1,6 @@
 //! The reconcile worker: applies pending events, then claims and runs reconcile jobs.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
@@ -9,14 +8,16 @@ use serde_json::json;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::act::{perform, request_of};
-use crate::admin_api::{AdminApiError, AdminClient, ListWorkspaces};
+use super::act::{gone_effects, perform, request_of, target_of};
+use crate::admin_api::AdminClient;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::journal::{
     ActionResult, ActionRow, ActionStatus, JobRow, Journal, JournalError, NewAction, PersonRow,
+    PersonStatus, fold_email,
 };
-use crate::planner::{Environment, LoadError, Plan, Planned, Policy, Step, load, plan_person};
+use crate::mirror::{self, MirrorError};
+use crate::planner::{Facts, LoadError, Plan, Planned, Policy, Step, inputs, plan_person};
 use crate::rules::RuleSet;
 
 /// A hook run after an action is committed as `running` and before its Admin API call.
@@ -28,7 +29,10 @@ pub type BeforeCall = Arc<dyn Fn(Uuid) -> BoxFuture<'static, ()> + Send + Sync>;
 pub struct WorkerSettings {
     pub owner: String,
     pub lease: Duration,
+    /// While invites are pending: how often the newest members are read.
     pub invite_poll: Duration,
+    /// Before a destructive write: the most a mirror entry may age without a fresh read.
+    pub verify_after: Duration,
     pub max_attempts: u32,
     pub retry_base: Duration,
     pub dry_run: bool,
@@ -39,7 +43,8 @@ pub struct WorkerSettings {
     pub heartbeat: std::time::Duration,
     /// When a person whose action failed for good is reconciled again.
     pub failure_recheck: Duration,
-    /// How often everyone is reconciled to catch drift; `None`: never.
+    /// How often the whole organization is read into the mirror and everyone compared with
+    /// it; `None`: only at start (when the mirror is empty) and on demand.
     pub drift_check: Option<Duration>,
 }
 
@@ -51,7 +56,8 @@ impl WorkerSettings {
         Self {
             owner,
             lease: secs(r.lease_secs),
-            invite_poll: secs(r.invite_poll_secs),
+            invite_poll: secs(r.invite_poll_secs.max(1)),
+            verify_after: secs(r.verify_after_secs),
             max_attempts: r.max_attempts.max(1),
             retry_base: secs(r.retry_base_secs),
             dry_run: config.raw.admin_api.dry_run || config.admin_credential.is_none(),
@@ -82,9 +88,6 @@ enum Flow {
     Stop,
 }
 
-/// Workspace name -> id, and when it was read.
-type WorkspaceCache = (DateTime<Utc>, BTreeMap<String, String>);
-
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
 pub type WorkerResult<T> = Result<T, JournalError>;
 
@@ -95,7 +98,6 @@ pub struct Worker {
     rules: Arc<RuleSet>,
     clock: SharedClock,
     settings: WorkerSettings,
-    workspaces: Arc<Mutex<Option<WorkspaceCache>>>,
     before_call: Option<BeforeCall>,
     notify: Arc<Notify>,
 }
@@ -122,7 +124,6 @@ impl Worker {
             rules,
             clock,
             settings,
-            workspaces: Arc::new(Mutex::new(None)),
             before_call: None,
             notify: Arc::new(Notify::new()),
         }
@@ -173,16 +174,88 @@ impl Worker {
         }
     }
 
-    /// Queues everyone for the periodic drift check when it is due (once across processes).
+    /// Keeps the organization mirror current: a full read when none was made yet or the
+    /// drift check is due (then everyone is queued to be compared with it), and, while
+    /// invites are pending, a read of the newest members (then whoever accepted is queued).
+    /// Several processes share the work through leases in the journal.
     pub async fn sweep(&self) -> WorkerResult<()> {
-        let Some(every) = self.settings.drift_check else {
+        let Some(client) = &self.client else {
             return Ok(());
         };
-        let mut tx = self.journal.begin().await?;
-        let queued = tx.sweep_for_drift(self.clock.now(), every).await?;
-        tx.commit().await?;
-        if queued > 0 {
-            tracing::info!(people = queued, "periodic drift check queued");
+        let now = self.clock.now();
+        let last_full = self.journal.conn().await?.mirror_reads().await?;
+        let refreshed = last_full
+            .iter()
+            .find(|r| r.part == mirror::FULL)
+            .and_then(|r| r.refreshed_at);
+        let due = match (refreshed, self.settings.drift_check) {
+            (None, _) => true,
+            (Some(at), Some(every)) => now - at >= every,
+            (Some(_), None) => false,
+        };
+        if due {
+            match mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await {
+                Ok(Some(_)) => {
+                    let mut tx = self.journal.begin().await?;
+                    let queued = tx.enqueue_everyone(self.clock.now(), "drift check").await?;
+                    tx.commit().await?;
+                    tracing::info!(
+                        people = queued,
+                        "organization read; everyone queued for the drift check"
+                    );
+                }
+                // Another process is reading it.
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the organization; will retry"),
+            }
+        }
+        self.poll_acceptances(client).await
+    }
+
+    /// While invites are pending, reads the newest members once per `invite_poll` (across
+    /// processes) and queues the people whose address a new member has.
+    async fn poll_acceptances(&self, client: &AdminClient) -> WorkerResult<()> {
+        let now = self.clock.now();
+        {
+            let mut conn = self.journal.conn().await?;
+            if !conn.mirror_has_pending_invites().await?
+                || !conn
+                    .mirror_lease(
+                        mirror::ACCEPTANCES,
+                        &self.settings.owner,
+                        now,
+                        self.settings.invite_poll,
+                    )
+                    .await?
+            {
+                return Ok(());
+            }
+        }
+        // The lease is kept until it runs out: it is what spaces the reads.
+        match mirror::poll_new_members(client, &self.journal, &self.clock, 10).await {
+            Ok(found) => {
+                if found.incomplete {
+                    tracing::info!("more new members than one read shows; a full read follows");
+                    let mut tx = self.journal.begin().await?;
+                    tx.mirror_read_due_now(mirror::FULL).await?;
+                    tx.commit().await?;
+                }
+                if !found.users.is_empty() {
+                    let keys: Vec<String> =
+                        found.users.iter().map(|u| fold_email(&u.email)).collect();
+                    let mut tx = self.journal.begin().await?;
+                    let queued = tx
+                        .enqueue_people_with_addresses(&keys, self.clock.now(), "invite accepted")
+                        .await?;
+                    tx.commit().await?;
+                    tracing::info!(
+                        members = found.users.len(),
+                        people = queued,
+                        "new members noticed"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the newest members; will retry"),
         }
         Ok(())
     }
@@ -195,12 +268,15 @@ impl Worker {
         Ok(applied.len())
     }
 
-    /// Claims the next due job for this worker, if any.
+    /// Claims the next due job for this worker, if any. None is claimed before the
+    /// organization was read once (another process may be reading it now): every plan
+    /// would mistake existing members for joiners.
     pub async fn claim(&self) -> WorkerResult<Option<JobRow>> {
-        self.journal
-            .conn()
-            .await?
-            .claim_job(self.clock.now(), &self.settings.owner, self.settings.lease)
+        let mut conn = self.journal.conn().await?;
+        if self.client.is_some() && !conn.mirror_was_read().await? {
+            return Ok(None);
+        }
+        conn.claim_job(self.clock.now(), &self.settings.owner, self.settings.lease)
             .await
     }
 
@@ -221,45 +297,22 @@ impl Worker {
         }
     }
 
-    /// Workspace name -> id for every non-archived workspace, cached for five minutes.
-    async fn workspace_ids(&self) -> Result<BTreeMap<String, String>, AdminApiError> {
-        let Some(client) = &self.client else {
-            return Ok(BTreeMap::new());
-        };
-        let now = self.clock.now();
-        {
-            let cache = self
-                .workspaces
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some((at, map)) = cache.as_ref()
-                && now - *at < Duration::minutes(5)
-            {
-                return Ok(map.clone());
-            }
-        }
-        let list = client.list_all_workspaces(ListWorkspaces::new()).await?;
-        let map: BTreeMap<String, String> = list.into_iter().map(|w| (w.name, w.id)).collect();
-        *self
-            .workspaces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((now, map.clone()));
-        Ok(map)
-    }
-
     /// The plan for one person, through the one planning path `keycard plan` also takes:
-    /// load the facts, then plan from them.
+    /// load the facts (journal and mirror), then plan from them.
     pub async fn plan(&self, person: PersonRow) -> Result<Plan, LoadError> {
-        let workspace_ids = self.workspace_ids().await?;
-        let env = Environment {
-            journal: &self.journal,
-            client: self.client.as_ref(),
-            workspace_ids: &workspace_ids,
-            rules: &self.rules,
-            policy: &self.settings.policy,
-            now: self.clock.now(),
-        };
-        let inputs = load(&env, person).await?;
+        let now = self.clock.now();
+        let mut conn = self.journal.conn().await?;
+        let known = self.client.is_some() && conn.mirror_was_read().await?;
+        let facts = Facts::for_person(
+            &mut conn,
+            &person,
+            known,
+            self.settings.policy.max_removals_per_hour,
+            now,
+        )
+        .await?;
+        drop(conn);
+        let inputs = inputs(&person, &facts, &self.rules);
         Ok(plan_person(&inputs, &self.settings.policy))
     }
 
@@ -303,9 +356,12 @@ impl Worker {
             match self.execute(row, step).await? {
                 Flow::Continue => {}
                 Flow::Reread => {
+                    // The mirror was behind: read this person's part of the organization,
+                    // then plan again.
+                    self.reread(&person, &plan).await;
                     next_due = Some((
                         self.clock.now(),
-                        "re-read after the API reported the goal met",
+                        "re-read after the organization differed from the mirror",
                     ));
                     break;
                 }
@@ -333,24 +389,58 @@ impl Worker {
                 Flow::Held | Flow::Stop => break,
             }
         }
-        // Followed while an invite is out, whether or not memberships wait on it: the invite
-        // may expire (and must be sent again) or be accepted (and the account linked).
-        if next_due.is_none()
-            && !self.settings.dry_run
-            && (plan.observed.pending_invite.is_some()
-                || actions.iter().any(|(_, s)| {
-                    matches!(
-                        s,
-                        Step::WaitForAcceptance { .. } | Step::CreateInvite { .. }
-                    )
-                }))
-        {
-            next_due = Some((
-                self.clock.now() + self.settings.invite_poll,
-                "waiting for invite acceptance",
-            ));
+        // While an invite is out, its acceptance is noticed by the read of the newest
+        // members (which queues the person); what is left to follow is its expiry, when it
+        // must be sent again. No per-person reads.
+        if next_due.is_none() && !self.settings.dry_run {
+            let expiry = match &plan.observed.pending_invite {
+                Some(invite) => Some(invite.expires_at),
+                None if actions
+                    .iter()
+                    .any(|(_, s)| matches!(s, Step::CreateInvite { .. })) =>
+                {
+                    self.journal
+                        .conn()
+                        .await?
+                        .mirror_invite_expiry(person.email.as_deref().map(fold_email).as_deref())
+                        .await?
+                }
+                None => None,
+            };
+            if let Some(at) = expiry {
+                next_due = Some((at + Duration::seconds(1), "invite pending until it expires"));
+            }
         }
         self.finish_job(job, next_due).await
+    }
+
+    /// Reads one person's part of the organization into the mirror (after the API said a
+    /// goal was already met, or showed a change the mirror did not have).
+    async fn reread(&self, person: &PersonRow, plan: &Plan) {
+        let Some(client) = &self.client else {
+            return;
+        };
+        let addresses: Vec<String> = person
+            .email
+            .iter()
+            .cloned()
+            .chain(person.previous_emails())
+            .collect();
+        let workspaces: Vec<String> = plan.context.managed.values().flatten().cloned().collect();
+        let leaving = person.status == PersonStatus::Departed || plan.desired.org_role.is_none();
+        if let Err(e) = mirror::refresh_person(
+            client,
+            &self.journal,
+            &self.clock,
+            person.anthropic_user_id.as_deref(),
+            &addresses,
+            &workspaces,
+            leaving,
+        )
+        .await
+        {
+            tracing::warn!(person = %person.id, error = %e, "could not re-read the person's part of the organization");
+        }
     }
 
     async fn still_ours(&self, person_id: Uuid) -> WorkerResult<bool> {
@@ -491,6 +581,46 @@ impl Worker {
         if row.status == ActionStatus::Held {
             return Ok(Flow::Held);
         }
+        // Before taking something away: is the mirror's copy recent enough to act on? A
+        // change made by hand since the last read (a member made admin, a key already
+        // deactivated) means re-planning, not writing. Before a leaver loses access, the
+        // API keys they created are read as well: a key made since the last full read must
+        // not outlive them.
+        if let Some((kind, id)) = target_of(step) {
+            let checked = async {
+                if !mirror::verify(
+                    client,
+                    &self.journal,
+                    &self.clock,
+                    kind,
+                    &id,
+                    self.settings.verify_after,
+                )
+                .await?
+                {
+                    return Ok(false);
+                }
+                match leaver_of(step) {
+                    Some(user) if row.kind.is_destructive() && row.started_at.is_none() => {
+                        mirror::keys_unchanged(client, &self.journal, &self.clock, user).await
+                    }
+                    _ => Ok(true),
+                }
+            };
+            match checked.await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(action = %row.id, kind = %row.kind, "the organization changed since it was read; planning again");
+                    return Ok(Flow::Reread);
+                }
+                Err(MirrorError::Journal(e)) => return Err(e),
+                Err(MirrorError::AdminApi(e)) => {
+                    let at = now + self.settings.retry_base;
+                    tracing::warn!(action = %row.id, error = %e, "could not read before writing; will retry");
+                    return Ok(Flow::RetryAt(at));
+                }
+            }
+        }
         let lease_until = now + self.settings.lease;
         let request = request_of(step);
         // Admitted once, always admitted: a retry or a crash recovery of a destructive action
@@ -530,10 +660,13 @@ impl Worker {
                 perform(client, step).await
             })
             .await;
+        let sent = now;
         let now = self.clock.now();
         match result {
-            Ok(meta) => {
+            Ok(done) => {
+                let meta = done.meta;
                 let mut tx = self.journal.begin().await?;
+                mirror::apply(&mut tx, &done.effects, sent).await?;
                 if let Step::RemoveUser { email, .. } = step {
                     tx.enqueue_address_holders(email, row.person_id, now)
                         .await?;
@@ -600,6 +733,9 @@ impl Worker {
                 Ok(Flow::Reread)
             }
             Err(e) if e.is_not_found() && is_removal(step) => {
+                let mut tx = self.journal.begin().await?;
+                mirror::apply(&mut tx, &gone_effects(step), sent).await?;
+                tx.commit().await?;
                 self.finish(
                     row.id,
                     ActionStatus::Succeeded,
@@ -723,6 +859,16 @@ fn outcome(
         outcome,
         error,
         next_attempt_at,
+    }
+}
+
+/// The member whose access a destructive step takes away (for a key: it was theirs).
+fn leaver_of(step: &Step) -> Option<&str> {
+    match step {
+        Step::RemoveUser { user_id, .. } | Step::RemoveWorkspaceMember { user_id, .. } => {
+            Some(user_id)
+        }
+        _ => None,
     }
 }
 

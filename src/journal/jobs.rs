@@ -140,52 +140,43 @@ impl Tx {
         Ok(n == 1)
     }
 
-    /// The periodic drift sweep: when `every` has passed since the last one (by any
-    /// process), queues everyone for a reconcile and returns how many were queued. Run it in
-    /// a transaction.
-    pub async fn sweep_for_drift(
+    /// Queues everyone Keycard knows (the drift check after a full read of the
+    /// organization); work already queued keeps its own due time.
+    pub async fn enqueue_everyone(
         &mut self,
         now: DateTime<Utc>,
-        every: Duration,
+        reason: &str,
     ) -> JournalResult<u64> {
-        let won: Option<(String,)> = self
-            .fetch_optional(
-                sql(
-                    "INSERT INTO worker_state (name, at) VALUES ('drift_sweep', $1)
-                     ON CONFLICT (name) DO UPDATE SET at = EXCLUDED.at
-                       WHERE worker_state.at <= $2
-                     RETURNING name",
-                )
-                .bind(now)
-                .bind(now - every),
-            )
-            .await?;
-        if won.is_none() {
-            return Ok(0);
-        }
-        // Spread over the interval, so the sweep paces itself within the API budget and an
-        // event's job (due now) never queues behind the whole organization. People with work
-        // already queued keep their own due time.
-        let ids: Vec<Uuid> = self
-            .column(sql("SELECT id FROM people ORDER BY id"))
-            .await?;
-        let n = i32::try_from(ids.len()).unwrap_or(i32::MAX).max(1);
+        self.execute(
+            sql("INSERT INTO reconcile_jobs (person_id, due_at, reason)
+                 SELECT id, $1, $2 FROM people WHERE status <> 'new'
+                 ON CONFLICT (person_id) DO NOTHING")
+            .bind(now)
+            .bind(reason),
+        )
+        .await
+    }
+
+    /// Queues the people whose current or earlier address is one of these (folded) keys
+    /// (members just noticed: whoever they are can be linked and given their access).
+    pub async fn enqueue_people_with_addresses(
+        &mut self,
+        keys: &[String],
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> JournalResult<u64> {
         let mut queued = 0;
-        for (chunk_no, chunk) in ids.chunks(500).enumerate() {
-            let mut s = sql("INSERT INTO reconcile_jobs (person_id, due_at, reason) VALUES ");
-            for (i, id) in chunk.iter().enumerate() {
-                let k = i32::try_from(chunk_no * 500 + i).unwrap_or(i32::MAX);
-                if i > 0 {
-                    s.push(", ");
-                }
-                s.push("(")
-                    .push_bind(*id)
-                    .push(", ")
-                    .push_bind(now + every / n * k)
-                    .push(", 'periodic drift check')");
-            }
-            s.push(" ON CONFLICT (person_id) DO NOTHING");
-            queued += self.execute(s).await?;
+        let people = self.people_with_addresses(keys).await?;
+        let mut ids: Vec<Uuid> = people.into_iter().map(|p| p.id).collect();
+        // Earlier addresses live in the history: an invite accepted under an old address.
+        for key in keys {
+            ids.extend(self.people_who_had_address(key).await?);
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            self.enqueue_job(id, now, reason, None).await?;
+            queued += 1;
         }
         Ok(queued)
     }

@@ -124,6 +124,53 @@ impl Tx {
         .await
     }
 
+    /// People whose current address is one of these (folded) keys.
+    pub async fn people_with_addresses(
+        &mut self,
+        keys: &[String],
+    ) -> JournalResult<Vec<PersonRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut s = sql("SELECT * FROM people WHERE email_key IN ");
+        s.push_list(keys.iter().map(String::as_str))
+            .push(" ORDER BY created_at, id");
+        self.fetch_all(s).await
+    }
+
+    /// People (not departed) whose email history holds this (folded) address: a
+    /// substring match narrows the rows, the fold decides.
+    pub async fn people_who_had_address(&mut self, key: &str) -> JournalResult<Vec<Uuid>> {
+        let mut s = sql("SELECT * FROM people WHERE status <> 'departed'");
+        // lower() folds ASCII only on SQLite: narrow by text only when that is enough.
+        if key.is_ascii() {
+            s.push(" AND lower(CAST(email_history AS TEXT)) LIKE ")
+                .push_bind(format!("%{}%", key.replace(['%', '_'], "")));
+        }
+        let rows: Vec<PersonRow> = self.fetch_all(s).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|p| {
+                p.email_history
+                    .0
+                    .iter()
+                    .any(|c| fold_email(&c.email) == key)
+            })
+            .map(|p| p.id)
+            .collect())
+    }
+
+    /// People linked to any of these Admin API users.
+    pub async fn people_linked_to(&mut self, user_ids: &[String]) -> JournalResult<Vec<PersonRow>> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut s = sql("SELECT * FROM people WHERE anthropic_user_id IN ");
+        s.push_list(user_ids.iter().map(String::as_str))
+            .push(" ORDER BY created_at, id");
+        self.fetch_all(s).await
+    }
+
     /// Records the access the rules last gave the person, with the explanation.
     pub async fn set_desired(
         &mut self,

@@ -1,41 +1,48 @@
-//! The one loader: everything a plan needs, read in one place, so `keycard serve` and
-//! `keycard plan` plan from the same facts.
+//! The one loader: everything a plan needs, read in one place, so `keycard serve`,
+//! `keycard plan` and the drift check plan from the same facts.
 //!
-//! Reads only (journal queries and Admin API GETs). The decisions made from these facts —
-//! which action becomes a manual note, which the removal cap would hold, which account is
-//! linked — are the pure planner's (`plan_person`), never the loader's or the worker's.
+//! Facts come from the journal alone — people, their actions, the removal cap — and from
+//! the organization mirror (`crate::mirror`), never from per-person Admin API reads. They
+//! are loaded for one person ([`Facts::for_person`]) or for everyone at once
+//! ([`Facts::for_everyone`]); [`inputs`] then derives one person's [`Inputs`] from them
+//! without I/O, the same way in both cases.
+//!
+//! The decisions made from these facts — which action becomes a manual note, which the
+//! removal cap would hold, which account is linked — are the pure planner's
+//! (`plan_person`), never the loader's or the worker's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
-use super::{Desired, Observed, Policy, desired_access, observe};
-use crate::admin_api::{AdminApiError, AdminClient};
-use crate::journal::{
-    ActionRow, CapState, Journal, JournalError, PersonRow, PersonStatus, fold_email,
+use super::{Desired, Observed, desired_access};
+use crate::admin_api::{
+    ApiKey, ApiKeyStatus, Invite, InviteStatus, User, Workspace, WorkspaceMember,
 };
+use crate::journal::{
+    ActionRow, CapState, JournalError, MirrorRow, ObjectKind, PersonRow, PersonStatus, Tx,
+    fold_email,
+};
+use crate::mirror::decode;
 use crate::rules::RuleSet;
 
-/// What reading the facts of a plan can fail on.
+/// What loading the facts of a plan can fail on.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("reading the organization failed: {0}")]
-    AdminApi(#[from] AdminApiError),
+    AdminApi(#[from] crate::admin_api::AdminApiError),
 }
 
-/// Where a plan's facts come from.
-#[derive(Debug, Clone, Copy)]
-pub struct Environment<'a> {
-    pub journal: &'a Journal,
-    /// `None`: no credential (dry run); the person is assumed to have nothing yet.
-    pub client: Option<&'a AdminClient>,
-    /// Workspace name -> id, as the organization has them now.
-    pub workspace_ids: &'a BTreeMap<String, String>,
-    pub rules: &'a RuleSet,
-    pub policy: &'a Policy,
-    pub now: DateTime<Utc>,
+impl From<crate::mirror::MirrorError> for LoadError {
+    fn from(e: crate::mirror::MirrorError) -> Self {
+        match e {
+            crate::mirror::MirrorError::Journal(e) => Self::Journal(e),
+            crate::mirror::MirrorError::AdminApi(e) => Self::AdminApi(e),
+        }
+    }
 }
 
 /// Everything one plan is made from.
@@ -60,89 +67,305 @@ pub struct Inputs {
     pub unfinished: Vec<ActionRow>,
 }
 
-/// Loads the facts of one person's plan.
-pub async fn load(env: &Environment<'_>, person: PersonRow) -> Result<Inputs, LoadError> {
-    let (person, address_holder) = {
-        let mut conn = env.journal.conn().await?;
-        let history: Vec<String> = person
-            .email_history
-            .0
-            .iter()
-            .map(|c| c.email.clone())
-            .chain(person.email.clone())
-            .collect();
-        let taken = conn.emails_held_by_others(person.id, &history).await?;
-        let mut own = person;
-        let current_taken = own
-            .email
-            .as_deref()
-            .is_some_and(|e| taken.contains(&fold_email(e)));
-        let holder = match own.email.as_deref() {
-            Some(email) if current_taken => conn.address_holder(email, own.id).await?,
-            _ => None,
-        };
-        if own.status == PersonStatus::Departed && current_taken {
-            own.email = None;
-        }
-        own.email_history
-            .0
-            .retain(|c| !taken.contains(&fold_email(&c.email)));
-        (own, holder)
-    };
+/// The journal's and the mirror's facts for some people.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    now: Option<DateTime<Utc>>,
+    /// Without an Admin API credential nothing is known of the organization: every person
+    /// is planned as having nothing yet, every managed workspace as existing.
+    organization_known: bool,
+    /// People who are not departed, by address key (who holds an address).
+    holders: HashMap<String, Vec<PersonRow>>,
+    /// Who is linked to which account (by Admin API user id).
+    linked: HashMap<String, Vec<PersonRow>>,
+    users: HashMap<String, User>,
+    users_by_email: HashMap<String, Vec<User>>,
+    invites_by_email: HashMap<String, Vec<Invite>>,
+    memberships: HashMap<String, Vec<WorkspaceMember>>,
+    keys: HashMap<String, Vec<ApiKey>>,
+    /// Workspace name -> id, for every workspace the organization has.
+    workspaces: BTreeMap<String, String>,
+    cap: u32,
+    /// Where the removal cap stands for each person loaded.
+    cap_states: HashMap<Uuid, CapState>,
+    unfinished: HashMap<Uuid, Vec<ActionRow>>,
+}
 
-    let desired = desired_access(env.rules, &person);
-    let managed: BTreeMap<String, Option<String>> = env
-        .rules
+fn all_addresses(person: &PersonRow) -> Vec<String> {
+    let mut out: Vec<String> = person
+        .email_history
+        .0
+        .iter()
+        .map(|c| fold_email(&c.email))
+        .chain(person.email.as_deref().map(fold_email))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl Facts {
+    /// The facts of one person's plan, read with targeted queries.
+    pub async fn for_person(
+        tx: &mut Tx,
+        person: &PersonRow,
+        organization_known: bool,
+        cap: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Self, LoadError> {
+        let mut facts = Self {
+            now: Some(now),
+            organization_known,
+            cap,
+            ..Self::default()
+        };
+        let addresses = all_addresses(person);
+        facts.add_holders(tx.people_with_addresses(&addresses).await?);
+        if organization_known {
+            let mut rows = tx.mirror_by_email(ObjectKind::User, &addresses).await?;
+            if let Some(id) = person.anthropic_user_id.as_deref() {
+                rows.extend(tx.mirror_get(ObjectKind::User, id).await?);
+            }
+            facts.add_mirror(&rows);
+            facts.add_mirror(&tx.mirror_by_email(ObjectKind::Invite, &addresses).await?);
+            let user_ids: Vec<String> = facts.users.keys().cloned().collect();
+            for id in &user_ids {
+                facts.add_mirror(&tx.mirror_of_user(ObjectKind::WorkspaceMember, id).await?);
+                facts.add_mirror(&tx.mirror_of_user(ObjectKind::ApiKey, id).await?);
+            }
+            facts.add_linked(tx.people_linked_to(&user_ids).await?);
+            facts.add_mirror(&tx.mirror_all(ObjectKind::Workspace, None, 10_000).await?);
+        }
+        facts
+            .cap_states
+            .insert(person.id, tx.cap_state(person.id, cap, now).await?);
+        facts
+            .unfinished
+            .insert(person.id, tx.unfinished_actions(person.id).await?);
+        Ok(facts)
+    }
+
+    /// People by their current address.
+    fn add_holders(&mut self, people: Vec<PersonRow>) {
+        for p in people {
+            if let Some(key) = p.email.as_deref().map(fold_email) {
+                self.holders.entry(key).or_default().push(p);
+            }
+        }
+    }
+
+    fn add_linked(&mut self, people: Vec<PersonRow>) {
+        for p in people {
+            if let Some(id) = p.anthropic_user_id.clone() {
+                self.linked.entry(id).or_default().push(p);
+            }
+        }
+    }
+
+    fn add_mirror(&mut self, rows: &[MirrorRow]) {
+        for row in rows {
+            match row.kind.as_str() {
+                "user" => {
+                    if let Some(u) = decode::<User>(row)
+                        && !self.users.contains_key(&u.id)
+                    {
+                        self.users_by_email
+                            .entry(fold_email(&u.email))
+                            .or_default()
+                            .push(u.clone());
+                        self.users.insert(u.id.clone(), u);
+                    }
+                }
+                "invite" => {
+                    if let Some(i) = decode::<Invite>(row) {
+                        let list = self
+                            .invites_by_email
+                            .entry(fold_email(&i.email))
+                            .or_default();
+                        if !list.iter().any(|x| x.id == i.id) {
+                            list.push(i);
+                        }
+                    }
+                }
+                "workspace_member" => {
+                    if let Some(m) = decode::<WorkspaceMember>(row) {
+                        let list = self.memberships.entry(m.user_id.clone()).or_default();
+                        if !list.iter().any(|x| x.workspace_id == m.workspace_id) {
+                            list.push(m);
+                        }
+                    }
+                }
+                "api_key" => {
+                    if let (Some(k), Some(user)) = (decode::<ApiKey>(row), row.user_id.clone()) {
+                        let list = self.keys.entry(user).or_default();
+                        if !list.iter().any(|x| x.id == k.id) {
+                            list.push(k);
+                        }
+                    }
+                }
+                "workspace" => {
+                    if let Some(w) = decode::<Workspace>(row)
+                        && !w.is_archived()
+                    {
+                        self.workspaces.insert(w.name, w.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Workspace name -> id, for every workspace the organization has.
+    pub fn workspace_ids(&self) -> &BTreeMap<String, String> {
+        &self.workspaces
+    }
+
+    fn cap_for(&self, person: Uuid) -> CapState {
+        self.cap_states.get(&person).copied().unwrap_or(CapState {
+            cap: self.cap,
+            others_this_hour: 0,
+            already_admitted: false,
+        })
+    }
+
+    fn pending_invite(&self, address: &str) -> Option<Invite> {
+        let now = self.now?;
+        self.invites_by_email
+            .get(&fold_email(address))?
+            .iter()
+            .filter(|i| i.status == InviteStatus::Pending && i.expires_at > now)
+            .max_by_key(|i| i.invited_at)
+            .cloned()
+    }
+
+    fn observe(
+        &self,
+        person: &PersonRow,
+        managed: &BTreeMap<String, Option<String>>,
+        with_keys: bool,
+    ) -> Observed {
+        let mut observed = Observed::default();
+        if !self.organization_known {
+            return observed;
+        }
+        let departed = person.status == PersonStatus::Departed;
+        // The link survives an email change at the source; the API cannot rename members.
+        if let Some(id) = person.anthropic_user_id.as_deref() {
+            observed.member = self.users.get(id).cloned();
+        }
+        // A leaver whose linked account is already gone is done: an account that now has
+        // their address belongs to whoever holds it now, not to this record.
+        let by_email = !(departed && person.anthropic_user_id.is_some());
+        let previous = person.previous_emails();
+        if observed.member.is_none() && by_email {
+            // The current address first, then earlier ones: an invite accepted under an old
+            // address before Keycard noticed is still this person's account.
+            observed.member = person
+                .email
+                .iter()
+                .chain(previous.iter())
+                .find_map(|a| self.users_by_email.get(&fold_email(a))?.first().cloned());
+        }
+        observed.stale_invites = previous
+            .iter()
+            .filter_map(|a| self.pending_invite(a))
+            .collect();
+        observed.pending_invite = person.email.as_deref().and_then(|a| self.pending_invite(a));
+        if let Some(member) = &observed.member {
+            for m in self.memberships.get(&member.id).into_iter().flatten() {
+                if let Some((name, _)) = managed
+                    .iter()
+                    .find(|(_, id)| id.as_deref() == Some(m.workspace_id.as_str()))
+                {
+                    observed.memberships.insert(
+                        m.workspace_id.clone(),
+                        (name.clone(), m.workspace_role.clone()),
+                    );
+                }
+            }
+            if with_keys {
+                observed.api_keys = self
+                    .keys
+                    .get(&member.id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| k.status == ApiKeyStatus::Active)
+                    .cloned()
+                    .collect();
+            }
+        }
+        observed
+    }
+}
+
+/// One person's plan inputs, derived from loaded facts without I/O.
+pub fn inputs(person: &PersonRow, facts: &Facts, rules: &RuleSet) -> Inputs {
+    // Addresses another person (not departed) holds now.
+    let taken = |key: &str| {
+        facts.holders.get(key).is_some_and(|people| {
+            people
+                .iter()
+                .any(|p| p.id != person.id && p.status != PersonStatus::Departed)
+        })
+    };
+    let mut own = person.clone();
+    let current_key = own.email.as_deref().map(fold_email);
+    let current_taken = current_key.as_deref().is_some_and(taken);
+    let address_holder = match current_key.as_deref() {
+        Some(key) if current_taken => facts
+            .holders
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|p| {
+                p.id != person.id && !matches!(p.status, PersonStatus::Departed | PersonStatus::New)
+            })
+            .min_by_key(|p| (p.created_at, p.id))
+            .cloned(),
+        _ => None,
+    };
+    if own.status == PersonStatus::Departed && current_taken {
+        own.email = None;
+    }
+    own.email_history
+        .0
+        .retain(|c| !taken(&fold_email(&c.email)));
+
+    let desired = desired_access(rules, &own);
+    let managed: BTreeMap<String, Option<String>> = rules
         .managed_workspaces()
         .into_iter()
         .map(|name| {
-            let id = match env.client {
-                Some(_) => env.workspace_ids.get(&name).cloned(),
-                None => Some(format!("<{name}>")),
+            let id = if facts.organization_known {
+                facts.workspaces.get(&name).cloned()
+            } else {
+                Some(format!("<{name}>"))
             };
             (name, id)
         })
         .collect();
-    let observed = match env.client {
-        Some(client) => {
-            let departed = person.status == PersonStatus::Departed;
-            let leaving = departed || desired.org_role.is_none();
-            // A leaver whose linked account is already gone is done: an account that now
-            // has their address belongs to whoever holds it now, not to this record.
-            let by_email = !(departed && person.anthropic_user_id.is_some());
-            observe(
-                client,
-                person.anthropic_user_id.as_deref(),
-                person.email.as_deref(),
-                &person.previous_emails(),
-                by_email,
-                &managed,
-                leaving,
-            )
-            .await?
-        }
-        None => Observed::default(),
-    };
-
-    let mut conn = env.journal.conn().await?;
-    let account_owner = match observed.member.as_ref() {
-        Some(m) if person.anthropic_user_id.as_deref() != Some(m.id.as_str()) => {
-            conn.linked_elsewhere(&m.id, person.id).await?
-        }
-        _ => None,
-    };
-    let cap = conn
-        .cap_state(person.id, env.policy.max_removals_per_hour, env.now)
-        .await?;
-    let unfinished = conn.unfinished_actions(person.id).await?;
-    Ok(Inputs {
-        person,
+    let leaving = own.status == PersonStatus::Departed || desired.org_role.is_none();
+    let observed = facts.observe(&own, &managed, leaving);
+    let account_owner = observed
+        .member
+        .as_ref()
+        .filter(|m| own.anthropic_user_id.as_deref() != Some(m.id.as_str()))
+        .and_then(|m| facts.linked.get(&m.id))
+        .and_then(|people| {
+            people
+                .iter()
+                .filter(|p| p.id != own.id)
+                .min_by_key(|p| p.created_at)
+                .cloned()
+        });
+    Inputs {
+        cap: facts.cap_for(own.id),
+        unfinished: facts.unfinished.get(&own.id).cloned().unwrap_or_default(),
+        person: own,
         address_holder,
         desired,
         observed,
         account_owner,
         managed,
-        cap,
-        unfinished,
-    })
+    }
 }

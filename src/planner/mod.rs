@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use desired::{desired_access, person_facts};
-pub use inputs::{Environment, Inputs, LoadError, load};
-pub use observe::{Observed, observe};
+pub use inputs::{Facts, Inputs, LoadError, inputs};
+pub use observe::Observed;
 
 use crate::admin_api::{ApiKey, Invite, OrgRole, User, WorkspaceRole};
 use crate::config::ApiKeyPolicy;
