@@ -98,6 +98,17 @@ pub fn admin_client(
     config: &Config,
     clock: SharedClock,
 ) -> Result<Option<AdminClient>, StartError> {
+    admin_client_on(config, clock, None)
+}
+
+/// The Admin API client, pacing itself within the organization's budget. On a journal
+/// several processes can share (PostgreSQL), the budget is shared through it: replicas
+/// together stay within `requests_per_minute` and `invites_per_hour`.
+pub fn admin_client_on(
+    config: &Config,
+    clock: SharedClock,
+    journal: Option<&Journal>,
+) -> Result<Option<AdminClient>, StartError> {
     let Some(credential) = config.admin_credential.clone() else {
         return Ok(None);
     };
@@ -105,10 +116,13 @@ pub fn admin_client(
     let mut pacing = PacingConfig::default();
     pacing.general.requests = api.requests_per_minute;
     pacing.invites.requests = api.invites_per_hour;
-    let cfg = AdminClientConfig::new(credential)
+    let mut cfg = AdminClientConfig::new(credential)
         .base_url(api.base_url.clone())
         .anthropic_version(api.version.clone())
         .pacing(Some(pacing));
+    if let Some(journal) = journal.filter(|j| j.supports_replicas()) {
+        cfg = cfg.budget_store(Arc::new(crate::budget::SharedBudget::new(journal.clone())));
+    }
     Ok(Some(AdminClient::with_clock(cfg, clock)?))
 }
 
@@ -155,7 +169,7 @@ impl Application {
         if config.raw.journal.migrate_on_start.unwrap_or(true) {
             journal.migrate().await?;
         }
-        let client = admin_client(&config, clock.clone())?;
+        let client = admin_client_on(&config, clock.clone(), Some(&journal))?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let settings = WorkerSettings::from_config(&config, owner);
         if settings.dry_run {
@@ -258,18 +272,26 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = Vec::new();
+        let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
+            let mut rx = tx.subscribe();
+            async move {
+                let _ = rx.recv().await;
+            }
+        };
+        // Events are applied in a loop of their own, never behind reconcile jobs; the mirror
+        // is kept in another; jobs run in `workers` loops.
+        let events = self.worker.clone();
+        let stop = stopped(&tx);
+        tasks.push(tokio::spawn(async move { events.run_events(stop).await }));
+        let mirror = self.worker.clone().with_owner_suffix(usize::MAX);
+        let stop = stopped(&tx);
+        tasks.push(tokio::spawn(async move { mirror.run_mirror(stop).await }));
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.
             let worker = self.worker.clone().with_owner_suffix(n);
-            let mut rx = tx.subscribe();
-            tasks.push(tokio::spawn(async move {
-                worker
-                    .run(async move {
-                        let _ = rx.recv().await;
-                    })
-                    .await;
-            }));
+            let stop = stopped(&tx);
+            tasks.push(tokio::spawn(async move { worker.run_jobs(stop).await }));
         }
         let stop = tx.clone();
         let journal = self.state.journal.clone();
@@ -314,7 +336,7 @@ pub async fn preview(
     let now = clock.now();
     let (person, mut notes) = crate::journal::preview_person(known, event, now);
     let worker = planning_worker(config, journal, clock.clone())?;
-    if let Some(client) = admin_client(config, clock.clone())? {
+    if let Some(client) = admin_client_on(config, clock.clone(), Some(journal))? {
         let read = journal
             .conn()
             .await
@@ -356,7 +378,7 @@ pub fn planning_worker(
     clock: SharedClock,
 ) -> Result<Worker, StartError> {
     let rules = Arc::new(compile_rules(config)?);
-    let client = admin_client(config, clock.clone())?;
+    let client = admin_client_on(config, clock.clone(), Some(journal))?;
     let settings = WorkerSettings::from_config(config, "keycard-plan".into());
     Ok(Worker::new(journal.clone(), client, rules, clock, settings))
 }

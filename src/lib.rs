@@ -6,6 +6,7 @@
 pub mod admin_api;
 pub mod admin_sim;
 pub mod app;
+pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod config;

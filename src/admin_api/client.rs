@@ -18,7 +18,7 @@ use url::Url;
 use super::error::{
     AdminApiError, TransportErrorKind, api_error_from_response, decode_kind, snippet,
 };
-use super::pacing::{Budget, Pacer, PacingConfig};
+use super::pacing::{Budget, BudgetStore, Pacer, PacingConfig};
 use super::retry::{RetryDecision, RetryPolicy, parse_retry_after};
 use crate::clock::{SharedClock, SystemClock};
 
@@ -105,6 +105,9 @@ pub struct AdminClientConfig {
     pub retry: RetryPolicy,
     /// `None` disables client-side pacing.
     pub pacing: Option<PacingConfig>,
+    /// Where the pacing buckets live; `None`: in this process. Several processes of one
+    /// organization share theirs (Keycard's journal) to stay within its one budget.
+    pub budget_store: Option<Arc<dyn BudgetStore>>,
     pub user_agent: String,
     /// Plain `http://` is refused for non-loopback hosts (the credential would travel in
     /// clear) unless this is set, e.g. for a simulator on a container network.
@@ -121,6 +124,7 @@ impl AdminClientConfig {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             pacing: Some(PacingConfig::default()),
+            budget_store: None,
             user_agent: concat!("keycard/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_plain_http: false,
         }
@@ -148,6 +152,11 @@ impl AdminClientConfig {
 
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    pub fn budget_store(mut self, store: Arc<dyn BudgetStore>) -> Self {
+        self.budget_store = Some(store);
         self
     }
 }
@@ -269,7 +278,11 @@ impl AdminClient {
                 config.retry.jitter
             )));
         }
-        let pacer = config.pacing.as_ref().map(Pacer::new).transpose()?;
+        let pacer = config
+            .pacing
+            .as_ref()
+            .map(|p| Pacer::new(p, config.budget_store.clone()))
+            .transpose()?;
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .timeout(config.timeout)
@@ -357,7 +370,7 @@ impl AdminClient {
         loop {
             attempt += 1;
             if let Some(pacer) = &inner.pacer {
-                let paced = pacer.acquire(inner.clock.as_ref(), call.budget).await;
+                let paced = pacer.acquire(inner.clock.as_ref(), call.budget).await?;
                 if !paced.is_zero() {
                     tracing::debug!(attempt, wait_ms = paced.as_millis() as u64, "paced");
                 }
@@ -404,7 +417,7 @@ impl AdminClient {
                             .ok()
                             .and_then(|d| now.checked_add_signed(d))
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-                        pacer.close_until(call.budget, until);
+                        pacer.throttle(call.budget, now, until).await;
                     }
                     inner.clock.sleep(wait).await;
                     waited += wait;

@@ -218,6 +218,11 @@ pub enum AdminApiError {
     /// The client could not be built from its configuration.
     #[error("invalid Admin API client configuration: {0}")]
     Config(String),
+
+    /// The shared request budget could not be consulted (its store is unreachable); nothing
+    /// was sent. Retryable: the store usually comes back.
+    #[error("the shared Admin API budget is unavailable: {0}")]
+    Budget(String),
 }
 
 impl AdminApiError {
@@ -230,6 +235,7 @@ impl AdminApiError {
             Self::Decode { kind, .. } => kind.is_transient(),
             Self::Transport { kind, .. } => kind.is_transient(),
             Self::Pagination { .. } | Self::InvalidArgument(_) | Self::Config(_) => false,
+            Self::Budget(_) => true,
         }
     }
 

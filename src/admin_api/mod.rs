@@ -44,7 +44,10 @@ pub use client::{
 pub use error::{
     AdminApiError, ApiError, DecodeErrorKind, ErrorCode, ErrorType, TransportErrorKind,
 };
-pub use pacing::{PacingConfig, RateLimit};
+pub use pacing::{
+    BucketRule, BucketState, BudgetStore, LocalBudget, PacingConfig, RateLimit, RequestPriority,
+    with_priority,
+};
 pub use pagination::{
     ListApiKeys, ListInvites, ListQuery, ListUsers, ListWorkspaceMembers, ListWorkspaces,
     MAX_PAGE_SIZE, PageParams,

@@ -9,12 +9,12 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::act::{gone_effects, perform, request_of, target_of};
-use crate::admin_api::AdminClient;
+use crate::admin_api::{AdminClient, RequestPriority, with_priority};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::journal::{
     ActionResult, ActionRow, ActionStatus, JobRow, Journal, JournalError, NewAction, PersonRow,
-    PersonStatus, fold_email,
+    PersonStatus, Priority, fold_email,
 };
 use crate::mirror::{self, MirrorError};
 use crate::planner::{Facts, LoadError, Plan, Planned, Policy, Step, inputs, plan_person};
@@ -99,7 +99,10 @@ pub struct Worker {
     clock: SharedClock,
     settings: WorkerSettings,
     before_call: Option<BeforeCall>,
+    /// Wakes the event loop (ingest and SCIM committed an event).
     notify: Arc<Notify>,
+    /// Wakes the job loops (events were applied, an operator released or linked).
+    jobs: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -126,6 +129,7 @@ impl Worker {
             settings,
             before_call: None,
             notify: Arc::new(Notify::new()),
+            jobs: Arc::new(Notify::new()),
         }
     }
 
@@ -231,8 +235,14 @@ impl Worker {
                 return Ok(());
             }
         }
-        // The lease is kept until it runs out: it is what spaces the reads.
-        match mirror::poll_new_members(client, &self.journal, &self.clock, 10).await {
+        // The lease is kept until it runs out: it is what spaces the reads. Joiners wait on
+        // this read, so it goes at their priority.
+        let polled = with_priority(
+            RequestPriority::Joiner,
+            mirror::poll_new_members(client, &self.journal, &self.clock, 10),
+        )
+        .await;
+        match polled {
             Ok(found) => {
                 if found.incomplete {
                     tracing::info!("more new members than one read shows; a full read follows");
@@ -281,18 +291,73 @@ impl Worker {
     }
 
     /// The worker loop of `keycard serve`: runs until `shutdown` resolves.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) {
+    /// The event loop of `keycard serve`: applies received events as soon as they are
+    /// committed, never waiting behind reconcile jobs (which run in their own loops), so a
+    /// departure is applied — and its job queued first — whatever the action backlog.
+    pub async fn run_events(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            match self.run_until_idle().await {
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "worker pass failed; retrying"),
+            loop {
+                match self.apply_events().await {
+                    Ok(0) => break,
+                    Ok(_) => self.jobs.notify_waiters(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "applying events failed; retrying");
+                        break;
+                    }
+                }
             }
-            let nap = self.settings.idle_poll;
+            // Whoever woke this loop may have queued a job directly (an operator's release
+            // or link): the job loops look now rather than at their next poll.
+            self.jobs.notify_waiters();
             tokio::select! {
                 () = &mut shutdown => return,
                 () = self.notify.notified() => {}
-                () = tokio::time::sleep(nap) => {}
+                () = tokio::time::sleep(self.settings.idle_poll) => {}
+            }
+        }
+    }
+
+    /// The mirror loop of `keycard serve`: keeps the organization mirror current.
+    pub async fn run_mirror(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.sweep().await {
+                tracing::warn!(error = %e, "mirror upkeep failed; retrying");
+            } else {
+                // A full read or new members may have queued people.
+                self.jobs.notify_waiters();
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(self.settings.idle_poll.max(std::time::Duration::from_secs(1))) => {}
+            }
+        }
+    }
+
+    /// A job loop of `keycard serve`: runs due reconcile jobs, most urgent first.
+    pub async fn run_jobs(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            loop {
+                match self.claim().await {
+                    Ok(Some(job)) => {
+                        if let Err(e) = self.run_job(&job).await {
+                            tracing::warn!(error = %e, person = %job.person_id, "reconcile run failed; retrying");
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming a job failed; retrying");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.jobs.notified() => {}
+                () = tokio::time::sleep(self.settings.idle_poll) => {}
             }
         }
     }
@@ -316,8 +381,19 @@ impl Worker {
         Ok(plan_person(&inputs, &self.settings.policy))
     }
 
-    /// One reconcile run for one claimed job.
+    /// One reconcile run for one claimed job, its Admin API requests at the job's priority
+    /// (a leaver's removal takes the next free slot of the budget before a joiner's invite).
     pub async fn run_job(&self, job: &JobRow) -> WorkerResult<()> {
+        let priority = match job.priority() {
+            Priority::Leaver => RequestPriority::Leaver,
+            Priority::Mover => RequestPriority::Mover,
+            Priority::Joiner => RequestPriority::Joiner,
+            Priority::Drift => RequestPriority::Background,
+        };
+        with_priority(priority, self.run_job_at_priority(job)).await
+    }
+
+    async fn run_job_at_priority(&self, job: &JobRow) -> WorkerResult<()> {
         let now = self.clock.now();
         let person = self.journal.conn().await?.person(job.person_id).await?;
         let plan = match self

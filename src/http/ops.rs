@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::problem::Problem;
-use crate::journal::JournalFilter;
+use crate::journal::{JournalFilter, Priority};
 
 /// Checks `authorization: Bearer <ops token>` in constant time. With no token configured
 /// the ops API is closed rather than open.
@@ -202,14 +202,21 @@ pub async fn link(
                 now,
                 "operator moved its account to another person",
                 None,
+                Priority::Mover,
             )
             .await?;
             moved_from = Some(other.id);
         }
     }
     tx.link_user(person.id, user_id.as_deref(), now).await?;
-    tx.enqueue_job(person.id, now, "operator set the linked account", None)
-        .await?;
+    tx.enqueue_job(
+        person.id,
+        now,
+        "operator set the linked account",
+        None,
+        Priority::Mover,
+    )
+    .await?;
     let person = tx.person(person.id).await?;
     tx.commit().await?;
     tracing::warn!(person = %person.id, user = ?user_id, moved_from = ?moved_from, "account link set by an operator");

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::db::{Tx, sql};
-use super::types::{ActionKind, ActionResult, ActionRow, ActionStatus, NewAction};
+use super::types::{ActionKind, ActionResult, ActionRow, ActionStatus, NewAction, Priority};
 use super::{JournalError, JournalResult};
 
 /// An action row with the person's address and source id, for display.
@@ -255,8 +255,14 @@ impl Tx {
                 current.status
             )));
         };
-        self.enqueue_job(person_id, now, "operator released a held action", None)
-            .await?;
+        self.enqueue_job(
+            person_id,
+            now,
+            "operator released a held action",
+            None,
+            Priority::Leaver,
+        )
+        .await?;
         self.action(id).await
     }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::db::{Tx, sql};
 use super::logic::{order_key, person_update, stale_reason};
 use super::types::{
-    AppliedEvent, EventKind, EventRow, EventStatus, PersonRow, Recorded, fold_email,
+    AppliedEvent, EventKind, EventRow, EventStatus, PersonRow, Priority, Recorded, fold_email,
 };
 use super::{JournalError, JournalResult};
 use crate::ingest::{DedupeKey, IgnoredNotice, LifecycleEvent, Record};
@@ -426,8 +426,14 @@ impl Tx {
             .await?;
         }
         if status == EventStatus::Applied {
-            self.enqueue_job(person.id, now, &format!("event {}", ev.kind), Some(ev.id))
-                .await?;
+            self.enqueue_job(
+                person.id,
+                now,
+                &format!("event {}", ev.kind),
+                Some(ev.id),
+                Priority::of_event(ev.kind),
+            )
+            .await?;
         }
         Ok(outcome(status, reason, Some(person.id)))
     }

@@ -6,33 +6,37 @@ use uuid::Uuid;
 
 use super::JournalResult;
 use super::db::{Tx, sql};
-use super::types::JobRow;
+use super::types::{JobRow, Priority};
 
 impl Tx {
-    /// Queues a person for reconciliation at `due_at` (an earlier due time wins), and bumps
-    /// the job's generation so a run already under way knows new work arrived.
+    /// Queues a person for reconciliation at `due_at` (an earlier due time and a more
+    /// urgent priority win), and bumps the job's generation so a run already under way knows
+    /// new work arrived.
     pub async fn enqueue_job(
         &mut self,
         person_id: Uuid,
         due_at: DateTime<Utc>,
         reason: &str,
         event_id: Option<Uuid>,
+        priority: Priority,
     ) -> JournalResult<()> {
         self.execute(
             sql(format!(
-                "INSERT INTO reconcile_jobs (person_id, due_at, reason, event_id)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO reconcile_jobs (person_id, due_at, reason, event_id, priority)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (person_id) DO UPDATE
                    SET due_at = {least}(reconcile_jobs.due_at, EXCLUDED.due_at),
                        reason = EXCLUDED.reason,
                        event_id = COALESCE(EXCLUDED.event_id, reconcile_jobs.event_id),
+                       priority = {least}(reconcile_jobs.priority, EXCLUDED.priority),
                        generation = reconcile_jobs.generation + 1",
                 least = self.dialect.least
             ))
             .bind(person_id)
             .bind(due_at)
             .bind(reason)
-            .bind(event_id),
+            .bind(event_id)
+            .bind(priority),
         )
         .await?;
         Ok(())
@@ -61,7 +65,7 @@ impl Tx {
                  WHERE person_id = (
                      SELECT person_id FROM reconcile_jobs
                      WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
-                     ORDER BY due_at
+                     ORDER BY priority, due_at
                      LIMIT 1 {}
                  )
                  RETURNING *",
@@ -175,7 +179,8 @@ impl Tx {
         ids.sort();
         ids.dedup();
         for id in ids {
-            self.enqueue_job(id, now, reason, None).await?;
+            self.enqueue_job(id, now, reason, None, Priority::Joiner)
+                .await?;
             queued += 1;
         }
         Ok(queued)

@@ -16,13 +16,14 @@
 //! ```ignore
 //! let mut tx = journal.begin().await?;
 //! tx.link_user(person, Some(user), now).await?;
-//! tx.enqueue_job(person, now, "operator set the linked account", None).await?;
+//! tx.enqueue_job(person, now, "operator set the linked account", None, Priority::Mover).await?;
 //! tx.commit().await?;
 //! ```
 //!
 //! Every write an acknowledgement depends on is committed before the acknowledgement.
 
 mod actions;
+mod budget;
 mod db;
 mod events;
 mod jobs;
@@ -42,6 +43,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use actions::CapState;
+pub use budget::BudgetRow;
 pub use db::Tx;
 pub use logic::{order_key, preview_person};
 pub use mirror::{MirrorObject, MirrorRead, MirrorRow, ObjectKind};

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::db::{Tx, sql};
-use super::types::{PersonRow, fold_email};
+use super::types::{PersonRow, Priority, fold_email};
 use super::{JournalError, JournalResult};
 
 impl Tx {
@@ -100,8 +100,14 @@ impl Tx {
             )
             .await?;
         for id in ids {
-            self.enqueue_job(id, now, "an account with this address was removed", None)
-                .await?;
+            self.enqueue_job(
+                id,
+                now,
+                "an account with this address was removed",
+                None,
+                Priority::Joiner,
+            )
+            .await?;
         }
         Ok(())
     }

@@ -207,6 +207,46 @@ impl ActionKind {
     }
 }
 
+/// Who goes first when the Admin API budget is short: people losing access, then people
+/// changing roles, then joiners, then the drift check. Stored as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Leaver = 0,
+    Mover = 1,
+    Joiner = 2,
+    Drift = 3,
+}
+
+impl Priority {
+    /// The priority of the work an applied event causes.
+    pub fn of_event(kind: EventKind) -> Self {
+        match kind {
+            EventKind::Departed | EventKind::LeaveStarted => Self::Leaver,
+            EventKind::Hired | EventKind::Rehired => Self::Joiner,
+            EventKind::Updated
+            | EventKind::LeaveEnded
+            | EventKind::ChangeCancelled
+            | EventKind::Ignored => Self::Mover,
+        }
+    }
+
+    pub fn from_stored(n: i32) -> Self {
+        match n {
+            0 => Self::Leaver,
+            1 => Self::Mover,
+            2 => Self::Joiner,
+            _ => Self::Drift,
+        }
+    }
+}
+
+impl From<Priority> for super::db::Arg {
+    fn from(p: Priority) -> Self {
+        super::db::Arg::Int(Some(p as i64))
+    }
+}
+
 /// Result of recording a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Recorded {
@@ -297,6 +337,14 @@ pub struct JobRow {
     pub generation: i64,
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
+    /// `Priority` as stored.
+    pub priority: i32,
+}
+
+impl JobRow {
+    pub fn priority(&self) -> Priority {
+        Priority::from_stored(self.priority)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
