@@ -6,7 +6,7 @@
 //! Every reconcile run the harness drives is first previewed through the path `keycard
 //! plan` takes; after the run, what `serve` journaled must be what the preview said.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use keycard::admin_sim::{Fault, RunningSim, Seed, Simulator};
@@ -170,11 +170,6 @@ pub struct Harness {
     pub config: Config,
     /// The service's routes, for requests driven without a socket.
     pub router: axum::Router,
-    /// Simulator call-log ranges made by previews (`keycard plan`), left out of `calls`.
-    previews: Mutex<Vec<std::ops::Range<u64>>>,
-    /// Faults injected through `inject`: while any may still fire, runs are not previewed
-    /// (a preview's reads would take a fault meant for the worker).
-    faults: Mutex<Vec<(Fault, usize)>>,
     _server: tokio::task::JoinHandle<()>,
     pub db: TestDb,
 }
@@ -243,8 +238,6 @@ impl Harness {
             http: reqwest::Client::new(),
             config,
             router,
-            previews: Mutex::new(Vec::new()),
-            faults: Mutex::new(Vec::new()),
             _server: server,
             db,
         }
@@ -258,38 +251,12 @@ impl Harness {
             .unwrap_or_else(|e| panic!("journal: {e}"))
     }
 
-    /// Injects a simulator fault (and remembers it, see `faults`).
+    /// Injects a simulator fault.
     pub fn inject(&self, fault: Fault) {
-        let seen = self.sim.sim.calls().len();
         self.sim
             .sim
-            .inject(fault.clone())
+            .inject(fault)
             .unwrap_or_else(|e| panic!("inject: {e}"));
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((fault, seen));
-    }
-
-    /// Whether an injected fault may still fire: fewer calls answered with its status on
-    /// its route since it was injected than its count.
-    fn faults_pending(&self) -> bool {
-        let calls = self.sim.sim.calls();
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|(f, seen)| {
-                let fired = calls
-                    .iter()
-                    .skip(*seen)
-                    .filter(|c| {
-                        c.status == f.status
-                            && (f.route == "*" || c.route == Some(f.route.as_str()))
-                    })
-                    .count();
-                fired < usize::try_from(f.count).unwrap_or(usize::MAX)
-            })
     }
 
     /// Signs `body` as the HR system would, at the harness clock's time.
@@ -372,6 +339,7 @@ impl Harness {
     }
 
     /// What `keycard plan` shows for a person now: the same planning worker the CLI builds.
+    /// It plans from the journal and the organization mirror, so it sends no request.
     pub async fn preview(&self, person_id: uuid::Uuid) -> Plan {
         let person = self
             .journal
@@ -381,17 +349,17 @@ impl Harness {
             .person(person_id)
             .await
             .unwrap_or_else(|e| panic!("journal: {e}"));
-        let first = self.sim.sim.calls().len() as u64;
+        let before = self.sim.sim.calls().len();
         let plan = keycard::app::planning_worker(&self.config, &self.journal, self.clock.clone())
             .unwrap_or_else(|e| panic!("planning worker: {e}"))
             .plan(person)
             .await
             .unwrap_or_else(|e| panic!("plan: {e}"));
-        let last = self.sim.sim.calls().len() as u64;
-        self.previews
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(first..last);
+        assert_eq!(
+            self.sim.sim.calls().len(),
+            before,
+            "planning reads the mirror, never the Admin API"
+        );
         plan
     }
 
@@ -400,9 +368,6 @@ impl Harness {
     /// a step the preview says the removal cap stops is held, and the account the preview
     /// links is linked.
     async fn run_checked(&self, job: &JobRow) {
-        if self.faults_pending() {
-            return self.run_unchecked(job).await;
-        }
         let plan = self.preview(job.person_id).await;
         let before = self.all_actions_of(job.person_id).await;
         let last_seq = before.iter().map(|a| a.seq).max().unwrap_or(0);
@@ -576,21 +541,13 @@ impl Harness {
             .collect()
     }
 
-    /// Calls Keycard's worker made that the simulator answered with success, for a route
-    /// (previews left out).
+    /// Calls the simulator answered with success, for a route.
     pub fn calls(&self, route: &str) -> usize {
-        let previews = self
-            .previews
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         self.sim
             .sim
             .calls()
             .iter()
-            .enumerate()
-            .filter(|(i, _)| !previews.iter().any(|r| r.contains(&(*i as u64))))
-            .filter(|(_, c)| c.route == Some(route) && c.status < 300)
+            .filter(|c| c.route == Some(route) && c.status < 300)
             .count()
     }
 
