@@ -17,5 +17,6 @@ pub mod journal;
 pub mod planner;
 pub mod rules;
 pub mod scim;
+pub mod sender_api;
 pub mod sources;
 pub mod telemetry;
