@@ -18,5 +18,6 @@ pub mod planner;
 pub mod rules;
 pub mod scim;
 pub mod sender_api;
+pub mod sender_sim;
 pub mod sources;
 pub mod telemetry;
