@@ -3,6 +3,8 @@
 //! modules supply the routes, the credential check, the handlers and the rendering of
 //! answers and errors in their own shapes; this module supplies the rest and the call log.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
@@ -373,38 +375,89 @@ pub async fn serve(State(shared): State<std::sync::Arc<Shared>>, request: Reques
         now: shared.clock.now(),
         origin: format!("http://{host}"),
     };
-    let done = run(&shared, &ctx).await;
-    let now = shared.clock.now();
+    let mut pending = Unfinished {
+        shared: &shared,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: query_text.clone(),
+        route: Mutex::new(None),
+        fault: AtomicBool::new(false),
+        armed: true,
+    };
+    let done = run(&shared, &ctx, &pending).await;
+    pending.armed = false;
+    drop(pending);
     let rate_limited = done.reply.status == 429
         || (done.reply.status == 503
             && done.reply.headers.iter().any(|(k, _)| *k == "retry-after"));
-    {
-        let mut inner = shared.lock();
-        inner.next_call += 1;
-        let record = CallRecord {
-            seq: inner.next_call,
+    log_call(
+        &shared,
+        CallRecord {
+            seq: 0,
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
             query: query_text,
             route: done.route,
             status: done.reply.status,
-            at: ts(now),
+            at: String::new(),
             authorized: done.authorized,
             fault: done.fault,
             rate_limited,
-        };
-        inner.calls.push(record);
-        if inner.calls.len() > super::MAX_CALL_LOG {
-            inner.calls.remove(0);
-        }
-    }
+        },
+    );
     if kind == SenderKind::Graph {
         return into_response(graph::finish(done.reply, &ctx));
     }
     into_response(done.reply)
 }
 
-async fn run(shared: &Shared, ctx: &Ctx<'_>) -> Done {
+fn log_call(shared: &Shared, mut record: CallRecord) {
+    let now = shared.clock.now();
+    let mut inner = shared.lock();
+    inner.next_call += 1;
+    record.seq = inner.next_call;
+    record.at = ts(now);
+    inner.calls.push(record);
+    if inner.calls.len() > super::MAX_CALL_LOG {
+        inner.calls.remove(0);
+    }
+}
+
+/// Logs a call whose client went away before the answer (a slow fault outlasting the
+/// client's timeout drops the handler): status 499, as proxies record it.
+struct Unfinished<'a> {
+    shared: &'a Shared,
+    method: String,
+    path: String,
+    query: Option<String>,
+    route: Mutex<Option<&'static str>>,
+    fault: AtomicBool,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            log_call(
+                self.shared,
+                CallRecord {
+                    seq: 0,
+                    method: std::mem::take(&mut self.method),
+                    path: std::mem::take(&mut self.path),
+                    query: self.query.take(),
+                    route: *self.route.lock().unwrap_or_else(PoisonError::into_inner),
+                    status: 499,
+                    at: String::new(),
+                    authorized: Some(true),
+                    fault: self.fault.load(Ordering::Relaxed),
+                    rate_limited: false,
+                },
+            );
+        }
+    }
+}
+
+async fn run(shared: &Shared, ctx: &Ctx<'_>, pending: &Unfinished<'_>) -> Done {
     let kind = shared.kind;
     let mut done = Done {
         route: None,
@@ -421,6 +474,7 @@ async fn run(shared: &Shared, ctx: &Ctx<'_>) -> Done {
         }
     };
     done.route = Some(route.name);
+    *pending.route.lock().unwrap_or_else(PoisonError::into_inner) = Some(route.name);
     // Credential, then the fault scripted for this route.
     let fault = {
         let mut inner = shared.lock();
@@ -447,6 +501,7 @@ async fn run(shared: &Shared, ctx: &Ctx<'_>) -> Done {
     };
     if let Some(fault) = &fault {
         done.fault = true;
+        pending.fault.store(true, Ordering::Relaxed);
         if let Some(ms) = fault.delay_ms {
             // Real time: a slow answer is about the client's timeouts, not its clock.
             tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -278,7 +278,7 @@ fn properties(state: &State, p: &Person, ctx: &Ctx<'_>) -> Vec<(&'static str, Va
     let status = p.status_at(ctx.now);
     let leave = p
         .termination_date
-        .and_then(|d| d.and_hms_opt(17, 0, 0))
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| ts(t.and_utc()));
     let upn = p.login(state.domain());
     vec![

@@ -116,17 +116,33 @@ fn options(mut options: ClientOptions, base: &str, paced: bool, page_size: u32) 
     options
 }
 
+/// `base` with the query pairs encoded.
+pub fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(base).unwrap_or_else(|e| panic!("{base}: {e}"));
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.to_string()
+}
+
 pub fn secret(text: &str) -> SecretString {
     SecretString::from(text.to_owned())
 }
 
 /// A client of `kind` against `sim`, with the simulator's default credential (or `credential`).
 pub fn client_with(sim: &Sim, credential: Option<&str>, paced: bool) -> SenderClient {
-    let kind = sim.kind();
-    let base = sim.url();
+    client_for(sim.kind(), &sim.url(), sim.clock.clone(), credential, paced)
+}
+
+/// A client of `kind` against any simulator URL, on any clock.
+pub fn client_for(
+    kind: SenderKind,
+    base: &str,
+    clock: keycard::clock::SharedClock,
+    credential: Option<&str>,
+    paced: bool,
+) -> SenderClient {
+    let base = base.to_owned();
     let credential = credential.unwrap_or(default_credential(kind));
     let tenant = default_tenant(kind);
-    let clock: keycard::clock::SharedClock = sim.clock.clone();
     let built = match kind {
         SenderKind::Gusto => {
             let mut c = GustoConfig::new(tenant, secret(credential));

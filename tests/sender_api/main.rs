@@ -4,5 +4,7 @@
 //! backoff run instantly and the waits are asserted exactly.
 
 mod common;
+mod graph;
 mod matrix;
 mod notices;
+mod wire;
