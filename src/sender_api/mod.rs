@@ -160,3 +160,69 @@ impl SenderClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::clock::SystemClock;
+
+    const SECRET: &str = "SUPERSECRET-value-0001";
+
+    fn secret() -> SecretString {
+        SecretString::from(SECRET.to_owned())
+    }
+
+    #[test]
+    fn no_client_prints_its_credential() {
+        let clock: crate::clock::SharedClock = Arc::new(SystemClock);
+        let clients = [
+            GustoClient::new(GustoConfig::new("c", secret()), clock.clone())
+                .map(SenderClient::Gusto),
+            HiBobClient::new(HiBobConfig::new("svc", secret()), clock.clone())
+                .map(SenderClient::HiBob),
+            OktaClient::new(
+                OktaConfig::new("https://acme.okta.com", OktaCredential::ApiToken(secret())),
+                clock.clone(),
+            )
+            .map(SenderClient::Okta),
+            GraphClient::new(
+                GraphConfig::new("t", GraphCredential::client_credentials("id", secret())),
+                clock.clone(),
+            )
+            .map(SenderClient::Graph),
+            BambooHrClient::new(BambooHrConfig::new("acme", secret()), clock.clone())
+                .map(SenderClient::BambooHr),
+        ];
+        for client in clients {
+            let client = client.unwrap_or_else(|e| panic!("{e}"));
+            for text in [format!("{client:?}"), format!("{client:#?}")] {
+                assert!(!text.contains("SUPERSECRET"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_that_cannot_be_a_header_is_a_config_error_without_it() {
+        let bad = SecretString::from("bad\nSUPERSECRET".to_owned());
+        let err = GustoClient::new(GustoConfig::new("c", bad), Arc::new(SystemClock))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("access token") && !err.contains("SUPERSECRET"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn kinds_round_trip_their_names() {
+        for kind in SenderKind::ALL {
+            assert_eq!(SenderKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(SenderKind::parse("workday"), None);
+    }
+}
