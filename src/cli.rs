@@ -46,6 +46,8 @@ pub enum Command {
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
     AdminSim(crate::admin_sim::SimArgs),
+    /// Run a simulator of a sender's own API (Gusto, HiBob, Okta, Graph, BambooHR).
+    SenderSim(crate::sender_sim::SenderSimArgs),
     /// Show the whole loop on this machine: simulator, embedded journal, signed events.
     Demo(crate::demo::DemoArgs),
 }
@@ -168,6 +170,9 @@ pub async fn run() -> ExitCode {
         Command::Journal(args) => journal(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
+            .await
+            .map_err(|e| e.to_string()),
+        Command::SenderSim(args) => crate::sender_sim::run_cli(args)
             .await
             .map_err(|e| e.to_string()),
         Command::Demo(args) => crate::demo::run(args).await.map(|_| ()),

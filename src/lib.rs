@@ -19,6 +19,8 @@ pub mod mirror;
 pub mod planner;
 pub mod rules;
 pub mod scim;
+pub mod sender_api;
+pub mod sender_sim;
 pub mod sources;
 pub mod state;
 pub mod telemetry;
