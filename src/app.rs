@@ -255,6 +255,13 @@ impl Application {
         &self.worker
     }
 
+    /// Runs `hook` before every Admin API call of the workers (tests stand for a slow or
+    /// crashing call with it).
+    pub fn with_before_call(mut self, hook: crate::executor::BeforeCall) -> Self {
+        self.worker = self.worker.with_before_call(hook);
+        self
+    }
+
     /// The service's routes, to drive a request future directly (tests cut one off at a
     /// chosen await point, as a client that hangs up would).
     pub fn router(&self) -> axum::Router {

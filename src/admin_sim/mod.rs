@@ -169,6 +169,19 @@ impl Simulator {
             .to_json()
     }
 
+    /// Changes a member's role as a Console owner can (any role, admins included, which the
+    /// API itself never assigns). `false`: no such user.
+    pub fn set_user_role(&self, user_id: &str, role: &str) -> bool {
+        let mut inner = self.shared.lock();
+        match inner.state.users.iter_mut().find(|u| u.id == user_id) {
+            Some(user) => {
+                role.clone_into(&mut user.role);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Seeds an explicit workspace membership.
     pub fn add_member(&self, workspace_id: &str, user_id: &str, role: &str) {
         self.shared

@@ -677,8 +677,19 @@ impl Worker {
                     return Ok(false);
                 }
                 match leaver_of(step) {
+                    // The member themselves (made an admin by hand since?) and their keys.
                     Some(user) if row.kind.is_destructive() && row.started_at.is_none() => {
-                        mirror::keys_unchanged(client, &self.journal, &self.clock, user).await
+                        Ok(mirror::verify(
+                            client,
+                            &self.journal,
+                            &self.clock,
+                            mirror::ObjectKind::User,
+                            user,
+                            self.settings.verify_after,
+                        )
+                        .await?
+                            && mirror::keys_unchanged(client, &self.journal, &self.clock, user)
+                                .await?)
                     }
                     _ => Ok(true),
                 }

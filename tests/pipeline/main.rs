@@ -4,9 +4,15 @@
 #[allow(dead_code)]
 mod harness;
 mod ingest;
+mod org;
 
 use harness::*;
 use keycard::admin_sim::Fault;
+use org::{
+    a_member_made_admin_by_hand_is_seen_before_a_removal,
+    an_acceptance_between_full_reads_costs_one_read,
+    the_mirror_reads_members_across_page_boundaries,
+};
 use serde_json::json;
 
 async fn hire_invite_acceptance_then_memberships(db: TestDb) {
@@ -1193,4 +1199,7 @@ on_both_backends!(
     a_leavers_address_given_to_a_new_hire_is_the_new_hires,
     two_active_records_with_one_address_do_not_fight_over_it,
     a_release_holds_even_when_the_released_step_was_done_by_hand,
+    the_mirror_reads_members_across_page_boundaries,
+    an_acceptance_between_full_reads_costs_one_read,
+    a_member_made_admin_by_hand_is_seen_before_a_removal,
 );
