@@ -88,6 +88,16 @@ enum Flow {
     Stop,
 }
 
+/// What a drift check found.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct DriftReport {
+    pub people: usize,
+    /// People with something to change in the organization, queued.
+    pub queued: usize,
+    /// People whose account was found and linked.
+    pub linked: usize,
+}
+
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
 pub type WorkerResult<T> = Result<T, JournalError>;
 
@@ -200,12 +210,12 @@ impl Worker {
         if due {
             match mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await {
                 Ok(Some(_)) => {
-                    let mut tx = self.journal.begin().await?;
-                    let queued = tx.enqueue_everyone(self.clock.now(), "drift check").await?;
-                    tx.commit().await?;
+                    let drift = self.drift_check().await?;
                     tracing::info!(
-                        people = queued,
-                        "organization read; everyone queued for the drift check"
+                        people = drift.people,
+                        drifted = drift.queued,
+                        linked = drift.linked,
+                        "organization read and compared with everyone's access"
                     );
                 }
                 // Another process is reading it.
@@ -216,6 +226,48 @@ impl Worker {
         self.poll_acceptances(client).await
     }
 
+    /// Compares the whole mirror with everyone's desired access at once, through the same
+    /// planner a reconcile run uses: people with something to change in the organization
+    /// are queued (as drift, the least urgent work); an account found for someone is linked
+    /// at once (a journal write, no call); everyone else costs nothing.
+    pub async fn drift_check(&self) -> WorkerResult<DriftReport> {
+        let now = self.clock.now();
+        let (facts, people) = {
+            let mut conn = self.journal.conn().await?;
+            let known = self.client.is_some() && conn.mirror_was_read().await?;
+            match Facts::for_everyone(
+                &mut conn,
+                known,
+                self.settings.policy.max_removals_per_hour,
+                now,
+            )
+            .await
+            {
+                Ok(loaded) => loaded,
+                Err(LoadError::Journal(e)) => return Err(e),
+                Err(LoadError::AdminApi(_)) => return Ok(DriftReport::default()),
+            }
+        };
+        let mut report = DriftReport {
+            people: people.len(),
+            ..DriftReport::default()
+        };
+        let mut tx = self.journal.begin().await?;
+        for person in people.iter().filter(|p| p.status != PersonStatus::New) {
+            let plan = plan_person(&inputs(person, &facts, &self.rules), &self.settings.policy);
+            if plan.steps.iter().any(|p| p.step.is_call()) {
+                tx.enqueue_job(person.id, now, "drift check", None, Priority::Drift)
+                    .await?;
+                report.queued += 1;
+            } else if let Some(user) = plan.link.as_deref() {
+                tx.link_user(person.id, Some(user), now).await?;
+                report.linked += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
     /// While invites are pending, reads the newest members once per `invite_poll` (across
     /// processes) and queues the people whose address a new member has.
     async fn poll_acceptances(&self, client: &AdminClient) -> WorkerResult<()> {
@@ -224,7 +276,7 @@ impl Worker {
             let mut conn = self.journal.conn().await?;
             if !conn.mirror_has_pending_invites().await?
                 || !conn
-                    .mirror_lease(
+                    .mirror_turn(
                         mirror::ACCEPTANCES,
                         &self.settings.owner,
                         now,
@@ -235,8 +287,7 @@ impl Worker {
                 return Ok(());
             }
         }
-        // The lease is kept until it runs out: it is what spaces the reads. Joiners wait on
-        // this read, so it goes at their priority.
+        // Joiners wait on this read, so it goes at their priority.
         let polled = with_priority(
             RequestPriority::Joiner,
             mirror::poll_new_members(client, &self.journal, &self.clock, 10),

@@ -343,6 +343,42 @@ impl Tx {
         Ok(None)
     }
 
+    /// People who lost access since `since` (the removal cap counts them).
+    pub async fn people_losing_access_since(
+        &mut self,
+        since: DateTime<Utc>,
+    ) -> JournalResult<Vec<Uuid>> {
+        let mut s = sql("SELECT DISTINCT person_id FROM actions
+             WHERE started_at >= $1 AND status IN ('running', 'retrying', 'succeeded')
+               AND kind IN ")
+        .bind(since);
+        s.push_list(ActionKind::DESTRUCTIVE.iter().copied());
+        self.column(s).await
+    }
+
+    /// People an operator admitted past the cap: a release not run yet, or run (or found
+    /// unneeded) since `since`.
+    pub async fn people_released_since(
+        &mut self,
+        since: DateTime<Utc>,
+    ) -> JournalResult<Vec<Uuid>> {
+        self.column(
+            sql("SELECT DISTINCT person_id FROM actions
+                 WHERE status = 'released'
+                    OR (status = 'superseded' AND outcome LIKE 'released,%' AND updated_at >= $1)")
+            .bind(since),
+        )
+        .await
+    }
+
+    /// Every action that may still run, oldest first.
+    pub async fn all_unfinished_actions(&mut self) -> JournalResult<Vec<ActionRow>> {
+        let mut s = sql("SELECT * FROM actions WHERE status IN ");
+        s.push_list(ActionStatus::UNFINISHED.iter().copied())
+            .push(" ORDER BY seq");
+        self.fetch_all(s).await
+    }
+
     /// Actions per status (for `/metrics`: alert on `held`, `failed`, manual notes).
     pub async fn action_status_counts(&mut self) -> JournalResult<Vec<(ActionStatus, i64)>> {
         self.fetch_all(sql(

@@ -144,23 +144,6 @@ impl Tx {
         Ok(n == 1)
     }
 
-    /// Queues everyone Keycard knows (the drift check after a full read of the
-    /// organization); work already queued keeps its own due time.
-    pub async fn enqueue_everyone(
-        &mut self,
-        now: DateTime<Utc>,
-        reason: &str,
-    ) -> JournalResult<u64> {
-        self.execute(
-            sql("INSERT INTO reconcile_jobs (person_id, due_at, reason)
-                 SELECT id, $1, $2 FROM people WHERE status <> 'new'
-                 ON CONFLICT (person_id) DO NOTHING")
-            .bind(now)
-            .bind(reason),
-        )
-        .await
-    }
-
     /// Queues the people whose current or earlier address is one of these (folded) keys
     /// (members just noticed: whoever they are can be linked and given their access).
     pub async fn enqueue_people_with_addresses(

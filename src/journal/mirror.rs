@@ -293,6 +293,35 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Takes this process's turn at a read that must be spaced (the newest members, once per
+    /// poll interval across every process): `true` when no turn was taken in the last
+    /// `every`, and the turn is then recorded.
+    pub async fn mirror_turn(
+        &mut self,
+        part: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        every: Duration,
+    ) -> JournalResult<bool> {
+        let n = self
+            .execute(
+                sql(
+                    "INSERT INTO org_mirror_reads (part, lease_owner, lease_until)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (part) DO UPDATE SET lease_owner = EXCLUDED.lease_owner,
+                                                      lease_until = EXCLUDED.lease_until
+                       WHERE org_mirror_reads.lease_until IS NULL
+                          OR org_mirror_reads.lease_until <= $4",
+                )
+                .bind(part)
+                .bind(owner)
+                .bind(now + every)
+                .bind(now),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// Records a completed read of a part and gives up its lease.
     pub async fn mirror_read_done(
         &mut self,

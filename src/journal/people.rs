@@ -166,6 +166,12 @@ impl Tx {
             .collect())
     }
 
+    /// Everyone the journal knows, oldest first.
+    pub async fn all_people(&mut self) -> JournalResult<Vec<PersonRow>> {
+        self.fetch_all(sql("SELECT * FROM people ORDER BY created_at, id"))
+            .await
+    }
+
     /// People linked to any of these Admin API users.
     pub async fn people_linked_to(&mut self, user_ids: &[String]) -> JournalResult<Vec<PersonRow>> {
         if user_ids.is_empty() {

@@ -146,6 +146,75 @@ impl Facts {
     }
 
     /// People by their current address.
+    /// The facts of everyone's plans, read with a few whole-table queries (the drift check,
+    /// `keycard plan --all`). Returns them with everyone they are about.
+    pub async fn for_everyone(
+        tx: &mut Tx,
+        organization_known: bool,
+        cap: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Self, Vec<PersonRow>), LoadError> {
+        let mut facts = Self {
+            now: Some(now),
+            organization_known,
+            cap,
+            ..Self::default()
+        };
+        let people = tx.all_people().await?;
+        facts.add_holders(people.clone());
+        facts.add_linked(
+            people
+                .iter()
+                .filter(|p| p.anthropic_user_id.is_some())
+                .cloned()
+                .collect(),
+        );
+        if organization_known {
+            for kind in [
+                ObjectKind::Workspace,
+                ObjectKind::User,
+                ObjectKind::Invite,
+                ObjectKind::WorkspaceMember,
+                ObjectKind::ApiKey,
+            ] {
+                let mut after: Option<String> = None;
+                loop {
+                    let rows = tx.mirror_all(kind, after.as_deref(), 5_000).await?;
+                    let Some(last) = rows.last().map(|r| r.id.clone()) else {
+                        break;
+                    };
+                    facts.add_mirror(&rows);
+                    after = Some(last);
+                }
+            }
+        }
+        let losing = tx
+            .people_losing_access_since(now - chrono::Duration::hours(1))
+            .await?;
+        let released = tx
+            .people_released_since(now - chrono::Duration::hours(1))
+            .await?;
+        for p in &people {
+            let others = losing.iter().filter(|id| **id != p.id).count();
+            facts.cap_states.insert(
+                p.id,
+                CapState {
+                    cap,
+                    others_this_hour: i64::try_from(others).unwrap_or(i64::MAX),
+                    already_admitted: losing.contains(&p.id) || released.contains(&p.id),
+                },
+            );
+        }
+        for action in tx.all_unfinished_actions().await? {
+            facts
+                .unfinished
+                .entry(action.person_id)
+                .or_default()
+                .push(action);
+        }
+        Ok((facts, people))
+    }
+
     fn add_holders(&mut self, people: Vec<PersonRow>) {
         for p in people {
             if let Some(key) = p.email.as_deref().map(fold_email) {
