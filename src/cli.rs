@@ -12,10 +12,18 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::journal::{Journal, JournalFilter};
 
+/// `keycard --version`: the crate version and the git revision it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("KEYCARD_GIT_REV"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "keycard",
-    version,
+    version = VERSION,
     about = "Joiner / mover / leaver automation for the Claude Platform"
 )]
 pub struct Cli {
@@ -50,6 +58,38 @@ pub enum Command {
     SenderSim(crate::sender_sim::SenderSimArgs),
     /// Show the whole loop on this machine: simulator, embedded journal, signed events.
     Demo(crate::demo::DemoArgs),
+    /// Print a shell completion script (e.g. `keycard completions bash > /etc/bash_completion.d/keycard`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+    /// Exit 0 when a running `keycard serve` answers its liveness route (container health checks).
+    Health(HealthArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write keycard.1 and keycard-<command>.1 here instead of printing keycard.1.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// The route to probe.
+    #[arg(
+        long,
+        env = "KEYCARD_HEALTH_URL",
+        default_value = "http://127.0.0.1:8080/healthz"
+    )]
+    pub url: url::Url,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,6 +181,11 @@ pub struct SignArgs {
 }
 
 pub async fn run() -> ExitCode {
+    // Two rustls crypto providers are linked (reqwest's aws-lc-rs, sqlx's ring), so code
+    // that asks rustls for the process default (sqlx verifying a PostgreSQL server against
+    // `sslrootcert`) would panic on the ambiguity: name one. An error only means one is
+    // already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     // The demo prints its own narrative; only warnings go to the log there.
     let quiet = matches!(
@@ -150,6 +195,9 @@ pub async fn run() -> ExitCode {
             | Command::Sign(_)
             | Command::Plan(_)
             | Command::CheckConfig(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Health(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -159,6 +207,8 @@ pub async fn run() -> ExitCode {
             | Command::Plan(_)
             | Command::Sign(_)
             | Command::Migrate(_)
+            | Command::Completions(_)
+            | Command::Man(_)
     ) {
         quiet_on_closed_pipe();
     }
@@ -176,6 +226,9 @@ pub async fn run() -> ExitCode {
             .await
             .map_err(|e| e.to_string()),
         Command::Demo(args) => crate::demo::run(args).await.map(|_| ()),
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
+        Command::Health(args) => health(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,6 +252,55 @@ fn quiet_on_closed_pipe() {
 }
 
 type CliResult = Result<(), String>;
+
+fn completions(args: CompletionsArgs) -> CliResult {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut command, "keycard", &mut std::io::stdout());
+    Ok(())
+}
+
+fn man(args: ManArgs) -> CliResult {
+    let command = <Cli as clap::CommandFactory>::command();
+    match args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            clap_mangen::generate_to(command, &dir)
+                .map_err(|e| format!("cannot write man pages to {}: {e}", dir.display()))?;
+            println!("man pages written to {}", dir.display());
+            Ok(())
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            clap_mangen::Man::new(command)
+                .render(&mut out)
+                .map_err(|e| format!("cannot write the man page: {e}"))
+        }
+    }
+}
+
+/// A distroless image has no curl: the binary probes itself. Any 2xx is healthy.
+async fn health(args: HealthArgs) -> CliResult {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(args.timeout_secs))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let response = client.get(args.url.clone()).send().await.map_err(|e| {
+        // reqwest's own message hides the cause (refused, timed out): show the chain.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        format!("{}: {message}", args.url)
+    })?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{}: HTTP {}", args.url, response.status()))
+    }
+}
 
 fn load(args: &ConfigArg) -> Result<Config, String> {
     Config::load(args.config.as_deref()).map_err(|e| e.to_string())
@@ -255,6 +357,9 @@ async fn check_config(check: CheckArgs) -> CliResult {
     let config = load(&args)?;
     let rules = compile_rules(&config).map_err(|e| e.to_string())?;
     crate::app::adapters(&config).map_err(|e| e.to_string())?;
+    // What serve would refuse at start (e.g. plain http to a host that is not loopback),
+    // check-config refuses too, even offline: building the client makes no request.
+    crate::app::admin_client(&config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
     if !check.offline {
         check_workspaces(&config, &rules).await?;
     }

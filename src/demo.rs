@@ -485,8 +485,15 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "keycard".into());
-    println!(
-        "\nTry it yourself (the demo keeps running; Ctrl-C to stop):\n\
+    // With --exit the service, the simulator and the temporary directory are gone in a
+    // moment: commands to try against them would only fail.
+    if args.exit {
+        println!(
+            "\n(--exit: stopping now; without it the demo keeps serving and prints commands to try.)"
+        );
+    } else {
+        println!(
+            "\nTry it yourself (the demo keeps running; Ctrl-C to stop):\n\
          \n  export KEYCARD_SOURCE_SECRET='{secret_text}'   # the demo source's throwaway secret\
          \n  {exe} sign --curl http://{addr}/webhooks/hr {sample}   # prints a signed curl command; run it\
          \n  {exe} journal --journal {journal_url}\
@@ -494,9 +501,10 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
          \n  curl -s -H 'authorization: Bearer {OPS_TOKEN}' http://{addr}/api/v1/people/E1001\
          \n  curl -s http://{addr}/metrics\
          \n\nThe demo's config is in {config}.",
-        sample = sample.display(),
-        config = config_path.display(),
-    );
+            sample = sample.display(),
+            config = config_path.display(),
+        );
+    }
     let transcript = format!("{}{report}", demo.out);
     if !args.exit {
         let _ = tokio::signal::ctrl_c().await;
