@@ -36,6 +36,7 @@
 //! argument) the binary runs a few-second smoke test of the same code. It exits non-zero only
 //! on errors (a non-202, a connection failure, a row count that does not match the 202s), never
 //! because a target was missed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,6 @@
 //! Retry, pacing, error mapping and bad responses, against a scripted loopback server. All
 //! waits go through `ManualClock`, so the tests are instant and assert the exact waits.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! What the client logs. Alone in its own test binary on purpose: tracing caches callsite
 //! interest process-wide, so a scoped subscriber in a binary whose other tests run on
 //! parallel threads can miss events.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 mod common;
 

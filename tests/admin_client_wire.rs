@@ -1,5 +1,6 @@
 //! What the client puts on the wire (methods, paths, headers, bodies, query strings), how it
 //! pages, what it returns as call metadata, and what it logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 mod common;
 

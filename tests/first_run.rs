@@ -1,5 +1,6 @@
 //! The zero-setup first run: the demo, `keycard serve` with nothing configured, and the
 //! start-up errors a newcomer can meet.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,5 +1,6 @@
 //! The journal's test suite, run unchanged against both backends: PostgreSQL (a fresh
 //! database per test, `#[sqlx::test]`) and the embedded SQLite file (a fresh temp dir).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use chrono::{DateTime, Duration, Utc};
 use keycard::ingest::{DedupeKey, LifecycleEvent, NativeEvent};

@@ -2,6 +2,7 @@
 //! encrypts, `verify-full` checks the server's name, and `sslrootcert` (a private CA, as
 //! cloud providers use) works. Runs `keycard` itself against the local PostgreSQL, which
 //! must have `ssl = on` (Debian's default, with its self-signed "snakeoil" certificate).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};

@@ -1,5 +1,6 @@
 //! The rules module through its public API, as `keycard check-config` and `keycard plan`
 //! will use it: TOML sections in, located errors or decisions out.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use keycard::rules::{
     Basis, DefaultConfig, OrgRole, PersonFacts, RuleConfig, RuleErrorKind, RuleSet, WorkspaceRole,

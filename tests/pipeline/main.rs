@@ -1,5 +1,6 @@
 //! The lifecycle pipeline end to end: signed deliveries over loopback HTTP, the journal on
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 #[allow(dead_code)]
 mod harness;

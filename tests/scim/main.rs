@@ -1,6 +1,7 @@
 //! SCIM provisioning end to end: Okta- and Entra-shaped request sequences over loopback
 //! HTTP into `/scim/v2/{source}`, the journal (a fresh PostgreSQL database, and again a fresh
 //! SQLite file), the worker, and the Admin API simulator as the organization.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 #[allow(dead_code)]
 #[path = "../pipeline/harness.rs"]

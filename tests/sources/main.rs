@@ -1,6 +1,7 @@
 //! Vendor sources end to end: every event kind of every sender, signed here with the sender's
 //! algorithm; every failure mode; and a delivery from each sender through the journal and the
 //! Admin API simulator, exactly like a native one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 #[allow(dead_code)]
 #[path = "../pipeline/harness.rs"]
