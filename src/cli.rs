@@ -1,4 +1,4 @@
-//! Command line: `keycard <subcommand>` (keycard.md §2).
+//! Command line: `keycard <subcommand>` (docs/spec/keycard.md §2).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,7 +104,7 @@ pub struct CheckArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// A native-format event (keycard.md §4).
+    /// A native-format event (docs/spec/keycard.md §4).
     #[arg(long)]
     pub event: PathBuf,
     /// The source the event would arrive from (default: the first `keycard` source).

@@ -1,4 +1,4 @@
-//! Typed async client for the Anthropic Admin API (contract: `admin-api.md` §1–§7, §14).
+//! Typed async client for the Anthropic Admin API (contract: `docs/spec/admin-api.md` §1–§7, §14).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), keycard::admin_api::AdminApiError> {

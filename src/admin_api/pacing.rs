@@ -1,4 +1,4 @@
-//! Client-side pacing so normal operation never meets a 429 (spec §5, keycard.md §6).
+//! Client-side pacing so normal operation never meets a 429 (spec §5, docs/spec/keycard.md §6).
 //!
 //! Two token buckets on the injected clock: one for every Admin request (100/min) and one for
 //! invite creation only (1,200/h); an invite create takes a token from both. Every attempt,

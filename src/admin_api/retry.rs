@@ -1,4 +1,4 @@
-//! The one retry policy (spec §4.2, §5, §14; keycard.md §6).
+//! The one retry policy (spec §4.2, §5, §14; docs/spec/keycard.md §6).
 //!
 //! What is retried is decided by [`AdminApiError::is_retryable`] plus one restriction: a 2xx
 //! whose body was cut off is re-read only for `GET`, because repeating a mutation that the

@@ -1,6 +1,6 @@
 //! In-memory simulator of the Anthropic Admin API (`keycard admin-sim`).
 //!
-//! It reproduces admin-api.md §11 and the structured errors of §14 closely enough that the
+//! It reproduces docs/spec/admin-api.md §11 and the structured errors of §14 closely enough that the
 //! official Python SDK runs against it, and adds a control API under `/_sim/` for tests and
 //! demos (accept invites, seed users and keys, move the clock, inject faults, read the call
 //! log). See `docs/admin-sim.md` for the behaviour chosen on every UNCONFIRMED point.

@@ -1,4 +1,4 @@
-//! The simulator's objects and their wire shapes (admin-api.md §7, §14).
+//! The simulator's objects and their wire shapes (docs/spec/admin-api.md §7, §14).
 //!
 //! Deliberately independent of `crate::admin_api`'s types: the client and the simulator are
 //! two readings of the same spec, so a field one of them gets wrong shows up in the tests

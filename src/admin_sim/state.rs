@@ -1,4 +1,4 @@
-//! The simulated organization and every state rule of admin-api.md §11.
+//! The simulated organization and every state rule of docs/spec/admin-api.md §11.
 //!
 //! All operations take `now` from the simulator's clock, so invite expiry, key expiry and
 //! the rate-limit buckets follow the time tests set.

@@ -1,4 +1,4 @@
-//! Keycard's HTTP surface (keycard.md §3): webhooks, the ops journal API, health.
+//! Keycard's HTTP surface (docs/spec/keycard.md §3): webhooks, the ops journal API, health.
 
 mod ops;
 pub mod problem;

@@ -1,5 +1,5 @@
 //! The canonical lifecycle event, and the parser for the native (`keycard` kind) payload of
-//! `keycard.md` §4.
+//! `docs/spec/keycard.md` §4.
 //!
 //! Parsing happens once, here: later stages receive types that cannot hold an empty person id,
 //! a malformed email or a hire without an email. Parse errors name the offending field

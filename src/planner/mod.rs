@@ -2,7 +2,7 @@
 //!
 //! Pure: no I/O, no clock. The same function serves events, invite follow-up, retries and
 //! `keycard plan`, so whatever path led here, the same state gives the same plan
-//! (keycard.md §1.2, §6).
+//! (docs/spec/keycard.md §1.2, §6).
 
 mod desired;
 mod inputs;

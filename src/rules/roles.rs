@@ -1,5 +1,5 @@
 //! The roles rules may grant: the subset of the Admin API's roles that automation is allowed
-//! to assign (`admin-api.md` §6).
+//! to assign (`docs/spec/admin-api.md` §6).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The native kind (`keycard`): Standard Webhooks signatures over the format of keycard.md §4.
+//! The native kind (`keycard`): Standard Webhooks signatures over the format of docs/spec/keycard.md §4.
 //! Behaviour is exactly that of the original ingest handler: one event per delivery, keyed by
 //! `webhook-id`, and a payload the parser refuses (including an unknown `type`) is a 400.
 

@@ -1,4 +1,4 @@
-//! Standard Webhooks (and Svix) signatures: `inbound-sources.md` §1.
+//! Standard Webhooks (and Svix) signatures: `docs/spec/inbound-sources.md` §1.
 //!
 //! The signed content is `webhook-id` + `.` + `webhook-timestamp` (the string exactly as sent) +
 //! `.` + the raw body bytes; `v1` is base64(HMAC-SHA256(key, content)). A source holds up to
