@@ -228,7 +228,7 @@ impl Application {
             journal,
             clock,
             sources: Arc::new(sources),
-            ops_token: config.ops_token.clone(),
+            operators: config.operators.clone(),
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),

@@ -50,6 +50,12 @@ pub enum Command {
     Plan(PlanArgs),
     /// Query the journal.
     Journal(JournalArgs),
+    /// Release actions held by the removal cap, with a reason (through the running service).
+    Release(crate::cli_ops::ReleaseArgs),
+    /// Mark a manual action as dealt with, with a note (through the running service).
+    Resolve(crate::cli_ops::ResolveArgs),
+    /// Ask the running service to read the whole organization now, with a reason.
+    Sync(crate::cli_ops::SyncArgs),
     /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
@@ -198,6 +204,9 @@ pub async fn run() -> ExitCode {
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Health(_)
+            | Command::Release(_)
+            | Command::Resolve(_)
+            | Command::Sync(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -218,6 +227,9 @@ pub async fn run() -> ExitCode {
         Command::CheckConfig(args) => check_config(args).await,
         Command::Plan(args) => plan(args).await,
         Command::Journal(args) => journal(args).await,
+        Command::Release(args) => crate::cli_ops::release(args).await,
+        Command::Resolve(args) => crate::cli_ops::resolve(args).await,
+        Command::Sync(args) => crate::cli_ops::sync(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
             .await

@@ -58,6 +58,10 @@ pub struct ServerConfig {
     pub ops_token_file: Option<PathBuf>,
     /// Largest webhook body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Named operators of the ops API, each with a role and a token (`src/auth.rs`).
+    pub operators: Vec<crate::auth::OperatorConfig>,
+    /// A sign-in proxy whose identity header names the operator.
+    pub auth_proxy: Option<crate::auth::AuthProxyConfig>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +71,8 @@ impl Default for ServerConfig {
             ops_token_env: None,
             ops_token_file: None,
             max_body_bytes: 256 * 1024,
+            operators: Vec::new(),
+            auth_proxy: None,
         }
     }
 }
@@ -455,11 +461,13 @@ pub struct Config {
     pub raw: RawConfig,
     pub sources: BTreeMap<String, Source>,
     pub ops_token: Option<SecretString>,
+    /// Who may use the ops API: the named operators, the sign-in proxy, the ops token.
+    pub operators: std::sync::Arc<crate::auth::Operators>,
     pub admin_credential: Option<crate::admin_api::Credential>,
 }
 
 /// Reads the secret named by a `*_env` / `*_file` pair.
-fn resolve_secret(
+pub(crate) fn resolve_secret(
     lookup: &dyn Fn(&str) -> Option<String>,
     key: &str,
     env: Option<&str>,
@@ -671,6 +679,12 @@ impl Config {
             raw.server.ops_token_env.as_deref(),
             raw.server.ops_token_file.as_deref(),
         )?;
+        let operators = std::sync::Arc::new(crate::auth::Operators::from_config(
+            &raw.server.operators,
+            raw.server.auth_proxy.as_ref(),
+            ops_token.as_ref(),
+            &env,
+        )?);
 
         let key = resolve_secret(
             &env,
@@ -708,6 +722,7 @@ impl Config {
             raw,
             sources,
             ops_token,
+            operators,
             admin_credential,
         })
     }

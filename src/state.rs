@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use secrecy::SecretString;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
@@ -24,7 +23,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// One adapter per configured source, by name.
     pub sources: Arc<BTreeMap<String, Adapter>>,
-    pub ops_token: Option<SecretString>,
+    /// Who may use the ops API (`auth`).
+    pub operators: Arc<crate::auth::Operators>,
     pub max_body_bytes: usize,
     /// Wakes the worker when new work is journaled.
     pub notify: Arc<Notify>,

@@ -198,15 +198,21 @@ impl Worker {
         };
         let now = self.clock.now();
         let last_full = self.journal.conn().await?.mirror_reads().await?;
-        let refreshed = last_full
-            .iter()
-            .find(|r| r.part == mirror::FULL)
-            .and_then(|r| r.refreshed_at);
-        let due = match (refreshed, self.settings.drift_check) {
-            (None, _) => true,
-            (Some(at), Some(every)) => now - at >= every,
-            (Some(_), None) => false,
-        };
+        let full = last_full.iter().find(|r| r.part == mirror::FULL);
+        let refreshed = full.and_then(|r| r.refreshed_at);
+        // An operator's sync (POST /api/v1/sync, journaled) asks for a read now.
+        let requested = self
+            .journal
+            .conn()
+            .await?
+            .sync_requested_after(full.and_then(|r| r.started_at))
+            .await?;
+        let due = requested
+            || match (refreshed, self.settings.drift_check) {
+                (None, _) => true,
+                (Some(at), Some(every)) => now - at >= every,
+                (Some(_), None) => false,
+            };
         if due {
             match mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await {
                 Ok(Some(_)) => {

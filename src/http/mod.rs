@@ -3,6 +3,7 @@
 mod ops;
 pub mod problem;
 mod webhooks;
+mod writes;
 
 use std::net::SocketAddr;
 
@@ -21,13 +22,18 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(ops::events))
         .route("/events/{id}", get(ops::event))
         .route("/actions", get(ops::actions))
-        .route("/actions/{id}/release", post(ops::release))
+        .route("/actions/release", post(writes::release_bulk))
+        .route("/actions/{id}/release", post(writes::release))
+        .route("/actions/{id}/resolve", post(writes::resolve))
         .route("/people/{id}", get(ops::person))
-        .route("/people/{id}/link", post(ops::link))
+        .route("/people/{id}/link", post(writes::link))
+        .route("/sync", post(writes::sync))
+        .route("/operator-log", get(writes::operator_log))
+        .route("/me", get(writes::me))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            ops::require_token,
+            ops::require_operator,
         ));
     Router::new()
         .route(
@@ -111,9 +117,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches the ops API's guard: a sign-in proxy's identity header is
+    // believed only from the proxy's addresses.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// The address a listener actually bound (port 0 in tests).
