@@ -103,6 +103,8 @@ pub struct AdminApiConfig {
     pub dry_run: bool,
     pub requests_per_minute: u32,
     pub invites_per_hour: u32,
+    /// While the API rejects the credential, how often one read probes it, in seconds.
+    pub credential_probe_secs: u64,
 }
 
 impl Default for AdminApiConfig {
@@ -117,6 +119,7 @@ impl Default for AdminApiConfig {
             dry_run: false,
             requests_per_minute: 100,
             invites_per_hour: 1200,
+            credential_probe_secs: 60,
         }
     }
 }

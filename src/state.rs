@@ -31,6 +31,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
+    /// The Admin API credential's health (`None`: no credential, a dry run).
+    pub credential: Option<Arc<crate::credential::CredentialHealth>>,
+    /// Notices for people (`crate::notify`): the alert sender subscribes.
+    pub notices: crate::notify::Notifier,
 }
 
 impl FromRef<AppState> for ScimState {

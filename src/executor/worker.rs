@@ -113,6 +113,8 @@ pub struct Worker {
     notify: Arc<Notify>,
     /// Wakes the job loops (events were applied, an operator released or linked).
     jobs: Arc<Notify>,
+    /// A rejected credential closes the gate to every Admin API call (`crate::credential`).
+    credential: Option<Arc<crate::credential::CredentialHealth>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -140,6 +142,40 @@ impl Worker {
             before_call: None,
             notify: Arc::new(Notify::new()),
             jobs: Arc::new(Notify::new()),
+            credential: None,
+        }
+    }
+
+    /// Stops scheduling Admin API work while `health` says the credential is rejected.
+    pub fn with_credential(mut self, health: Arc<crate::credential::CredentialHealth>) -> Self {
+        self.credential = Some(health);
+        self
+    }
+
+    /// Whether the credential lets the workers call the Admin API now; after a rejection
+    /// ends, the people whose actions it failed are queued again at once.
+    async fn credential_open(&self) -> WorkerResult<bool> {
+        use crate::credential::Gate;
+        let (Some(health), Some(client)) = (&self.credential, &self.client) else {
+            return Ok(true);
+        };
+        match health.gate(client).await {
+            Gate::Open => Ok(true),
+            Gate::Closed => Ok(false),
+            Gate::Restored { since } => {
+                let now = self.clock.now();
+                let queued = self
+                    .journal
+                    .conn()
+                    .await?
+                    .requeue_failed_by_rejection(since, now)
+                    .await?;
+                tracing::info!(
+                    queued,
+                    "credential accepted again: people whose actions it failed are queued"
+                );
+                Ok(true)
+            }
         }
     }
 
@@ -196,6 +232,9 @@ impl Worker {
         let Some(client) = &self.client else {
             return Ok(());
         };
+        if !self.credential_open().await? {
+            return Ok(());
+        }
         let now = self.clock.now();
         let last_full = self.journal.conn().await?.mirror_reads().await?;
         let full = last_full.iter().find(|r| r.part == mirror::FULL);
@@ -339,6 +378,9 @@ impl Worker {
     /// organization was read once (another process may be reading it now): every plan
     /// would mistake existing members for joiners.
     pub async fn claim(&self) -> WorkerResult<Option<JobRow>> {
+        if !self.credential_open().await? {
+            return Ok(None);
+        }
         let mut conn = self.journal.conn().await?;
         if self.client.is_some() && !conn.mirror_was_read().await? {
             return Ok(None);

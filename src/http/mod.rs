@@ -67,11 +67,44 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-async fn readyz(State(app): State<AppState>) -> Response {
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReadyParams {
+    /// Answer 503 when degraded too (for monitors that read only the status code).
+    #[serde(default)]
+    strict: bool,
+}
+
+/// Ready: the journal is reachable and migrated (else 503: deliveries could not be kept).
+/// Degraded: ready to take deliveries, but the Admin API rejects the credential, so nothing
+/// is carried out (`status: "degraded"` with the reason; still 200, so a load balancer keeps
+/// sending webhooks, unless `?strict=true`).
+async fn readyz(
+    State(app): State<AppState>,
+    params: Result<axum::extract::Query<ReadyParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let strict = params.is_ok_and(|p| p.strict);
     match app.journal.ready().await {
-        Ok(true) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Ok(false) => Problem::unavailable("journal migrations are not applied").into_response(),
-        Err(e) => Problem::from(e).into_response(),
+        Ok(true) => {}
+        Ok(false) => {
+            return Problem::unavailable("journal migrations are not applied").into_response();
+        }
+        Err(e) => return Problem::from(e).into_response(),
+    }
+    let credential = app.credential.as_ref().map(|c| c.state());
+    match &credential {
+        Some(state @ crate::credential::CredentialState::Rejected { status, reason, .. }) => {
+            let why = format!(
+                "the Admin API rejects Keycard's credential (HTTP {status}: {reason}); nothing is carried out until it is fixed"
+            );
+            let body = json!({ "status": "degraded", "reasons": [why], "credential": state });
+            let code = if strict {
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                axum::http::StatusCode::OK
+            };
+            (code, axum::Json(body)).into_response()
+        }
+        _ => axum::Json(json!({ "status": "ready", "credential": credential })).into_response(),
     }
 }
 

@@ -177,6 +177,8 @@ pub struct Harness {
     pub router: axum::Router,
     _server: tokio::task::JoinHandle<()>,
     pub db: TestDb,
+    /// The service's notices (`keycard::notify`), subscribed before it started.
+    pub notices: std::sync::Mutex<tokio::sync::broadcast::Receiver<keycard::notify::Notice>>,
 }
 
 pub fn seed() -> Seed {
@@ -231,6 +233,7 @@ impl Harness {
         let addr = app.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
         let worker = app.worker().clone();
         let router = app.router();
+        let notices = std::sync::Mutex::new(app.notices().subscribe());
         let server = tokio::spawn(async move {
             let _ = app.serve_http_only(std::future::pending()).await;
         });
@@ -245,6 +248,7 @@ impl Harness {
             router,
             _server: server,
             db,
+            notices,
         }
     }
 

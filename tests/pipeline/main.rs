@@ -2,12 +2,14 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod credential;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
 mod operators;
 mod org;
 
+use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
 use harness::*;
 use keycard::admin_sim::Fault;
 use operators::{
@@ -1218,4 +1220,5 @@ on_both_backends!(
     link_and_sync_are_journaled_and_sync_reads_the_organization,
     a_sign_in_proxy_names_the_operator,
     the_cli_releases_several_actions_with_a_reason,
+    a_rejected_credential_stops_writes_until_a_probe_succeeds,
 );
