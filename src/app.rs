@@ -180,6 +180,7 @@ impl Application {
         if config.raw.journal.migrate_on_start.unwrap_or(true) {
             journal.migrate().await?;
         }
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Other(e.to_string()))?);
         let notices = crate::notify::Notifier::default();
         let credential = Arc::new(crate::credential::CredentialHealth::new(
             notices.clone(),
@@ -190,7 +191,7 @@ impl Application {
             &config,
             clock.clone(),
             Some(&journal),
-            vec![credential.clone()],
+            vec![credential.clone(), metrics.clone()],
         )?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let settings = WorkerSettings::from_config(&config, owner);
@@ -255,7 +256,7 @@ impl Application {
             operators: config.operators.clone(),
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             scim,
             credential: has_client.then_some(credential),
             notices,

@@ -109,35 +109,28 @@ async fn readyz(
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
-    let mut body = app.metrics.render();
-    // From the journal, so every process reports the same numbers: alert on `held` (the
-    // removal cap waits for an operator), `failed` and `needs_manual_action`.
-    let counts = match app.journal.conn().await {
-        Ok(mut conn) => conn.action_status_counts().await,
-        Err(e) => Err(e),
-    };
-    match counts {
-        Ok(counts) => {
-            body.push_str("# HELP keycard_actions Journaled actions by status.\n");
-            body.push_str("# TYPE keycard_actions gauge\n");
-            for status in crate::journal::ActionStatus::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                body.push_str(&format!("keycard_actions{{status=\"{status}\"}} {n}\n"));
-            }
-            body.push_str("keycard_journal_up 1\n");
-        }
+    // From the journal, so every process reports the same numbers.
+    let now = app.clock.now();
+    let read = async {
+        let mut conn = app.journal.conn().await?;
+        let counts = conn.action_status_counts().await?;
+        let overview = conn.overview(now).await?;
+        Ok::<_, crate::journal::JournalError>((counts, overview))
+    }
+    .await;
+    let journal = match &read {
+        Ok((counts, overview)) => Some((counts.as_slice(), overview)),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: journal unreadable");
-            body.push_str("keycard_journal_up 0\n");
+            None
         }
-    }
+    };
+    let credential = app.credential.as_ref().map(|c| c.state());
+    let body = app.metrics.render(journal, credential.as_ref(), now);
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::telemetry::CONTENT_TYPE,
         )],
         body,
     )

@@ -31,6 +31,7 @@ mod listing;
 mod logic;
 mod mirror;
 mod operators;
+mod overview;
 mod people;
 pub mod render;
 mod scim;
@@ -51,6 +52,7 @@ pub use mirror::{MirrorObject, MirrorRead, MirrorRow, ObjectKind};
 pub use operators::{
     MAX_REASON_CHARS, OperatorLogFilter, OperatorLogRow, OperatorVerb, OperatorWrite,
 };
+pub use overview::Overview;
 pub use sqlite::SqliteJournal;
 pub use types::*;
 pub use writer::EventWriter;

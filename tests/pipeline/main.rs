@@ -6,12 +6,14 @@ mod credential;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
+mod metrics;
 mod operators;
 mod org;
 
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
 use harness::*;
 use keycard::admin_sim::Fault;
+use metrics::metrics_pass_promtool_and_say_what_waits_now;
 use operators::{
     a_sign_in_proxy_names_the_operator,
     link_and_sync_are_journaled_and_sync_reads_the_organization,
@@ -1221,4 +1223,5 @@ on_both_backends!(
     a_sign_in_proxy_names_the_operator,
     the_cli_releases_several_actions_with_a_reason,
     a_rejected_credential_stops_writes_until_a_probe_succeeds,
+    metrics_pass_promtool_and_say_what_waits_now,
 );
