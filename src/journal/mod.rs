@@ -30,6 +30,8 @@ mod jobs;
 mod listing;
 mod logic;
 mod mirror;
+mod operators;
+mod overview;
 mod people;
 pub mod render;
 mod scim;
@@ -47,6 +49,10 @@ pub use budget::BudgetRow;
 pub use db::Tx;
 pub use logic::{order_key, preview_person};
 pub use mirror::{MirrorObject, MirrorRead, MirrorRow, ObjectKind};
+pub use operators::{
+    MAX_REASON_CHARS, OperatorLogFilter, OperatorLogRow, OperatorVerb, OperatorWrite,
+};
+pub use overview::Overview;
 pub use sqlite::SqliteJournal;
 pub use types::*;
 pub use writer::EventWriter;
