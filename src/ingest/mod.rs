@@ -1,6 +1,8 @@
 //! Turning authenticated deliveries into canonical lifecycle events.
 
 pub mod event;
+mod identity;
+mod native;
 mod nul;
 pub mod record;
 
