@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 pub use super::identity::{Email, PersonId};
 pub use super::native::{NativeEvent, ParseError};
 
-
 /// Longest person id, in bytes. Ids are HR employee numbers or IdP user ids: short.
 pub const MAX_PERSON_ID_LEN: usize = 256;
 /// Longest email address (RFC 5321 path limit).

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{MAX_EMAIL_LEN, MAX_PERSON_ID_LEN};
 
-
 // ---------------------------------------------------------------------------------------------
 // PersonId
 
@@ -219,4 +218,3 @@ impl FromStr for Email {
         Self::parse(text)
     }
 }
-

@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use super::event::*;
 use super::identity::{Email, EmailError, PersonId, PersonIdError};
 
-
 // ---------------------------------------------------------------------------------------------
 // Parse errors
 
@@ -377,4 +376,3 @@ fn parse_attributes(field: &str, value: &Value) -> Result<Map<String, Value>, Pa
         other => Err(wrong_type(field, "an object", other)),
     }
 }
-
