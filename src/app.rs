@@ -230,6 +230,7 @@ impl Application {
             sources: Arc::new(sources),
             ops_token: config.ops_token.clone(),
             max_body_bytes: config.raw.server.max_body_bytes,
+            http_limits: config.raw.http.clone(),
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
             scim,

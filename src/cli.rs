@@ -64,6 +64,8 @@ pub enum Command {
     Man(ManArgs),
     /// Exit 0 when a running `keycard serve` answers its liveness route (container health checks).
     Health(HealthArgs),
+    /// Gusto's verification handshake: open a window, list and confirm the token.
+    GustoToken(crate::gusto_cli::GustoTokenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -198,6 +200,7 @@ pub async fn run() -> ExitCode {
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Health(_)
+            | Command::GustoToken(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -229,6 +232,7 @@ pub async fn run() -> ExitCode {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
         Command::Health(args) => health(args).await,
+        Command::GustoToken(args) => crate::gusto_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod executor;
+pub mod gusto_cli;
 pub mod http;
 pub mod ingest;
 pub mod journal;

@@ -16,6 +16,7 @@ use super::problem::Problem;
 use crate::ingest::Record;
 use crate::journal::JournalError;
 use crate::sources::{Adapter, Delivery, Outcome, Rejection};
+use crate::telemetry::escape;
 
 pub async fn receive(
     State(app): State<AppState>,
@@ -53,7 +54,7 @@ pub async fn handshake(
             .map(|answer| {
                 app.metrics.handshake();
                 tracing::info!(
-                    source,
+                    source = %escape(&source),
                     kind = adapter.kind().as_str(),
                     "verification handshake answered"
                 );
@@ -68,7 +69,8 @@ fn finish(app: &AppState, source: &str, result: Result<Response, Problem>) -> Re
         Ok(response) => response,
         Err(problem) => {
             // Every rejection is logged with its reason; never with secrets or the body.
-            tracing::info!(source = %source, status = problem.status, code = ?problem.code, detail = %problem.detail, "delivery rejected");
+            // Both may carry request text (the source name comes from the URL): escaped.
+            tracing::info!(source = %escape(source), status = problem.status, code = ?problem.code, detail = %escape(&problem.detail), "delivery rejected");
             app.metrics.rejected(problem.code.unwrap_or("other"));
             problem.into_response()
         }
@@ -88,6 +90,12 @@ impl From<Rejection> for Problem {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
                 Some("method_not_allowed"),
+                detail,
+            ),
+            Rejection::HandshakeClosed(detail) => Self::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                Some("handshake_window_closed"),
                 detail,
             ),
             Rejection::Handshake(detail) => Self::new(
@@ -142,7 +150,7 @@ async fn handle(
         Outcome::Handshake(answer) => {
             app.metrics.handshake();
             tracing::info!(
-                source,
+                source = %escape(source),
                 kind = adapter.kind().as_str(),
                 "verification handshake answered"
             );
@@ -163,6 +171,10 @@ async fn handle(
             .record(event, Some(key_index))
             .await
             .map(|r| vec![r]),
+        // Known down: answer 503 now rather than wait for a connection.
+        None if app.inbox.journal_known_down() => {
+            Err(JournalError::Unavailable(sqlx::Error::PoolTimedOut))
+        }
         None => {
             // All or nothing: a batch is never half-acknowledged, and a request cancelled
             // before the commit leaves nothing behind for the sender's retry to trip on.
@@ -225,11 +237,11 @@ async fn handle(
             }
         };
         tracing::info!(
-            source,
+            source = %escape(source),
             event_id = %done.event_id,
             duplicate = done.duplicate,
             kind = record.kind(),
-            source_event_type = record.as_event().and_then(|e| e.origin.as_ref()).map(|o| o.event_type.as_str()),
+            source_event_type = record.as_event().and_then(|e| e.origin.as_ref()).map(|o| escape(&o.event_type)),
             "delivery accepted"
         );
         listed.push(json!({

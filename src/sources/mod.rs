@@ -15,6 +15,7 @@ pub mod bamboohr;
 pub mod error;
 pub mod generic;
 pub mod gusto;
+pub mod gusto_token;
 pub mod hibob;
 pub mod keycard;
 pub mod okta;

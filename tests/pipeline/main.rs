@@ -2,6 +2,7 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod hardening;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
