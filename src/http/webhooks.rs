@@ -46,22 +46,33 @@ pub async fn handshake(
     Path(source): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let result = match app.sources.get(&source) {
-        None => Err(unknown_source(&source)),
+    let mut response = handshake_answer(&app, &source, &headers);
+    // A kind without a GET handshake: deliveries are POSTed (RFC 9110 §15.5.6).
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+fn handshake_answer(app: &AppState, source: &str, headers: &HeaderMap) -> Response {
+    let result = match app.sources.get(source) {
+        None => Err(unknown_source(source)),
         Some(adapter) => adapter
-            .handshake(&headers)
+            .handshake(headers)
             .map_err(Problem::from)
             .map(|answer| {
                 app.metrics.handshake();
                 tracing::info!(
-                    source = %escape(&source),
+                    source = %escape(source),
                     kind = adapter.kind().as_str(),
                     "verification handshake answered"
                 );
                 (StatusCode::OK, axum::Json(answer)).into_response()
             }),
     };
-    finish(&app, &source, result)
+    finish(app, source, result)
 }
 
 fn finish(app: &AppState, source: &str, result: Result<Response, Problem>) -> Response {

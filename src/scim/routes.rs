@@ -242,6 +242,11 @@ async fn read_body(app: &ScimState, headers: &HeaderMap, body: Body) -> Result<(
     })?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
+    if let Some(key) = crate::ingest::json_duplicate_key(&bytes) {
+        return Err(ScimError::invalid_syntax(format!(
+            "the key {key} appears twice in one object; send each key once"
+        )));
+    }
     // PostgreSQL cannot store U+0000; refused here so both journal backends answer alike.
     if crate::ingest::json_contains_nul(&bytes) {
         return Err(ScimError::invalid_value(

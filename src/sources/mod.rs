@@ -147,6 +147,16 @@ impl Adapter {
                 "contains the NUL character (\\u0000), which the journal cannot store; remove it in the sending system",
             )));
         }
+        // Read last-wins, a body with a key twice says two things (a "type" given twice was
+        // journaled as the second): refused, for every kind.
+        if matches!(outcome, Outcome::Accepted { .. })
+            && let Some(key) = crate::ingest::json_duplicate_key(delivery.body)
+        {
+            return Err(Rejection::Payload(error::PayloadError::new(
+                "body",
+                format!("the key {key} appears twice in one object; send each key once"),
+            )));
+        }
         Ok(outcome)
     }
 

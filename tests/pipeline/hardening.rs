@@ -286,3 +286,23 @@ async fn a_known_journal_outage_answers_unavailable_at_once() {
     }
     held.abort();
 }
+
+/// Defect 7: a body with a key twice was read last-wins (`"type"` twice was journaled as a
+/// departure). Refused with 400, nothing journaled.
+#[tokio::test]
+async fn a_key_given_twice_is_refused() {
+    let h = Harness::start(TestDb::sqlite()).await;
+    let body = br#"{"type":"person.hired","occurred_at":"2026-11-28T10:00:00Z","person":{"id":"D1","email":"d1@acme.test"},"type":"person.departed"}"#.to_vec();
+    let mut headers = h.signed("msg_dup_keys", &body, SECRET, 0);
+    headers.push(("content-type".into(), "application/json".into()));
+    let (status, problem) = h.post_raw(&headers, body).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"type\" appears twice"),
+        "{problem}"
+    );
+    assert_eq!(h.event_count().await, 0);
+}

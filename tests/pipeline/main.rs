@@ -440,6 +440,11 @@ async fn crash_between_commit_and_call_completes_once(db: TestDb) {
     );
     assert_eq!(invite_actions[0].status.as_str(), "succeeded");
     assert_eq!(invite_actions[0].attempts, 2);
+    // The outcome agrees with the count (it used to say "done after 1 attempt(s)").
+    assert_eq!(
+        invite_actions[0].outcome.as_deref(),
+        Some("done after 2 attempt(s)")
+    );
 }
 
 async fn two_workers_never_run_an_action_twice(db: TestDb) {
