@@ -2,12 +2,17 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod guards;
 mod hardening;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
 mod org;
 
+use guards::{
+    a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
+    protected_people_are_never_offboarded_by_automation,
+};
 use harness::*;
 use keycard::admin_sim::Fault;
 use org::{
@@ -1183,6 +1188,8 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 }
 
 on_both_backends!(
+    protected_people_are_never_offboarded_by_automation,
+    a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
     hire_invite_acceptance_then_memberships,
     mover_changes_role_and_managed_memberships_only,
     leaver_keys_deactivated_memberships_and_member_removed,
