@@ -257,6 +257,7 @@ impl Application {
             sources: Arc::new(sources),
             operators: config.operators.clone(),
             max_body_bytes: config.raw.server.max_body_bytes,
+            http_limits: config.raw.http.clone(),
             notify: worker.notifier(),
             metrics,
             scim,

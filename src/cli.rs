@@ -71,6 +71,8 @@ pub enum Command {
     Man(ManArgs),
     /// Exit 0 when a running `keycard serve` answers its liveness route (container health checks).
     Health(HealthArgs),
+    /// Gusto's verification handshake: open a window, list and confirm the token.
+    GustoToken(crate::gusto_cli::GustoTokenArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +210,7 @@ pub async fn run() -> ExitCode {
             | Command::Release(_)
             | Command::Resolve(_)
             | Command::Sync(_)
+            | Command::GustoToken(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -242,11 +245,13 @@ pub async fn run() -> ExitCode {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
         Command::Health(args) => health(args).await,
+        Command::GustoToken(args) => crate::gusto_cli::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            let _ =
+                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("error: {err}\n"));
             ExitCode::FAILURE
         }
     }
@@ -280,7 +285,7 @@ fn man(args: ManArgs) -> CliResult {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             clap_mangen::generate_to(command, &dir)
                 .map_err(|e| format!("cannot write man pages to {}: {e}", dir.display()))?;
-            println!("man pages written to {}", dir.display());
+            outln!("man pages written to {}", dir.display());
             Ok(())
         }
         None => {
@@ -346,7 +351,7 @@ async fn serve(args: ConfigArg) -> CliResult {
         .await
         .map_err(|e| e.to_string())?;
     let addr = app.local_addr().map_err(|e| e.to_string())?;
-    println!("keycard listening on http://{addr}");
+    outln!("keycard listening on http://{addr}");
     tracing::info!(%addr, "keycard serving");
     app.run(shutdown_signal()).await.map_err(|e| e.to_string())
 }
@@ -361,7 +366,7 @@ async fn migrate(args: ConfigArg) -> CliResult {
     let config = load(&args)?;
     let journal = connect(&config).await?;
     journal.migrate().await.map_err(|e| e.to_string())?;
-    println!("journal migrations applied");
+    outln!("journal migrations applied");
     Ok(())
 }
 
@@ -376,14 +381,14 @@ async fn check_config(check: CheckArgs) -> CliResult {
     if !check.offline {
         check_workspaces(&config, &rules).await?;
     }
-    println!(
+    outln!(
         "config OK{}",
         args.config
             .as_ref()
             .map(|p| format!(" ({})", p.display()))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "journal:   {}{}",
         redact_url(&config.journal_url()),
         if config.journal_is_embedded() {
@@ -392,7 +397,7 @@ async fn check_config(check: CheckArgs) -> CliResult {
             ""
         }
     );
-    println!(
+    outln!(
         "admin API: {} ({}{})",
         config.raw.admin_api.base_url,
         config
@@ -405,9 +410,9 @@ async fn check_config(check: CheckArgs) -> CliResult {
             ""
         }
     );
-    println!("sources:");
+    outln!("sources:");
     for s in config.sources.values() {
-        println!(
+        outln!(
             "  {:<16} kind={:<12} secrets={} window={}  POST /webhooks/{}",
             s.name,
             s.kind.as_str(),
@@ -422,19 +427,19 @@ async fn check_config(check: CheckArgs) -> CliResult {
             s.name
         );
     }
-    println!("rules:");
+    outln!("rules:");
     for r in rules.rules() {
-        println!("  {:<16} when {}", r.name(), r.when());
+        outln!("  {:<16} when {}", r.name(), r.when());
     }
     match &config.raw.default {
-        Some(d) => println!(
+        Some(d) => outln!(
             "default:   org_role={}",
             d.org_role.as_deref().unwrap_or("(none)")
         ),
-        None => println!("default:   none (people who match no rule get no access)"),
+        None => outln!("default:   none (people who match no rule get no access)"),
     }
     let managed: Vec<String> = rules.managed_workspaces().into_iter().collect();
-    println!(
+    outln!(
         "managed workspaces: {}",
         if managed.is_empty() {
             "(none)".into()
@@ -587,7 +592,7 @@ async fn plan(args: PlanArgs) -> CliResult {
     )
     .await
     .map_err(|e| e.to_string())?;
-    println!("{preview}");
+    outln!("{preview}");
     Ok(())
 }
 
@@ -674,7 +679,7 @@ async fn journal(args: JournalArgs) -> CliResult {
         let out = crate::journal::render::actions(&page, args.format.into());
         (out, page.next_cursor)
     };
-    print!("{out}");
+    out!("{out}");
     // CSV stays machine-readable on stdout; the next page is announced on stderr.
     if let (Format::Csv, Some(c)) = (args.format, next) {
         eprintln!("more: --cursor {c}");
@@ -709,15 +714,15 @@ fn sign(args: SignArgs) -> CliResult {
         .unwrap_or_else(|| SystemClock.now().timestamp());
     let signature = sign(&secret, &id, ts, &body);
     match args.curl {
-        Some(url) => println!(
+        Some(url) => outln!(
             "curl -s -X POST '{url}' -H 'content-type: application/json' -H 'webhook-id: {}' -H 'webhook-timestamp: {ts}' -H 'webhook-signature: {signature}' --data-binary @'{}'",
             id.as_str(),
             args.file.display()
         ),
         None => {
-            println!("webhook-id: {}", id.as_str());
-            println!("webhook-timestamp: {ts}");
-            println!("webhook-signature: {signature}");
+            outln!("webhook-id: {}", id.as_str());
+            outln!("webhook-timestamp: {ts}");
+            outln!("webhook-signature: {signature}");
         }
     }
     Ok(())

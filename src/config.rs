@@ -39,6 +39,8 @@ impl ConfigError {
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     pub server: ServerConfig,
+    /// `[http]`: server timeouts and connection cap.
+    pub http: crate::http::limits::HttpLimits,
     pub journal: JournalConfig,
     pub admin_api: AdminApiConfig,
     pub sources: Vec<SourceConfig>,

@@ -3,6 +3,30 @@
 //! Data flows one way: deliveries -> events -> plans -> actions -> Admin API, each step
 //! journaled. Each concern lives in its own module.
 
+/// `println!` for command output: a write error (a full disk, `> /dev/full`) becomes the
+/// command's error message and exit code instead of a panic. For functions returning
+/// `Result<_, String>`.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, $($arg)*)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write the output: {e}"))?
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, $($arg)*)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write the output: {e}"))?
+    }};
+}
+
 pub mod admin_api;
 pub mod admin_sim;
 pub mod app;
@@ -15,6 +39,7 @@ pub mod config;
 pub mod credential;
 pub mod demo;
 pub mod executor;
+pub mod gusto_cli;
 pub mod http;
 pub mod ingest;
 pub mod journal;

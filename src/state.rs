@@ -26,6 +26,8 @@ pub struct AppState {
     /// Who may use the ops API (`auth`).
     pub operators: Arc<crate::auth::Operators>,
     pub max_body_bytes: usize,
+    /// `[http]`: timeouts and the connection cap (`http::limits`).
+    pub http_limits: crate::http::limits::HttpLimits,
     /// Wakes the worker when new work is journaled.
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,

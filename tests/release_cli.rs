@@ -226,3 +226,26 @@ fn check_config_refuses_an_admin_api_url_serve_would_refuse() -> anyhow::Result<
     }
     Ok(())
 }
+
+/// Issue 15 defect 7: output to a full disk used to panic (`println!`). It is an error
+/// message and exit code 1 now.
+#[test]
+fn a_full_disk_is_an_error_not_a_panic() -> anyhow::Result<()> {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return Ok(()); // not Linux: no /dev/full to write to
+    };
+    let dir = tempfile::tempdir()?;
+    let body = dir.path().join("event.json");
+    std::fs::write(&body, br#"{"type":"person.hired"}"#)?;
+    let out = keycard()
+        .env("KC_TEST_SECRET", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .args(["sign", "--secret-env", "KC_TEST_SECRET"])
+        .arg(&body)
+        .stdout(full)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write the output"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    Ok(())
+}

@@ -924,7 +924,7 @@ impl Worker {
                         ActionStatus::Succeeded,
                         Some(meta.status),
                         meta.request_id,
-                        Some(format!("done after {} attempt(s)", meta.attempts)),
+                        Some(done_after(row.attempts, meta.attempts)),
                         None,
                         None,
                     ),
@@ -1144,4 +1144,15 @@ fn is_removal(step: &Step) -> bool {
         step,
         Step::WithdrawInvite { .. } | Step::RemoveWorkspaceMember { .. } | Step::RemoveUser { .. }
     )
+}
+
+/// The outcome of a succeeded action: its attempt count as the journal keeps it (this run
+/// included), and the HTTP tries of the last one when the client retried.
+fn done_after(previous_runs: i32, http_tries: u32) -> String {
+    let attempts = previous_runs.saturating_add(1);
+    if http_tries > 1 {
+        format!("done after {attempts} attempt(s), the last in {http_tries} HTTP requests")
+    } else {
+        format!("done after {attempts} attempt(s)")
+    }
 }

@@ -1,5 +1,6 @@
 //! Keycard's HTTP surface (docs/spec/keycard.md §3): webhooks, the ops journal API, health.
 
+pub mod limits;
 mod ops;
 pub mod problem;
 mod webhooks;
@@ -18,6 +19,13 @@ pub use problem::Problem;
 
 /// The router for the whole service.
 pub fn router(state: AppState) -> Router {
+    let body_limits = limits::BodyLimits {
+        max_bytes: state.max_body_bytes,
+        scim_max_bytes: state
+            .max_body_bytes
+            .max(crate::scim::routes::MIN_BODY_BYTES),
+        read_timeout: state.http_limits.body_read_timeout(),
+    };
     let ops = Router::new()
         .route("/events", get(ops::events))
         .route("/events/{id}", get(ops::event))
@@ -53,7 +61,23 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such route") })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limits::read_body,
+        ))
+        .layer(
+            // Method and escaped path only: a query string can carry tokens, and the
+            // default span would log the whole URI.
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %crate::telemetry::escape(request.uri().path()),
+                    )
+                },
+            ),
+        )
         .with_state(state)
 }
 
@@ -143,14 +167,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address reaches the ops API's guard: a sign-in proxy's identity header is
-    // believed only from the proxy's addresses.
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let http_limits = state.http_limits.clone();
+    limits::serve(listener, router(state), &http_limits, shutdown).await
 }
 
 /// The address a listener actually bound (port 0 in tests).

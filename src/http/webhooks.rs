@@ -16,6 +16,7 @@ use super::problem::Problem;
 use crate::ingest::Record;
 use crate::journal::JournalError;
 use crate::sources::{Adapter, Delivery, Outcome, Rejection};
+use crate::telemetry::escape;
 
 pub async fn receive(
     State(app): State<AppState>,
@@ -50,22 +51,33 @@ pub async fn handshake(
     Path(source): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let result = match app.sources.get(&source) {
-        None => Err(unknown_source(&source)),
+    let mut response = handshake_answer(&app, &source, &headers);
+    // A kind without a GET handshake: deliveries are POSTed (RFC 9110 §15.5.6).
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+fn handshake_answer(app: &AppState, source: &str, headers: &HeaderMap) -> Response {
+    let result = match app.sources.get(source) {
+        None => Err(unknown_source(source)),
         Some(adapter) => adapter
-            .handshake(&headers)
+            .handshake(headers)
             .map_err(Problem::from)
             .map(|answer| {
                 app.metrics.handshake();
                 tracing::info!(
-                    source,
+                    source = %escape(source),
                     kind = adapter.kind().as_str(),
                     "verification handshake answered"
                 );
                 (StatusCode::OK, axum::Json(answer)).into_response()
             }),
     };
-    finish(&app, &source, result)
+    finish(app, source, result)
 }
 
 fn finish(app: &AppState, source: &str, result: Result<Response, Problem>) -> Response {
@@ -73,7 +85,8 @@ fn finish(app: &AppState, source: &str, result: Result<Response, Problem>) -> Re
         Ok(response) => response,
         Err(problem) => {
             // Every rejection is logged with its reason; never with secrets or the body.
-            tracing::info!(source = %source, status = problem.status, code = ?problem.code, detail = %problem.detail, "delivery rejected");
+            // Both may carry request text (the source name comes from the URL): escaped.
+            tracing::info!(source = %escape(source), status = problem.status, code = ?problem.code, detail = %escape(&problem.detail), "delivery rejected");
             app.metrics.rejected(problem.code.unwrap_or("other"));
             problem.into_response()
         }
@@ -93,6 +106,12 @@ impl From<Rejection> for Problem {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not allowed",
                 Some("method_not_allowed"),
+                detail,
+            ),
+            Rejection::HandshakeClosed(detail) => Self::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                Some("handshake_window_closed"),
                 detail,
             ),
             Rejection::Handshake(detail) => Self::new(
@@ -147,7 +166,7 @@ async fn handle(
         Outcome::Handshake(answer) => {
             app.metrics.handshake();
             tracing::info!(
-                source,
+                source = %escape(source),
                 kind = adapter.kind().as_str(),
                 "verification handshake answered"
             );
@@ -168,6 +187,10 @@ async fn handle(
             .record(event, Some(key_index))
             .await
             .map(|r| vec![r]),
+        // Known down: answer 503 now rather than wait for a connection.
+        None if app.inbox.journal_known_down() => {
+            Err(JournalError::Unavailable(sqlx::Error::PoolTimedOut))
+        }
         None => {
             // All or nothing: a batch is never half-acknowledged, and a request cancelled
             // before the commit leaves nothing behind for the sender's retry to trip on.
@@ -230,11 +253,11 @@ async fn handle(
             }
         };
         tracing::info!(
-            source,
+            source = %escape(source),
             event_id = %done.event_id,
             duplicate = done.duplicate,
             kind = record.kind(),
-            source_event_type = record.as_event().and_then(|e| e.origin.as_ref()).map(|o| o.event_type.as_str()),
+            source_event_type = record.as_event().and_then(|e| e.origin.as_ref()).map(|o| escape(&o.event_type)),
             "delivery accepted"
         );
         listed.push(json!({

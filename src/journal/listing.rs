@@ -7,6 +7,13 @@ use uuid::Uuid;
 use super::actions::ACTION_SELECT;
 use super::db::{Stmt, Tx, sql};
 use super::logic::{decode_cursor, malformed_cursor, page_of};
+
+/// A cursor that decodes but names no row of this journal (made up, or from another one).
+fn unknown_cursor(cursor: &str) -> super::JournalError {
+    super::JournalError::InvalidQuery(format!(
+        "cursor '{cursor}' does not point into this journal: pass next_cursor from the previous page unchanged"
+    ))
+}
 use super::types::{ActionRow, EventRow, JournalFilter, Listing, Page, PersonRow, fold_email};
 use super::{JournalError, JournalResult};
 
@@ -75,6 +82,18 @@ impl Tx {
                     ))
                 })
                 .ok_or_else(|| malformed_cursor(c))?;
+            // Well formed is not enough: a cursor names the last row of a page, so one that
+            // names no event would silently page through nothing (or everything).
+            let known: bool = self
+                .scalar(
+                    sql("SELECT EXISTS (SELECT 1 FROM events WHERE id = $1 AND received_at = $2)")
+                        .bind(id)
+                        .bind(ts.with_timezone(&Utc)),
+                )
+                .await?;
+            if !known {
+                return Err(unknown_cursor(c));
+            }
             s.push(" AND (received_at < ")
                 .push_bind(ts.with_timezone(&Utc))
                 .push(" OR (received_at = ")
@@ -114,6 +133,12 @@ impl Tx {
         );
         if let Some(c) = &f.cursor {
             let seq: i64 = decode_cursor(c)?.parse().map_err(|_| malformed_cursor(c))?;
+            let known: bool = self
+                .scalar(sql("SELECT EXISTS (SELECT 1 FROM actions WHERE seq = $1)").bind(seq))
+                .await?;
+            if !known {
+                return Err(unknown_cursor(c));
+            }
             s.push(" AND a.seq < ").push_bind(seq);
         }
         s.push(" ORDER BY a.seq DESC LIMIT ").push_bind(f.limit + 1);

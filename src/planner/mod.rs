@@ -658,3 +658,6 @@ pub fn describe_observed(observed: &Observed) -> Value {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -29,7 +29,7 @@ use crate::config::DeactivateMeans;
 use crate::journal::ScimRecord;
 
 /// Smallest body limit for SCIM (a Group PATCH with many members is large).
-const MIN_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MIN_BODY_BYTES: usize = 1024 * 1024;
 
 /// Routes relative to `/scim/v2/{source}`.
 pub fn router() -> Router<ScimState> {
@@ -129,7 +129,7 @@ impl FromRequestParts<ScimState> for Ctx {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             });
         let Some(presented) = presented else {
-            tracing::info!(source = %source, "SCIM request without a bearer token");
+            tracing::info!(source = %crate::telemetry::escape(&source), "SCIM request without a bearer token");
             return Err(ScimError::unauthorized(
                 "send Authorization: Bearer <the token configured for this source>",
             ));
@@ -137,7 +137,7 @@ impl FromRequestParts<ScimState> for Ctx {
         // Digests first: equal lengths, so the comparison leaks neither content nor length.
         let expected = digest(config.token.expose_secret().as_bytes());
         if !bool::from(digest(presented.as_bytes()).ct_eq(&expected)) {
-            tracing::info!(source = %source, "SCIM request with a wrong bearer token");
+            tracing::info!(source = %crate::telemetry::escape(&source), "SCIM request with a wrong bearer token");
             return Err(ScimError::unauthorized(
                 "the bearer token is not valid for this source",
             ));
@@ -242,6 +242,11 @@ async fn read_body(app: &ScimState, headers: &HeaderMap, body: Body) -> Result<(
     })?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
+    if let Some(key) = crate::ingest::json_duplicate_key(&bytes) {
+        return Err(ScimError::invalid_syntax(format!(
+            "the key {key} appears twice in one object; send each key once"
+        )));
+    }
     // PostgreSQL cannot store U+0000; refused here so both journal backends answer alike.
     if crate::ingest::json_contains_nul(&bytes) {
         return Err(ScimError::invalid_value(

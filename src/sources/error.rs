@@ -123,4 +123,8 @@ pub enum Rejection {
     /// written): HTTP 500, so the sender tries again.
     #[error("{0}")]
     Handshake(String),
+    /// A handshake nobody asked for (Gusto's verification token outside an operator-opened
+    /// window): HTTP 403, nothing kept.
+    #[error("{0}")]
+    HandshakeClosed(String),
 }

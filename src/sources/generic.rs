@@ -10,6 +10,14 @@
 //! * `stripe` reads `Stripe-Signature: t=<ts>,v1=<hex>[,v1=...]` over `{timestamp}.{body}`
 //!   with a window, accepting any `v1` (several appear while a secret is rolled).
 //!
+//! **Replays.** Only what the signature covers may decide whether a delivery is new: the
+//! dedupe key is the `{id}` header when the template signs it, else the mapped `event_id`
+//! (inside the signed body), else the body's SHA-256. An unsigned delivery header
+//! (`X-GitHub-Delivery` in the GitHub style) is kept as the sender's id for reading, never as
+//! the key, so a captured body resent under a fresh header is a duplicate and changes nothing.
+//! The journal keeps dedupe keys for good, so the window is the journal's lifetime; the
+//! residual risk per style is in `docs/sources.md`.
+//!
 //! The payload is mapped with JSON pointers (`[sources.mapping]`) to the event type, the
 //! person's id and attributes, and through `types` to a lifecycle kind. Types not listed are
 //! acknowledged and journaled as ignored.
@@ -360,7 +368,10 @@ pub struct GenericHmac {
 /// What authentication established about a delivery.
 struct Verified {
     key_index: usize,
+    /// The id header's value, whether or not the signature covers it.
     delivery_id: Option<String>,
+    /// Whether the signed content includes that id (`{id}` in the template).
+    id_signed: bool,
 }
 
 impl GenericHmac {
@@ -429,6 +440,7 @@ impl GenericHmac {
         Ok(Verified {
             key_index,
             delivery_id: id.map(str::to_owned),
+            id_signed: s.template.contains(&Part::Id),
         })
     }
 
@@ -436,7 +448,7 @@ impl GenericHmac {
         let verified = self.verify(d)?;
         let doc = serde_json::from_slice::<Value>(d.body)
             .map_err(|e| PayloadError::new("body", format!("not valid JSON ({e})")))?;
-        let record = self.map(d, &doc, verified.delivery_id)?;
+        let record = self.map(d, &doc, &verified)?;
         Ok(Outcome::Accepted {
             key_index: verified.key_index,
             records: vec![record],
@@ -447,9 +459,10 @@ impl GenericHmac {
         &self,
         d: &Delivery<'_>,
         doc: &Value,
-        delivery_id: Option<String>,
+        verified: &Verified,
     ) -> Result<Record, PayloadError> {
         let s = &self.settings;
+        let delivery_id = verified.delivery_id.clone();
         let event_type = match (&s.event_type_header, &s.event_type) {
             (Some(h), _) => header(d.headers, h)
                 .ok()
@@ -466,10 +479,12 @@ impl GenericHmac {
             },
             None => None,
         };
+        // Signed content only (see the module docs): an unsigned header would let a captured
+        // body be replayed under a fresh id.
+        let signed_id = delivery_id.clone().filter(|_| verified.id_signed);
         let dedupe = key(
             d.source,
-            delivery_id
-                .clone()
+            signed_id
                 .or_else(|| event_id.clone())
                 .unwrap_or_else(|| body_key(d.body)),
         );

@@ -2,9 +2,10 @@
 //!
 //! * Handshake: when a subscription is created, Gusto POSTs `{"verification_token",
 //!   "webhook_subscription_uuid"}`; the owner sends the token back with
-//!   `PUT /v1/webhook_subscriptions/{uuid}/verify`. The token is also the signing key, so
-//!   Keycard writes it to `verification_token_file` (mode 0600, never over an existing file,
-//!   never logged) for the operator to verify with and then configure as the secret.
+//!   `PUT /v1/webhook_subscriptions/{uuid}/verify`. The token is also the signing key, and
+//!   the POST is unsigned, so no caller chooses it: only while an operator-opened window is
+//!   open is each token kept as a candidate, and the operator confirms the real one
+//!   (`gusto_token.rs`, `keycard gusto-token`).
 //! * `X-Gusto-Signature` = hex HMAC-SHA256 of the raw body keyed by the verification token.
 //!   No timestamp: replays are caught by the dedupe key, the event's `uuid`.
 //! * Payloads are thin (`entity_uuid` of the employee, `resource_uuid` of the company).
@@ -14,11 +15,11 @@
 //!   as undated scheduled changes that the effective event fulfils or the cancellation
 //!   withdraws, so access changes only when Gusto says the change is in force.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
+use super::gusto_token::{Kept, TokenError, TokenStore};
 use super::payload::{self, body_key, key};
 use super::signing::{
     Algorithm, Encoding, KeyEncoding, KeyRing, decode_signature, matching_static_secret,
@@ -146,7 +147,7 @@ impl Gusto {
             }
         };
         if is_handshake(&doc) {
-            return self.handshake(&doc).map(Outcome::Handshake);
+            return self.handshake(&doc, d.received_at).map(Outcome::Handshake);
         }
         let key_index = verified?;
         let record = self.map(d, &doc)?;
@@ -172,9 +173,14 @@ impl Gusto {
             .ok_or(AuthError::SignatureMismatch)
     }
 
-    /// Takes the verification token. Unsigned by nature (the token is the key-to-be), so it
-    /// can only ever create the token file, never replace one.
-    fn handshake(&self, doc: &Map<String, Value>) -> Result<Value, Rejection> {
+    /// Takes a verification token. Unsigned by nature (the token is the key-to-be), so it is
+    /// only ever kept as a candidate, while an operator's window is open, for the operator
+    /// to confirm; it never becomes the secret by itself.
+    fn handshake(
+        &self,
+        doc: &Map<String, Value>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Value, Rejection> {
         let token = payload::required_str(doc.get("verification_token"), "verification_token")?;
         if token.len() > MAX_TOKEN_LEN || token.chars().any(|c| c.is_control() || c.is_whitespace())
         {
@@ -187,37 +193,60 @@ impl Gusto {
         let subscription = payload::opt_str(doc.get("webhook_subscription_uuid"))
             .map(payload::truncate)
             .unwrap_or_default();
+        let log_subscription = crate::telemetry::escape(&subscription);
         if matching_static_secret(token, &self.secrets).is_some() {
             tracing::info!(
-                subscription,
+                subscription = %log_subscription,
                 "gusto verification token received again; it is the configured secret"
             );
             return Ok(
                 json!({ "handshake": "verification_token", "stored": false, "configured": true }),
             );
         }
-        let stored = match &self.settings.verification_token_file {
-            Some(path) => write_new_secret_file(path, token).map_err(|e| {
-                tracing::error!(subscription, path = %path.display(), error = %e, "cannot write the gusto verification token");
-                Rejection::Handshake(format!(
-                    "the verification token could not be stored ({}); it was not kept",
-                    e.kind()
-                ))
-            })?,
-            None => false,
-        };
-        if stored {
+        let Some(path) = &self.settings.verification_token_file else {
             tracing::warn!(
-                subscription,
-                "gusto verification token stored: verify the subscription with it, then configure it as this source's secret"
+                subscription = %log_subscription,
+                "gusto verification token received but not kept: set verification_token_file"
+            );
+            return Ok(
+                json!({ "handshake": "verification_token", "stored": false, "configured": false }),
+            );
+        };
+        let kept = TokenStore::new(path)
+            .keep(token, &subscription, now)
+            .map_err(|e| match e {
+                TokenError::Closed => Rejection::HandshakeClosed(
+                    "no verification window is open for this source; the operator opens one with `keycard gusto-token open`, then requests a new token".into(),
+                ),
+                other => {
+                    tracing::error!(subscription = %log_subscription, error = %other, "cannot keep the gusto verification token");
+                    Rejection::Handshake(
+                        "the verification token could not be kept; it was not stored".into(),
+                    )
+                }
+            })?;
+        let (stored, fingerprint) = match kept {
+            Kept::Added(fp) | Kept::Known(fp) => (true, Some(fp)),
+            Kept::Full => (false, None),
+        };
+        if let Some(fp) = &fingerprint {
+            tracing::warn!(
+                subscription = %log_subscription,
+                fingerprint = %fp,
+                "gusto verification token kept as a candidate: confirm the one Gusto shows with `keycard gusto-token confirm`"
             );
         } else {
             tracing::warn!(
-                subscription,
-                "gusto verification token received but not stored (no verification_token_file, or the file already exists)"
+                subscription = %log_subscription,
+                "gusto verification token not kept: the candidate list is full (`keycard gusto-token clear`)"
             );
         }
-        Ok(json!({ "handshake": "verification_token", "stored": stored, "configured": false }))
+        Ok(json!({
+            "handshake": "verification_token",
+            "stored": stored,
+            "configured": false,
+            "candidate": fingerprint,
+        }))
     }
 
     fn map(
@@ -293,28 +322,6 @@ impl Gusto {
 
 fn is_handshake(doc: &Map<String, Value>) -> bool {
     doc.contains_key("verification_token") && !doc.contains_key("event_type")
-}
-
-/// Creates `path` holding `secret` (plus a newline), readable by the owner only. Returns
-/// `false` without touching it when the file already exists.
-fn write_new_secret_file(path: &Path, secret: &str) -> std::io::Result<bool> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// Signs a body as Gusto does: the `X-Gusto-Signature` value.

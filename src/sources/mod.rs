@@ -15,6 +15,7 @@ pub mod bamboohr;
 pub mod error;
 pub mod generic;
 pub mod gusto;
+pub mod gusto_token;
 pub mod hibob;
 pub mod keycard;
 pub mod okta;
@@ -144,6 +145,16 @@ impl Adapter {
             return Err(Rejection::Payload(error::PayloadError::new(
                 "body",
                 "contains the NUL character (\\u0000), which the journal cannot store; remove it in the sending system",
+            )));
+        }
+        // Read last-wins, a body with a key twice says two things (a "type" given twice was
+        // journaled as the second): refused, for every kind.
+        if matches!(outcome, Outcome::Accepted { .. })
+            && let Some(key) = crate::ingest::json_duplicate_key(delivery.body)
+        {
+            return Err(Rejection::Payload(error::PayloadError::new(
+                "body",
+                format!("the key {key} appears twice in one object; send each key once"),
             )));
         }
         Ok(outcome)

@@ -4,6 +4,10 @@
 //! each active secret, and check a timestamp window where the scheme has one.
 //!
 //! Keys are held as keyed HMAC state, never as text, and `Debug` output is redacted.
+//!
+//! This is the one keyring and the one timestamp-window check of the crate: Standard Webhooks
+//! (`standard_webhooks.rs`) and every vendor and generic style verify through [`KeyRing`] and
+//! [`window`], so constant-time comparison and the tolerance arithmetic live in one place.
 
 use std::fmt;
 use std::time::Duration;
@@ -203,6 +207,14 @@ impl fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// A ring over keys already made (Standard Webhooks parses its own `whsec_` secrets).
+    pub fn from_keys(algorithm: Algorithm, keys: Vec<HmacKey>) -> Result<Self, KeyError> {
+        if keys.is_empty() || keys.len() > MAX_ACTIVE_SECRETS {
+            return Err(KeyError::Count(keys.len()));
+        }
+        Ok(Self { algorithm, keys })
+    }
+
     /// Keys from configured secrets. `Err` carries the index of the secret at fault.
     pub fn new(
         algorithm: Algorithm,
@@ -237,10 +249,10 @@ impl KeyRing {
 
     /// The index of the first key for which any candidate tag matches the MAC over `parts`.
     /// Every comparison is constant time; which key or candidate matched is not secret.
-    pub fn find(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Option<usize> {
+    pub fn find<T: AsRef<[u8]>>(&self, parts: &[&[u8]], candidates: &[T]) -> Option<usize> {
         self.keys
             .iter()
-            .position(|key| candidates.iter().any(|tag| key.verify(parts, tag)))
+            .position(|key| candidates.iter().any(|tag| key.verify(parts, tag.as_ref())))
     }
 
     /// Signs with the key at `index` (tests and the `sign` helpers).
@@ -345,28 +357,64 @@ pub fn parse_timestamp(header_name: &str, text: &str) -> Result<i64, AuthError> 
     text.parse().map_err(|_| invalid())
 }
 
-pub fn check_window(
-    timestamp: i64,
-    now: DateTime<Utc>,
-    tolerance: Duration,
-) -> Result<(), AuthError> {
+/// A timestamp outside the tolerance window, in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowError {
+    TooOld {
+        age_secs: i64,
+        tolerance_secs: i64,
+    },
+    InFuture {
+        ahead_secs: i64,
+        tolerance_secs: i64,
+    },
+}
+
+/// The one timestamp-window check: `timestamp` (Unix seconds) within `now` ± `tolerance`,
+/// whole seconds on both sides as the reference libraries do. Saturating, so absurd
+/// timestamps neither overflow nor pass.
+pub fn window(timestamp: i64, now: DateTime<Utc>, tolerance: Duration) -> Result<(), WindowError> {
     let tolerance_secs = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
     let now = now.timestamp();
     let age_secs = now.saturating_sub(timestamp);
     if age_secs > tolerance_secs {
-        return Err(AuthError::TimestampTooOld {
+        return Err(WindowError::TooOld {
             age_secs,
             tolerance_secs,
         });
     }
     let ahead_secs = timestamp.saturating_sub(now);
     if ahead_secs > tolerance_secs {
-        return Err(AuthError::TimestampInFuture {
+        return Err(WindowError::InFuture {
             ahead_secs,
             tolerance_secs,
         });
     }
     Ok(())
+}
+
+/// [`window`] as a vendor/generic authentication error.
+pub fn check_window(
+    timestamp: i64,
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<(), AuthError> {
+    window(timestamp, now, tolerance).map_err(|e| match e {
+        WindowError::TooOld {
+            age_secs,
+            tolerance_secs,
+        } => AuthError::TimestampTooOld {
+            age_secs,
+            tolerance_secs,
+        },
+        WindowError::InFuture {
+            ahead_secs,
+            tolerance_secs,
+        } => AuthError::TimestampInFuture {
+            ahead_secs,
+            tolerance_secs,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -14,12 +14,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use secrecy::zeroize::Zeroizing;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
-type HmacSha256 = Hmac<Sha256>;
+use super::signing::{Algorithm, HmacKey, KeyRing, WindowError, window};
 
 /// Prefix of the textual form of a symmetric Standard Webhooks secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -27,7 +24,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// configuration mistake rather than a real secret.
 pub const MIN_SECRET_BYTES: usize = 16;
 /// Secrets a source may have active at once: the current one and the one being rotated in.
-pub const MAX_ACTIVE_SECRETS: usize = 2;
+pub use super::signing::MAX_ACTIVE_SECRETS;
 /// Timestamp tolerance used by every reference library, in both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// Longest message id accepted; it becomes part of a dedupe key stored in the journal.
@@ -52,7 +49,7 @@ const TAG_LEN: usize = 32;
 /// from), and its `Debug` output is redacted so it can sit inside logged config structs.
 #[derive(Clone)]
 pub struct WebhookSecret {
-    mac: HmacSha256,
+    key: HmacKey,
 }
 
 /// Why a secret could not be parsed. Messages never contain any part of the secret (not even
@@ -98,20 +95,14 @@ impl WebhookSecret {
         if key.len() < MIN_SECRET_BYTES {
             return Err(SecretError::TooShort { len: key.len() });
         }
-        // HMAC accepts keys of any length, so this cannot fail in practice.
-        let mac = HmacSha256::new_from_slice(key).map_err(|_| SecretError::Unusable)?;
-        Ok(Self { mac })
+        // The shared keyring's key type (its own minimum is lower than ours).
+        let key = HmacKey::new(Algorithm::Sha256, key).map_err(|_| SecretError::Unusable)?;
+        Ok(Self { key })
     }
 
     /// HMAC-SHA256 over `id.timestamp.body`.
-    fn tag(&self, id: &str, timestamp: &str, body: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = self.mac.clone();
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.finalize().into_bytes().into()
+    fn tag(&self, id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+        self.key.sign(&signed_parts(id, timestamp, body))
     }
 }
 
@@ -361,17 +352,22 @@ pub enum VerifierConfigError {
     TooManySecrets { count: usize },
 }
 
-/// Verifies deliveries for one source.
+/// The signed content, `id.timestamp.body`, as the parts the keyring MACs in order.
+fn signed_parts<'a>(id: &'a str, timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
+    [id.as_bytes(), b".", timestamp.as_bytes(), b".", body]
+}
+
+/// Verifies deliveries for one source, through the crate's one HMAC keyring.
 #[derive(Clone)]
 pub struct Verifier {
-    secrets: Vec<WebhookSecret>,
+    ring: KeyRing,
     tolerance: Duration,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("secrets", &self.secrets.len())
+            .field("secrets", &self.ring.len())
             .field("tolerance", &self.tolerance)
             .finish()
     }
@@ -380,16 +376,14 @@ impl fmt::Debug for Verifier {
 impl Verifier {
     /// `secrets` in configuration order; [`Verified::key_index`] refers to this order.
     pub fn new(secrets: Vec<WebhookSecret>) -> Result<Self, VerifierConfigError> {
-        if secrets.is_empty() {
-            return Err(VerifierConfigError::NoSecrets);
-        }
-        if secrets.len() > MAX_ACTIVE_SECRETS {
-            return Err(VerifierConfigError::TooManySecrets {
-                count: secrets.len(),
-            });
-        }
+        let count = secrets.len();
+        let keys = secrets.into_iter().map(|s| s.key).collect();
+        let ring = KeyRing::from_keys(Algorithm::Sha256, keys).map_err(|_| match count {
+            0 => VerifierConfigError::NoSecrets,
+            count => VerifierConfigError::TooManySecrets { count },
+        })?;
         Ok(Self {
-            secrets,
+            ring,
             tolerance: DEFAULT_TOLERANCE,
         })
     }
@@ -407,7 +401,7 @@ impl Verifier {
     }
 
     pub fn secret_count(&self) -> usize {
-        self.secrets.len()
+        self.ring.len()
     }
 
     /// Checks a delivery: header syntax, then the signature over the raw `body`, then the
@@ -429,16 +423,14 @@ impl Verifier {
             return Err(malformed.map_or(VerifyError::NoSupportedSignature, VerifyError::from));
         }
 
+        // Constant time per comparison (the keyring's); which entry or key matched is not
+        // secret.
         let key_index = self
-            .secrets
-            .iter()
-            .position(|secret| {
-                let expected = secret.tag(headers.id, headers.timestamp, body);
-                // Constant time per comparison; which entry or key matched is not secret.
-                candidates
-                    .iter()
-                    .any(|candidate| bool::from(expected.ct_eq(candidate)))
-            })
+            .ring
+            .find(
+                &signed_parts(headers.id, headers.timestamp, body),
+                &candidates,
+            )
             .ok_or(VerifyError::NoMatchingSignature)?;
 
         self.check_timestamp(timestamp, now)?;
@@ -453,24 +445,22 @@ impl Verifier {
     }
 
     fn check_timestamp(&self, timestamp: i64, now: DateTime<Utc>) -> Result<(), VerifyError> {
-        // Whole seconds on both sides, as the reference libraries do.
-        let tolerance_secs = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        let now = now.timestamp();
-        let age_secs = now.saturating_sub(timestamp);
-        if age_secs > tolerance_secs {
-            return Err(VerifyError::TimestampTooOld {
+        window(timestamp, now, self.tolerance).map_err(|e| match e {
+            WindowError::TooOld {
                 age_secs,
                 tolerance_secs,
-            });
-        }
-        let ahead_secs = timestamp.saturating_sub(now);
-        if ahead_secs > tolerance_secs {
-            return Err(VerifyError::TimestampInFuture {
+            } => VerifyError::TimestampTooOld {
+                age_secs,
+                tolerance_secs,
+            },
+            WindowError::InFuture {
                 ahead_secs,
                 tolerance_secs,
-            });
-        }
-        Ok(())
+            } => VerifyError::TimestampInFuture {
+                ahead_secs,
+                tolerance_secs,
+            },
+        })
     }
 }
 

@@ -205,7 +205,11 @@ async fn size_type_and_source_checks(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations/postgres")]
 async fn a_wrong_method_is_problem_json(pool: PgPool) {
     let h = Harness::start(pool).await;
-    for (method, path) in [("PUT", "/webhooks/hr"), ("POST", "/api/v1/events")] {
+    for (method, path) in [
+        ("PUT", "/webhooks/hr"),
+        ("GET", "/webhooks/hr"),
+        ("POST", "/api/v1/events"),
+    ] {
         let resp = h
             .http
             .request(
@@ -217,6 +221,19 @@ async fn a_wrong_method_is_problem_json(pool: PgPool) {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        // RFC 9110 §15.5.6: a 405 names the methods that are allowed.
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let expected = if path.starts_with("/webhooks/") {
+            "POST"
+        } else {
+            "GET"
+        };
+        assert!(allow.contains(expected), "{method} {path}: Allow {allow:?}");
         assert_eq!(
             resp.headers()
                 .get("content-type")
@@ -308,6 +325,12 @@ async fn ops_api_needs_the_token(pool: PgPool) {
         ("actions?kind=bogus", "create_invite"),
         ("events?cursor=garbage", "malformed"),
         ("actions?cursor=garbage", "malformed"),
+        // Well formed, but naming no row: refused, not an empty (or complete) page.
+        ("actions?cursor=OTk5OTk5OQ", "does not point"),
+        (
+            "events?cursor=MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHwwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA",
+            "does not point",
+        ),
         ("events?limit=0", "limit"),
         ("events?since=yesterday", "RFC 3339"),
     ] {

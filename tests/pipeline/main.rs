@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 mod credential;
+mod guards;
+mod hardening;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
@@ -11,6 +13,10 @@ mod operators;
 mod org;
 
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
+use guards::{
+    a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
+    protected_people_are_never_offboarded_by_automation,
+};
 use harness::*;
 use keycard::admin_sim::Fault;
 use metrics::metrics_pass_promtool_and_say_what_waits_now;
@@ -450,6 +456,11 @@ async fn crash_between_commit_and_call_completes_once(db: TestDb) {
     );
     assert_eq!(invite_actions[0].status.as_str(), "succeeded");
     assert_eq!(invite_actions[0].attempts, 2);
+    // The outcome agrees with the count (it used to say "done after 1 attempt(s)").
+    assert_eq!(
+        invite_actions[0].outcome.as_deref(),
+        Some("done after 2 attempt(s)")
+    );
 }
 
 async fn two_workers_never_run_an_action_twice(db: TestDb) {
@@ -1191,6 +1202,8 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 }
 
 on_both_backends!(
+    protected_people_are_never_offboarded_by_automation,
+    a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,

@@ -7,7 +7,10 @@
 #[path = "../pipeline/harness.rs"]
 mod harness;
 
+mod auth;
 mod cut;
+
+use auth::every_scim_route_and_method_needs_this_sources_token;
 
 use cut::{
     a_create_cut_at_any_await_point_is_whole_or_absent,
@@ -824,6 +827,7 @@ async fn a_change_that_cannot_be_journaled_is_not_kept(db: TestDb) {
 }
 
 on_both_backends!(
+    every_scim_route_and_method_needs_this_sources_token,
     okta_create_move_group_push_deactivate_reactivate,
     entra_legacy_dialect_manager_departure_rehire_and_hard_delete,
     bad_requests_get_scim_errors_never_500,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -33,7 +34,12 @@ def test_github_style_signed_by_octokit(keycard: Keycard) -> None:
     assert answer["events"][0]["kind"] == "hired"
     status, again = keycard.post("github", body, headers)
     assert (status, again["duplicate"]) == (202, True)
-    [row] = [e for e in keycard.events(source="github") if e["dedupe_key"] == delivery]
+    # The unsigned delivery header is not the dedupe key (a replay under a fresh one is a
+    # duplicate): with no event id mapped, the signed body's hash is.
+    status, replay = keycard.post("github", body, {**headers, "x-github-delivery": str(uuid.uuid4())})
+    assert (status, replay["duplicate"]) == (202, True)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    [row] = [e for e in keycard.events(source="github") if e["dedupe_key"] == digest]
     assert row["person_source_id"] == "GH1"
 
     # Signed with another secret, with the legacy sha1= prefix, or over another body.

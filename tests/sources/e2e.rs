@@ -298,3 +298,69 @@ async fn generic_github_style_hire_and_stripe_style_departure(pool: PgPool) {
     );
     let _ = t0();
 }
+
+/// Issue 15 defect 1: a GitHub-style source signs the body only. A captured hire, resent after
+/// the departure under a fresh (unsigned) `X-GitHub-Delivery`, must be a duplicate that moves
+/// nobody back — even where the mapping names no event id and no occurrence time.
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_replayed_generic_body_never_moves_a_leaver_back(pool: PgPool) {
+    let bare = r#"
+[[sources]]
+name = "bare"
+kind = "generic-hmac"
+secret_env = "GITHUB_SECRET"
+header = "X-Hub-Signature-256"
+prefix = "sha256="
+id_header = "X-GitHub-Delivery"
+
+[sources.mapping]
+event_type = "/action"
+person_id = "/employee/id"
+email = "/employee/work_email"
+department = "/employee/department"
+
+[sources.mapping.types]
+"employee.hired" = "hired"
+"employee.left" = "departed"
+"#;
+    let h = Harness::start_with(pool, &format!("{}\n{bare}", toml()), seed()).await;
+    let signed = |body: &[u8], delivery: &str| {
+        vec![
+            (
+                "x-hub-signature-256".to_owned(),
+                format!(
+                    "sha256={}",
+                    hex::encode(hmac_sha256(secret("GITHUB_SECRET").as_bytes(), &[body]))
+                ),
+            ),
+            ("x-github-delivery".to_owned(), delivery.to_owned()),
+        ]
+    };
+    let hire = br#"{"action":"employee.hired","employee":{"id":"R-1","work_email":"replay@acme.test","department":"Engineering"}}"#.to_vec();
+    let left = br#"{"action":"employee.left","employee":{"id":"R-1"}}"#.to_vec();
+    post(&h, "bare", signed(&hire, "d-1"), hire.clone()).await;
+    accept_and_settle(&h, "replay@acme.test").await;
+    h.advance(60);
+    post(&h, "bare", signed(&left, "d-2"), left).await;
+    h.settle().await;
+    assert!(
+        h.user("replay@acme.test").is_none(),
+        "the leaver is removed"
+    );
+    let invites_before = h.calls("invites.create");
+
+    h.advance(3600);
+    let answer = post(&h, "bare", signed(&hire, "d-3-forged"), hire).await;
+    assert_eq!(answer["duplicate"], true, "{answer}");
+    h.settle().await;
+    assert_eq!(h.calls("invites.create"), invites_before, "no new invite");
+    let person = h
+        .db()
+        .await
+        .find_person("R-1")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("person"));
+    assert_eq!(person.status.as_str(), "departed");
+}

@@ -61,11 +61,60 @@ fn every_mapped_type_becomes_its_kind() {
         ));
         assert_eq!(event.kind, kind, "{file}");
         assert_eq!(event.person.id.as_str(), "HR-1001");
-        assert_eq!(
+        assert_ne!(
             event.dedupe_key.delivery_id, "d-1",
-            "the delivery header is the key"
+            "the unsigned delivery header is never the key"
+        );
+        assert_eq!(
+            event
+                .sender_event_id
+                .as_deref()
+                .map(|i| i.starts_with("evt-")),
+            Some(true)
         );
     }
+}
+
+#[test]
+fn an_unsigned_delivery_header_never_makes_a_replay_new() {
+    let body = fixture("generic-hmac/hired.json");
+    let first = one_event(github(&body, "d-1"));
+    let replay = one_event(github(&body, "d-replayed"));
+    assert_eq!(first.dedupe_key, replay.dedupe_key);
+    assert_eq!(
+        first.dedupe_key.delivery_id, "evt-0001",
+        "the signed event id"
+    );
+
+    // With no event id mapped, the signed body's hash is the key.
+    let config = load(
+        r#"
+header = "X-Hub-Signature-256"
+prefix = "sha256="
+id_header = "X-GitHub-Delivery"
+[sources.mapping]
+event_type = "/action"
+person_id = "/employee/id"
+types = { "employee.hired" = "hired" }
+"#,
+    )
+    .expect("loads");
+    let bare = adapter_from(&config, "x");
+    let keys: Vec<_> = ["d-1", "d-2"]
+        .iter()
+        .map(|id| {
+            let pairs = vec![
+                (
+                    "x-hub-signature-256",
+                    github_signature(&body, secret("GITHUB_SECRET")),
+                ),
+                ("x-github-delivery", (*id).to_owned()),
+            ];
+            one_event(receive(&bare, "x", &pairs, &body, t0())).dedupe_key
+        })
+        .collect();
+    assert_eq!(keys[0], keys[1]);
+    assert!(keys[0].delivery_id.starts_with("sha256:"), "{keys:?}");
 }
 
 #[test]
@@ -371,7 +420,10 @@ async fn unknown_types_are_acknowledged_and_journaled_as_ignored(pool: PgPool) {
         ("ignored", "ignored")
     );
     assert_eq!(row.source_event_type.as_deref(), Some("payroll.run"));
-    assert_eq!(row.dedupe_key, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(
+        row.dedupe_key, "evt-0010",
+        "the signed event id, not the header"
+    );
     assert_eq!(row.signature_key, Some(0));
     // The same delivery again: a duplicate of the ignored record.
     let (_, again) = h.post_to("inhouse", &headers, body).await;

@@ -207,8 +207,13 @@ fn payloads_with_missing_extra_or_null_fields() {
     assert!(event.origin.and_then(|o| o.tenant).is_none());
 }
 
+/// Issue 15 defect 2: an unauthenticated POST used to choose the secret (the first token was
+/// written to the token file, the real one refused as "already stored"). Now nothing is kept
+/// outside an operator-opened window, every token inside it is only a candidate, and the
+/// operator confirms the real one.
 #[test]
-fn the_handshake_writes_the_token_once_and_never_logs_it() {
+fn the_first_caller_never_chooses_the_gusto_secret() {
+    use keycard::sources::gusto_token::{TokenStore, fingerprint};
     let dir = std::env::temp_dir().join(format!("kc-gusto-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join("gusto-token");
@@ -218,40 +223,51 @@ fn the_handshake_writes_the_token_once_and_never_logs_it() {
         path.display()
     );
     let a = adapter_from(&config(&text, "http://127.0.0.1:9"), "gusto-new");
-    let handshake = fixture("gusto/verification_token.json");
-    match receive(&a, "gusto-new", &[], &handshake, t0()) {
-        Ok(Outcome::Handshake(answer)) => {
-            assert_eq!(answer["stored"], true);
-            assert!(
-                !answer.to_string().contains("asd8f7g6"),
-                "the token is not echoed"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    let stored = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(stored.trim(), "asd8f7g6h5j4k3l2qwe9r8t7y6u5i4o3");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0);
-        assert_eq!(mode, 0o600);
-    }
-    // A second (possibly forged) handshake never replaces the stored token.
+    let real = fixture("gusto/verification_token.json");
     let forged = br#"{"verification_token":"attacker-token-0000","webhook_subscription_uuid":"x"}"#;
-    match receive(&a, "gusto-new", &[], forged, t0()) {
-        Ok(Outcome::Handshake(answer)) => assert_eq!(answer["stored"], false),
-        other => panic!("{other:?}"),
+
+    // No window: refused, nothing kept.
+    let (code, _) = refused(receive(&a, "gusto-new", &[], forged, t0()));
+    assert!(code.contains("HandshakeClosed"), "{code}");
+    let store = TokenStore::new(&path);
+    assert!(store.candidates().unwrap_or_default().is_empty());
+    assert!(!path.exists());
+
+    // The operator opens a window; the attacker is first, the real token second.
+    store
+        .open_window(t0(), 10)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for body in [&forged[..], &real[..]] {
+        match receive(&a, "gusto-new", &[], body, t0()) {
+            Ok(Outcome::Handshake(answer)) => {
+                assert_eq!(answer["stored"], true);
+                assert_eq!(answer["configured"], false);
+                assert!(
+                    !answer.to_string().contains("asd8f7g6"),
+                    "the token is not echoed"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
+    assert!(!path.exists(), "no handshake becomes the secret by itself");
+    assert_eq!(store.candidates().unwrap_or_default().len(), 2);
+
+    // The operator confirms the one Gusto shows.
+    let real_token = "asd8f7g6h5j4k3l2qwe9r8t7y6u5i4o3";
+    store
+        .confirm(&fingerprint(real_token))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         std::fs::read_to_string(&path).unwrap_or_default().trim(),
-        stored.trim()
+        real_token
     );
+    // Window closed again: a later forged handshake is refused.
+    let (code, _) = refused(receive(&a, "gusto-new", &[], forged, t0()));
+    assert!(code.contains("HandshakeClosed"), "{code}");
     // Until the token is configured, events are refused.
     let body = fixture("gusto/employee_onboarded.json");
-    let pairs = vec![("x-gusto-signature", signature(&body, stored.trim()))];
+    let pairs = vec![("x-gusto-signature", signature(&body, real_token))];
     assert_eq!(
         refused(receive(&a, "gusto-new", &pairs, &body, t0())).0,
         "source_not_verified"
