@@ -132,6 +132,7 @@ pub struct Application {
     state: AppState,
     worker: Worker,
     workers: usize,
+    alerts: crate::notify::Dispatcher,
 }
 
 impl std::fmt::Debug for Application {
@@ -223,6 +224,13 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
         };
+        let alerts = crate::notify::Dispatcher::new(
+            journal.clone(),
+            clock.clone(),
+            config.notify_targets.clone(),
+            config.raw.notify.clone(),
+            format!("{}-{}-alerts", hostname(), uuid::Uuid::new_v4().simple()),
+        );
         let state = AppState {
             inbox,
             journal,
@@ -244,6 +252,7 @@ impl Application {
             } else {
                 1
             },
+            alerts,
         })
     }
 
@@ -253,6 +262,11 @@ impl Application {
 
     pub fn worker(&self) -> &Worker {
         &self.worker
+    }
+
+    /// The alert dispatcher (tests run its passes themselves with `run_once`).
+    pub fn alerts(&self) -> &crate::notify::Dispatcher {
+        &self.alerts
     }
 
     /// Runs `hook` before every Admin API call of the workers (tests stand for a slow or
@@ -293,6 +307,9 @@ impl Application {
         let mirror = self.worker.clone().with_owner_suffix(usize::MAX);
         let stop = stopped(&tx);
         tasks.push(tokio::spawn(async move { mirror.run_mirror(stop).await }));
+        let alerts = self.alerts.clone();
+        let stop = stopped(&tx);
+        tasks.push(tokio::spawn(async move { alerts.run(stop).await }));
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.

@@ -64,6 +64,8 @@ pub enum Command {
     Man(ManArgs),
     /// Exit 0 when a running `keycard serve` answers its liveness route (container health checks).
     Health(HealthArgs),
+    /// Send a test alert to the configured notify targets now and report how each answered.
+    NotifyTest(crate::notify::NotifyTestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,6 +231,7 @@ pub async fn run() -> ExitCode {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
         Command::Health(args) => health(args).await,
+        Command::NotifyTest(args) => crate::notify::run_test_cli(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

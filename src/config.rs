@@ -47,6 +47,8 @@ pub struct RawConfig {
     pub offboarding: OffboardingConfig,
     pub safety: SafetyConfig,
     pub reconciler: ReconcilerConfig,
+    /// Alerts out (src/notify).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -456,6 +458,8 @@ pub struct Config {
     pub sources: BTreeMap<String, Source>,
     pub ops_token: Option<SecretString>,
     pub admin_credential: Option<crate::admin_api::Credential>,
+    /// `[[notify.targets]]` with their URLs and secrets read.
+    pub notify_targets: Vec<crate::notify::Target>,
 }
 
 /// Reads the secret named by a `*_env` / `*_file` pair.
@@ -704,11 +708,15 @@ impl Config {
             .collect();
         raw.safety.protected_emails = protected;
 
+        let notify_targets = crate::notify::resolve_targets(&raw.notify, &|key, e, f| {
+            resolve_secret(&env, key, e, f)
+        })?;
         Ok(Self {
             raw,
             sources,
             ops_token,
             admin_credential,
+            notify_targets,
         })
     }
 

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod journal;
 pub mod mirror;
+pub mod notify;
 pub mod planner;
 pub mod rules;
 pub mod scim;

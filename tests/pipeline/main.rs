@@ -2,11 +2,16 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod alerts;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
 mod org;
 
+use alerts::{
+    a_held_removal_alerts_every_target_once,
+    alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
+};
 use harness::*;
 use keycard::admin_sim::Fault;
 use org::{
@@ -1203,4 +1208,6 @@ on_both_backends!(
     the_mirror_reads_members_across_page_boundaries,
     an_acceptance_between_full_reads_costs_one_read,
     a_member_made_admin_by_hand_is_seen_before_a_removal,
+    a_held_removal_alerts_every_target_once,
+    alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
 );
