@@ -195,6 +195,7 @@ impl Application {
             );
         }
         let journal_replicas = journal.supports_replicas();
+        let settings_dry_run = settings.dry_run;
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings);
         let addr = config.raw.server.listen;
         let listener = TcpListener::bind(addr)
@@ -240,6 +241,15 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
+            console: crate::console::ConsoleInfo {
+                dry_run: settings_dry_run,
+                has_credential: config.admin_credential.is_some(),
+                alert_targets: config
+                    .notify_targets
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+            },
             scim,
         };
         Ok(Self {

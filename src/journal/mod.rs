@@ -24,6 +24,7 @@
 
 mod actions;
 mod budget;
+mod console;
 mod db;
 mod events;
 mod jobs;
@@ -45,6 +46,7 @@ use sqlx::postgres::PgPoolOptions;
 
 pub use actions::CapState;
 pub use budget::BudgetRow;
+pub use console::{ConsoleSession, Overview};
 pub use db::Tx;
 pub use logic::{order_key, preview_person};
 pub use mirror::{MirrorObject, MirrorRead, MirrorRow, ObjectKind};
