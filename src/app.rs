@@ -250,6 +250,7 @@ impl Application {
                     .map(|t| t.name.clone())
                     .collect(),
             },
+            organization: worker.has_client(),
             scim,
         };
         Ok(Self {
@@ -411,8 +412,19 @@ pub fn planning_worker(
     journal: &Journal,
     clock: SharedClock,
 ) -> Result<Worker, StartError> {
+    worker_for(config, journal, clock, "keycard-plan")
+}
+
+/// A worker for a one-off command (`keycard sync`), sharing the journal's budget and
+/// leases under the name `owner`.
+pub fn worker_for(
+    config: &Config,
+    journal: &Journal,
+    clock: SharedClock,
+    owner: &str,
+) -> Result<Worker, StartError> {
     let rules = Arc::new(compile_rules(config)?);
     let client = admin_client_on(config, clock.clone(), Some(journal))?;
-    let settings = WorkerSettings::from_config(config, "keycard-plan".into());
+    let settings = WorkerSettings::from_config(config, owner.into());
     Ok(Worker::new(journal.clone(), client, rules, clock, settings))
 }

@@ -31,6 +31,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What the web console shows about this process (`src/console`).
     pub console: crate::console::ConsoleInfo,
+    /// Whether an Admin API is configured (then the mirror loop runs and can be asked to
+    /// read the organization now).
+    pub organization: bool,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
 }

@@ -98,6 +98,23 @@ pub struct DriftReport {
     pub linked: usize,
 }
 
+/// What `keycard sync` did: the full read, then the comparison with everyone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncReport {
+    pub read: mirror::RefreshReport,
+    pub drift: DriftReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no Admin API is configured: there is no organization to read")]
+    NoAdminApi,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Read(#[from] MirrorError),
+}
+
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
 pub type WorkerResult<T> = Result<T, JournalError>;
 
@@ -208,22 +225,37 @@ impl Worker {
             (Some(_), None) => false,
         };
         if due {
-            match mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await {
-                Ok(Some(_)) => {
-                    let drift = self.drift_check().await?;
-                    tracing::info!(
-                        people = drift.people,
-                        drifted = drift.queued,
-                        linked = drift.linked,
-                        "organization read and compared with everyone's access"
-                    );
-                }
+            match self.sync().await {
+                Ok(Some(done)) => tracing::info!(
+                    pages = done.read.pages,
+                    people = done.drift.people,
+                    drifted = done.drift.queued,
+                    linked = done.drift.linked,
+                    "organization read and compared with everyone's access"
+                ),
                 // Another process is reading it.
                 Ok(None) => {}
+                Err(SyncError::Journal(e)) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "could not read the organization; will retry"),
             }
         }
         self.poll_acceptances(client).await
+    }
+
+    /// Reads the whole organization into the mirror now and compares everyone with it,
+    /// queueing whoever drifted (`keycard sync`, and the scheduled full read). `None` when
+    /// another process is reading it at this moment: its read serves everyone.
+    pub async fn sync(&self) -> Result<Option<SyncReport>, SyncError> {
+        let Some(client) = &self.client else {
+            return Err(SyncError::NoAdminApi);
+        };
+        let Some(read) =
+            mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await?
+        else {
+            return Ok(None);
+        };
+        let drift = self.drift_check().await?;
+        Ok(Some(SyncReport { read, drift }))
     }
 
     /// Compares the whole mirror with everyone's desired access at once, through the same
