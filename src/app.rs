@@ -109,6 +109,16 @@ pub fn admin_client_on(
     clock: SharedClock,
     journal: Option<&Journal>,
 ) -> Result<Option<AdminClient>, StartError> {
+    admin_client_observed(config, clock, journal, Vec::new())
+}
+
+/// Like `admin_client_on`, telling `observers` of every attempt (metrics, credential health).
+pub fn admin_client_observed(
+    config: &Config,
+    clock: SharedClock,
+    journal: Option<&Journal>,
+    observers: Vec<Arc<dyn crate::admin_api::CallObserver>>,
+) -> Result<Option<AdminClient>, StartError> {
     let Some(credential) = config.admin_credential.clone() else {
         return Ok(None);
     };
@@ -120,6 +130,7 @@ pub fn admin_client_on(
         .base_url(api.base_url.clone())
         .anthropic_version(api.version.clone())
         .pacing(Some(pacing));
+    cfg.observers = observers;
     if let Some(journal) = journal.filter(|j| j.supports_replicas()) {
         cfg = cfg.budget_store(Arc::new(crate::budget::SharedBudget::new(journal.clone())));
     }
@@ -172,7 +183,19 @@ impl Application {
         if config.raw.journal.migrate_on_start.unwrap_or(true) {
             journal.migrate().await?;
         }
-        let client = admin_client_on(&config, clock.clone(), Some(&journal))?;
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Other(e.to_string()))?);
+        let notices = crate::notify::Notifier::default();
+        let credential = Arc::new(crate::credential::CredentialHealth::new(
+            notices.clone(),
+            clock.clone(),
+            std::time::Duration::from_secs(config.raw.admin_api.credential_probe_secs.max(1)),
+        ));
+        let client = admin_client_observed(
+            &config,
+            clock.clone(),
+            Some(&journal),
+            vec![credential.clone(), metrics.clone()],
+        )?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
         let settings = WorkerSettings::from_config(&config, owner);
         if settings.dry_run {
@@ -198,7 +221,9 @@ impl Application {
         }
         let journal_replicas = journal.supports_replicas();
         let settings_dry_run = settings.dry_run;
-        let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings);
+        let has_client = client.is_some();
+        let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings)
+            .with_credential(credential.clone());
         let addr = config.raw.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -239,10 +264,10 @@ impl Application {
             journal,
             clock,
             sources: Arc::new(sources),
-            ops_token: config.ops_token.clone(),
+            operators: config.operators.clone(),
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             console: crate::console::ConsoleInfo {
                 dry_run: settings_dry_run,
                 has_credential: config.admin_credential.is_some(),
@@ -252,8 +277,9 @@ impl Application {
                     .map(|t| t.name.clone())
                     .collect(),
             },
-            organization: worker.has_client(),
             scim,
+            credential: has_client.then_some(credential),
+            notices,
         };
         Ok(Self {
             listener,
@@ -300,6 +326,16 @@ impl Application {
         &self.state.journal
     }
 
+    /// The notices channel (`crate::notify`): an alert sender subscribes here.
+    pub fn notices(&self) -> &crate::notify::Notifier {
+        &self.state.notices
+    }
+
+    /// The Admin API credential's health (`None` without a credential).
+    pub fn credential(&self) -> Option<&Arc<crate::credential::CredentialHealth>> {
+        self.state.credential.as_ref()
+    }
+
     /// Serves HTTP and runs `workers` worker loops until `shutdown` resolves, then stops
     /// gracefully: no new connection is accepted and no new job claimed; Admin API calls
     /// waiting on pacing or backoff end at once (a request already sent is let finish, so
@@ -329,6 +365,13 @@ impl Application {
         let alerts = self.alerts.clone();
         let stop = stopped(&tx);
         tasks.push(tokio::spawn(async move { alerts.run(stop).await }));
+        let bridge = crate::notify::journal_notices(
+            self.state.notices.clone(),
+            self.state.journal.clone(),
+            self.alerts.clone(),
+            stopped(&tx),
+        );
+        tasks.push(tokio::spawn(bridge));
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.

@@ -48,11 +48,15 @@ pub enum Command {
     CheckConfig(CheckArgs),
     /// Show the actions an event would cause, with the rules that matched; changes nothing.
     Plan(PlanArgs),
-    /// Read the whole organization into the journal's mirror now and compare everyone with
-    /// it; whoever drifted is queued for `serve` to converge. Makes only GET requests.
-    Sync(SyncArgs),
     /// Query the journal.
     Journal(JournalArgs),
+    /// Release actions held by the removal cap, with a reason (through the running service).
+    Release(crate::cli_ops::ReleaseArgs),
+    /// Mark a manual action as dealt with, with a note (through the running service).
+    Resolve(crate::cli_ops::ResolveArgs),
+    /// Read the whole organization now and compare everyone with it: ask the running
+    /// service (with a reason), or with `--local` read it from here into the journal.
+    Sync(crate::cli_ops::SyncArgs),
     /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
@@ -118,15 +122,6 @@ pub struct PlanArgs {
     /// Journal URL to read what is known of the person (default: the config's journal).
     #[arg(long, env = "KEYCARD_JOURNAL_URL")]
     pub journal: Option<String>,
-    #[command(flatten)]
-    pub config: ConfigArg,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SyncArgs {
-    /// Print the report as JSON instead of lines.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -208,11 +203,13 @@ pub async fn run() -> ExitCode {
             | Command::Journal(_)
             | Command::Sign(_)
             | Command::Plan(_)
-            | Command::Sync(_)
             | Command::CheckConfig(_)
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Health(_)
+            | Command::Release(_)
+            | Command::Resolve(_)
+            | Command::Sync(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -232,8 +229,10 @@ pub async fn run() -> ExitCode {
         Command::Migrate(args) => migrate(args).await,
         Command::CheckConfig(args) => check_config(args).await,
         Command::Plan(args) => plan(args).await,
-        Command::Sync(args) => sync(args).await,
         Command::Journal(args) => journal(args).await,
+        Command::Release(args) => crate::cli_ops::release(args).await,
+        Command::Resolve(args) => crate::cli_ops::resolve(args).await,
+        Command::Sync(args) => crate::cli_ops::sync(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
             .await
@@ -595,8 +594,11 @@ async fn plan(args: PlanArgs) -> CliResult {
     Ok(())
 }
 
-async fn sync(args: SyncArgs) -> CliResult {
-    let config = load(&args.config)?;
+/// `keycard sync --local`: reads the organization from this process into the configured
+/// journal (GET requests only) and compares everyone with it; whoever drifted is queued for
+/// `serve`.
+pub(crate) async fn sync_here(config: &ConfigArg, json: bool) -> CliResult {
+    let config = load(config)?;
     let journal = connect(&config).await.map_err(|e| {
         format!("{e} (if a keycard serve holds this journal, ask it instead: POST /api/v1/sync)")
     })?;
@@ -611,7 +613,7 @@ async fn sync(args: SyncArgs) -> CliResult {
         None => println!(
             "another process is reading the organization now; its read will be compared with everyone when it ends"
         ),
-        Some(done) if args.json => println!(
+        Some(done) if json => println!(
             "{}",
             serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?
         ),

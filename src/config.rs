@@ -64,6 +64,10 @@ pub struct ServerConfig {
     /// its leases given back (keep it under the orchestrator's kill timeout: systemd's
     /// `TimeoutStopSec`, Kubernetes' `terminationGracePeriodSeconds`).
     pub shutdown_grace_secs: u64,
+    /// Named operators of the ops API, each with a role and a token (`src/auth.rs`).
+    pub operators: Vec<crate::auth::OperatorConfig>,
+    /// A sign-in proxy whose identity header names the operator.
+    pub auth_proxy: Option<crate::auth::AuthProxyConfig>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,8 @@ impl Default for ServerConfig {
             ops_token_file: None,
             max_body_bytes: 256 * 1024,
             shutdown_grace_secs: 20,
+            operators: Vec::new(),
+            auth_proxy: None,
         }
     }
 }
@@ -104,6 +110,8 @@ pub struct AdminApiConfig {
     pub dry_run: bool,
     pub requests_per_minute: u32,
     pub invites_per_hour: u32,
+    /// While the API rejects the credential, how often one read probes it, in seconds.
+    pub credential_probe_secs: u64,
 }
 
 impl Default for AdminApiConfig {
@@ -118,6 +126,7 @@ impl Default for AdminApiConfig {
             dry_run: false,
             requests_per_minute: 100,
             invites_per_hour: 1200,
+            credential_probe_secs: 60,
         }
     }
 }
@@ -462,13 +471,15 @@ pub struct Config {
     pub raw: RawConfig,
     pub sources: BTreeMap<String, Source>,
     pub ops_token: Option<SecretString>,
+    /// Who may use the ops API: the named operators, the sign-in proxy, the ops token.
+    pub operators: std::sync::Arc<crate::auth::Operators>,
     pub admin_credential: Option<crate::admin_api::Credential>,
     /// `[[notify.targets]]` with their URLs and secrets read.
     pub notify_targets: Vec<crate::notify::Target>,
 }
 
 /// Reads the secret named by a `*_env` / `*_file` pair.
-fn resolve_secret(
+pub(crate) fn resolve_secret(
     lookup: &dyn Fn(&str) -> Option<String>,
     key: &str,
     env: Option<&str>,
@@ -680,6 +691,12 @@ impl Config {
             raw.server.ops_token_env.as_deref(),
             raw.server.ops_token_file.as_deref(),
         )?;
+        let operators = std::sync::Arc::new(crate::auth::Operators::from_config(
+            &raw.server.operators,
+            raw.server.auth_proxy.as_ref(),
+            ops_token.as_ref(),
+            &env,
+        )?);
 
         let key = resolve_secret(
             &env,
@@ -720,6 +737,7 @@ impl Config {
             raw,
             sources,
             ops_token,
+            operators,
             admin_credential,
             notify_targets,
         })

@@ -6,11 +6,14 @@
 pub mod admin_api;
 pub mod admin_sim;
 pub mod app;
+pub mod auth;
 pub mod budget;
 pub mod cli;
+pub mod cli_ops;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod credential;
 pub mod demo;
 pub mod executor;
 pub mod http;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use secrecy::SecretString;
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
@@ -24,18 +23,20 @@ pub struct AppState {
     pub clock: SharedClock,
     /// One adapter per configured source, by name.
     pub sources: Arc<BTreeMap<String, Adapter>>,
-    pub ops_token: Option<SecretString>,
+    /// Who may use the ops API (`auth`).
+    pub operators: Arc<crate::auth::Operators>,
     pub max_body_bytes: usize,
     /// Wakes the worker when new work is journaled.
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     /// What the web console shows about this process (`src/console`).
     pub console: crate::console::ConsoleInfo,
-    /// Whether an Admin API is configured (then the mirror loop runs and can be asked to
-    /// read the organization now).
-    pub organization: bool,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
+    /// The Admin API credential's health (`None`: no credential, a dry run).
+    pub credential: Option<Arc<crate::credential::CredentialHealth>>,
+    /// Notices for people (`crate::notify`): the alert sender subscribes.
+    pub notices: crate::notify::Notifier,
 }
 
 impl FromRef<AppState> for ScimState {

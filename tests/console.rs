@@ -129,7 +129,10 @@ async fn path(c: &Client) -> String {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    // Waits for it: a click that submits a form returns before the next page is loaded.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap()
         .text()
@@ -194,6 +197,7 @@ async fn an_operator_signs_in_finds_a_person_and_releases_a_held_action(pool: sq
         type_in(&c, "#token", OPS_TOKEN).await;
         click(&c, "#sign-in").await;
         // Back where we were going: the held page.
+        text(&c, "#who").await;
         assert_eq!(path(&c).await, "/console/held");
 
         c.goto(&format!("{}/console", h.base)).await.unwrap();
@@ -250,6 +254,11 @@ async fn an_operator_signs_in_finds_a_person_and_releases_a_held_action(pool: sq
         c.goto(&format!("{}/console/manual", h.base)).await.unwrap();
         assert!(text(&c, "table.actions").await.contains("boss@acme.test"));
         shot(&c, "manual").await;
+        click(&c, "input[name='id']").await;
+        type_in(&c, "#note", "boss stays admin; checked with IT (IT-77)").await;
+        click(&c, "#resolve").await;
+        assert!(text(&c, "#flash").await.contains("resolved 1 action(s)"));
+        assert!(!text(&c, "main").await.contains("boss@acme.test"));
         c.goto(&format!("{}/console/alerts", h.base)).await.unwrap();
         let alerts = text(&c, "#alerts").await;
         assert!(
@@ -291,5 +300,20 @@ async fn an_operator_signs_in_finds_a_person_and_releases_a_held_action(pool: sq
     assert!(
         outcome.contains("ops") && outcome.contains("confirmed with HR"),
         "{outcome}"
+    );
+    // Both writes are on the operator log with the operator's name, "console" and the reason.
+    let log = h
+        .db()
+        .await
+        .list_operator_log(&keycard::journal::OperatorLogFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let text = format!("{log:?}");
+    assert!(
+        text.contains("confirmed with HR") && text.contains("IT-77") && text.contains("console"),
+        "{text}"
     );
 }

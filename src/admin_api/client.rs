@@ -113,6 +113,8 @@ pub struct AdminClientConfig {
     /// Plain `http://` is refused for non-loopback hosts (the credential would travel in
     /// clear) unless this is set, e.g. for a simulator on a container network.
     pub allow_plain_http: bool,
+    /// Told of every attempt and retry (metrics, credential health).
+    pub observers: Vec<Arc<dyn super::CallObserver>>,
 }
 
 impl AdminClientConfig {
@@ -128,7 +130,13 @@ impl AdminClientConfig {
             budget_store: None,
             user_agent: concat!("keycard/", env!("CARGO_PKG_VERSION")).to_owned(),
             allow_plain_http: false,
+            observers: Vec::new(),
         }
+    }
+
+    pub fn observer(mut self, observer: Arc<dyn super::CallObserver>) -> Self {
+        self.observers.push(observer);
+        self
     }
 
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
@@ -223,6 +231,7 @@ struct Inner {
     clock: SharedClock,
     /// Cancelled when the process stops: no new attempt is sent and no wait is sat out.
     stopping: CancellationToken,
+    observers: Vec<Arc<dyn super::CallObserver>>,
 }
 
 impl fmt::Debug for AdminClient {
@@ -305,6 +314,7 @@ impl AdminClient {
                 pacer,
                 clock,
                 stopping: CancellationToken::new(),
+                observers: config.observers,
             }),
         })
     }
@@ -400,7 +410,23 @@ impl AdminClient {
                 }
                 waited += paced;
             }
-            let error = match self.attempt::<T>(&call, attempt).await {
+            // Wall time, for latency metrics only; waits go through the injected clock.
+            let started = std::time::Instant::now();
+            let result = self.attempt::<T>(&call, attempt).await;
+            let elapsed = started.elapsed();
+            for observer in &inner.observers {
+                observer.attempt(&super::Attempt {
+                    method: &call.method,
+                    route: call.route,
+                    status: match &result {
+                        Ok(reply) => Some(reply.meta.status),
+                        Err(e) => e.status(),
+                    },
+                    error: result.as_ref().err(),
+                    elapsed,
+                });
+            }
+            let error = match result {
                 Ok(mut reply) => {
                     reply.meta.waited = waited;
                     span.record("status", reply.meta.status);
@@ -420,6 +446,9 @@ impl AdminClient {
             let unit: f64 = rand::rng().random();
             match inner.retry.decide(attempt, &call.method, &error, unit) {
                 RetryDecision::Retry { wait, server_asked } => {
+                    for observer in &inner.observers {
+                        observer.retry(call.route, error.status(), wait);
+                    }
                     if call.method != Method::GET && error.outcome_unknown() {
                         earlier_outcome_unknown = true;
                     }

@@ -32,6 +32,7 @@
 mod client;
 mod endpoints;
 mod error;
+mod observe;
 mod pacing;
 mod pagination;
 mod retry;
@@ -44,6 +45,7 @@ pub use client::{
 pub use error::{
     AdminApiError, ApiError, DecodeErrorKind, ErrorCode, ErrorType, TransportErrorKind,
 };
+pub use observe::{Attempt, CallObserver};
 pub use pacing::{
     BucketRule, BucketState, BudgetStore, LocalBudget, PacingConfig, RateLimit, RequestPriority,
     with_priority,

@@ -212,6 +212,13 @@ impl Simulator {
         )
     }
 
+    /// Replaces the Admin keys the organization accepts: leaving one out revokes it (its
+    /// calls are then 401 `authentication_error`).
+    pub fn set_admin_keys(&self, keys: &[&str]) {
+        self.shared.lock().state.credentials.admin_keys =
+            keys.iter().map(|k| (*k).to_owned()).collect();
+    }
+
     /// Scripts a fault for the next `count` calls of a route.
     pub fn inject(&self, fault: Fault) -> Result<(), SimError> {
         fault.validate()?;

@@ -6,10 +6,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::pages;
 use crate::state::AppState;
@@ -28,6 +26,14 @@ pub struct Signed {
 impl Signed {
     pub fn can_write(&self) -> bool {
         self.role == "operator"
+    }
+
+    /// The journal record of a write by this operator from the console (the reason checked).
+    pub fn write(
+        &self,
+        reason: &str,
+    ) -> crate::journal::JournalResult<crate::journal::OperatorWrite> {
+        crate::journal::OperatorWrite::new(self.name.clone(), "console", reason)
     }
 }
 
@@ -100,14 +106,16 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// Who a token belongs to (name, role), if anyone.
+/// Who a token belongs to (name, role), if anyone: the configured operators
+/// (`[[server.operators]]`, or `ops_token_env` as the operator `ops`).
 fn operator_for(app: &AppState, token: &str) -> Option<(String, String)> {
-    let expected = app.ops_token.as_ref()?;
-    let ok: bool = token
-        .as_bytes()
-        .ct_eq(expected.expose_secret().as_bytes())
-        .into();
-    (ok && !token.is_empty()).then(|| ("ops".to_owned(), "operator".to_owned()))
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).ok()?,
+    );
+    let who = app.operators.authenticate(&headers, None).ok()?;
+    Some((who.name, who.role.as_str().to_owned()))
 }
 
 /// Only a path inside the console: never an open redirect.

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/held", get(pages::held))
         .route("/held/release", post(writes::release))
         .route("/manual", get(pages::manual))
+        .route("/manual/resolve", post(writes::resolve))
         .route("/alerts", get(pages::alerts))
         .route("/logout", post(auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(

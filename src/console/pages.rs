@@ -440,15 +440,22 @@ pub async fn manual(
     Extension(who): Extension<Signed>,
     Query(flash): Query<Flash>,
 ) -> Page {
-    let rows = list_status(&app, ActionStatus::NeedsManualAction).await?;
+    let mut rows = list_status(&app, ActionStatus::NeedsManualAction).await?;
+    rows.retain(|a| a.resolved_at.is_none());
     Ok(layout(
         &who,
         "manual",
         "Manual actions",
         html! {
             (flash.render())
-            p.muted { "Keycard will not do these itself (an admin or owner, a protected address, an account linked to someone else). Do what the note says." }
-            (actions_table(&rows, false))
+            p.muted { "Keycard will not do these itself (an admin or owner, a protected address, an account linked to someone else). Do what the note says, then mark it resolved with a note; it is journaled with your name." }
+            @if who.can_write() && !rows.is_empty() {
+                form.filters #bulk method="post" action="/console/manual/resolve" {
+                    label { "Note (required)" input #note type="text" name="note" required minlength="3" size="50" placeholder="e.g. removed by hand in the Console, ticket IT-1234"; }
+                    button #resolve type="submit" { "Mark selected resolved" }
+                }
+            }
+            (actions_table(&rows, who.can_write()))
         },
     ))
 }

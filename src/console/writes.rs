@@ -73,10 +73,10 @@ pub async fn release(
     let mut released = 0;
     let mut problems = Vec::new();
     for id in &ids {
-        let by = format!("{} (console): {reason}", who.name);
         let done = async {
+            let write = who.write(&reason)?;
             let mut tx = app.journal.begin().await?;
-            let row = tx.release_action(*id, &by, now).await?;
+            let row = tx.release_by_operator(*id, &write, now).await?;
             tx.commit().await?;
             Ok::<_, crate::journal::JournalError>(row)
         }
@@ -99,6 +99,55 @@ pub async fn release(
             "held",
             "error",
             &format!("released {released}; {}", problems.join("; ")),
+        )
+    }
+}
+
+/// `POST /console/manual/resolve`: marks every selected manual action as dealt with, with
+/// the note (journaled with the operator's name on the operator log).
+pub async fn resolve(
+    State(app): State<AppState>,
+    Extension(who): Extension<Signed>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refuse(&who, &headers, "manual") {
+        return r;
+    }
+    let (ids, note) = parse(&body, "note");
+    if note.chars().count() < 3 {
+        return back("manual", "error", "a note is required to resolve");
+    }
+    if ids.is_empty() {
+        return back("manual", "error", "select at least one action");
+    }
+    let now = app.clock.now();
+    let mut resolved = 0;
+    let mut problems = Vec::new();
+    for id in &ids {
+        let done = async {
+            let write = who.write(&note)?;
+            let mut tx = app.journal.begin().await?;
+            let row = tx.resolve_by_operator(*id, &write, now).await?;
+            tx.commit().await?;
+            Ok::<_, crate::journal::JournalError>(row)
+        }
+        .await;
+        match done {
+            Ok(row) => {
+                resolved += 1;
+                tracing::info!(action = %id, person = %row.person_id, operator = %who.name, "manual action resolved in the console");
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        back("manual", "ok", &format!("resolved {resolved} action(s)"))
+    } else {
+        back(
+            "manual",
+            "error",
+            &format!("resolved {resolved}; {}", problems.join("; ")),
         )
     }
 }

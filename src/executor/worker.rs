@@ -134,6 +134,8 @@ pub struct Worker {
     /// Cancelled when the process stops: job loops claim nothing more, and the Admin API
     /// client (which shares it) ends waits instead of sitting them out.
     stopping: CancellationToken,
+    /// A rejected credential closes the gate to every Admin API call (`crate::credential`).
+    credential: Option<Arc<crate::credential::CredentialHealth>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -165,6 +167,40 @@ impl Worker {
             before_call: None,
             notify: Arc::new(Notify::new()),
             jobs: Arc::new(Notify::new()),
+            credential: None,
+        }
+    }
+
+    /// Stops scheduling Admin API work while `health` says the credential is rejected.
+    pub fn with_credential(mut self, health: Arc<crate::credential::CredentialHealth>) -> Self {
+        self.credential = Some(health);
+        self
+    }
+
+    /// Whether the credential lets the workers call the Admin API now; after a rejection
+    /// ends, the people whose actions it failed are queued again at once.
+    async fn credential_open(&self) -> WorkerResult<bool> {
+        use crate::credential::Gate;
+        let (Some(health), Some(client)) = (&self.credential, &self.client) else {
+            return Ok(true);
+        };
+        match health.gate(client).await {
+            Gate::Open => Ok(true),
+            Gate::Closed => Ok(false),
+            Gate::Restored { since } => {
+                let now = self.clock.now();
+                let queued = self
+                    .journal
+                    .conn()
+                    .await?
+                    .requeue_failed_by_rejection(since, now)
+                    .await?;
+                tracing::info!(
+                    queued,
+                    "credential accepted again: people whose actions it failed are queued"
+                );
+                Ok(true)
+            }
         }
     }
 
@@ -231,17 +267,26 @@ impl Worker {
         let Some(client) = &self.client else {
             return Ok(());
         };
+        if !self.credential_open().await? {
+            return Ok(());
+        }
         let now = self.clock.now();
         let last_full = self.journal.conn().await?.mirror_reads().await?;
-        let refreshed = last_full
-            .iter()
-            .find(|r| r.part == mirror::FULL)
-            .and_then(|r| r.refreshed_at);
-        let due = match (refreshed, self.settings.drift_check) {
-            (None, _) => true,
-            (Some(at), Some(every)) => now - at >= every,
-            (Some(_), None) => false,
-        };
+        let full = last_full.iter().find(|r| r.part == mirror::FULL);
+        let refreshed = full.and_then(|r| r.refreshed_at);
+        // An operator's sync (POST /api/v1/sync, journaled) asks for a read now.
+        let requested = self
+            .journal
+            .conn()
+            .await?
+            .sync_requested_after(full.and_then(|r| r.started_at))
+            .await?;
+        let due = requested
+            || match (refreshed, self.settings.drift_check) {
+                (None, _) => true,
+                (Some(at), Some(every)) => now - at >= every,
+                (Some(_), None) => false,
+            };
         if due {
             match self.sync().await {
                 Ok(Some(done)) => tracing::info!(
@@ -383,6 +428,9 @@ impl Worker {
     /// organization was read once (another process may be reading it now): every plan
     /// would mistake existing members for joiners.
     pub async fn claim(&self) -> WorkerResult<Option<JobRow>> {
+        if !self.credential_open().await? {
+            return Ok(None);
+        }
         let mut conn = self.journal.conn().await?;
         if self.client.is_some() && !conn.mirror_was_read().await? {
             return Ok(None);

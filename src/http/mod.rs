@@ -3,6 +3,7 @@
 mod ops;
 pub mod problem;
 mod webhooks;
+mod writes;
 
 use std::net::SocketAddr;
 
@@ -21,14 +22,18 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(ops::events))
         .route("/events/{id}", get(ops::event))
         .route("/actions", get(ops::actions))
-        .route("/actions/{id}/release", post(ops::release))
+        .route("/actions/release", post(writes::release_bulk))
+        .route("/actions/{id}/release", post(writes::release))
+        .route("/actions/{id}/resolve", post(writes::resolve))
         .route("/people/{id}", get(ops::person))
-        .route("/people/{id}/link", post(ops::link))
-        .route("/sync", post(ops::sync))
+        .route("/people/{id}/link", post(writes::link))
+        .route("/sync", post(writes::sync))
+        .route("/operator-log", get(writes::operator_log))
+        .route("/me", get(writes::me))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            ops::require_token,
+            ops::require_operator,
         ));
     Router::new()
         .route(
@@ -63,44 +68,70 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-async fn readyz(State(app): State<AppState>) -> Response {
+#[derive(Debug, Default, serde::Deserialize)]
+struct ReadyParams {
+    /// Answer 503 when degraded too (for monitors that read only the status code).
+    #[serde(default)]
+    strict: bool,
+}
+
+/// Ready: the journal is reachable and migrated (else 503: deliveries could not be kept).
+/// Degraded: ready to take deliveries, but the Admin API rejects the credential, so nothing
+/// is carried out (`status: "degraded"` with the reason; still 200, so a load balancer keeps
+/// sending webhooks, unless `?strict=true`).
+async fn readyz(
+    State(app): State<AppState>,
+    params: Result<axum::extract::Query<ReadyParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let strict = params.is_ok_and(|p| p.strict);
     match app.journal.ready().await {
-        Ok(true) => axum::Json(json!({ "status": "ready" })).into_response(),
-        Ok(false) => Problem::unavailable("journal migrations are not applied").into_response(),
-        Err(e) => Problem::from(e).into_response(),
+        Ok(true) => {}
+        Ok(false) => {
+            return Problem::unavailable("journal migrations are not applied").into_response();
+        }
+        Err(e) => return Problem::from(e).into_response(),
+    }
+    let credential = app.credential.as_ref().map(|c| c.state());
+    match &credential {
+        Some(state @ crate::credential::CredentialState::Rejected { status, reason, .. }) => {
+            let why = format!(
+                "the Admin API rejects Keycard's credential (HTTP {status}: {reason}); nothing is carried out until it is fixed"
+            );
+            let body = json!({ "status": "degraded", "reasons": [why], "credential": state });
+            let code = if strict {
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                axum::http::StatusCode::OK
+            };
+            (code, axum::Json(body)).into_response()
+        }
+        _ => axum::Json(json!({ "status": "ready", "credential": credential })).into_response(),
     }
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
-    let mut body = app.metrics.render();
-    // From the journal, so every process reports the same numbers: alert on `held` (the
-    // removal cap waits for an operator), `failed` and `needs_manual_action`.
-    let counts = match app.journal.conn().await {
-        Ok(mut conn) => conn.action_status_counts().await,
-        Err(e) => Err(e),
-    };
-    match counts {
-        Ok(counts) => {
-            body.push_str("# HELP keycard_actions Journaled actions by status.\n");
-            body.push_str("# TYPE keycard_actions gauge\n");
-            for status in crate::journal::ActionStatus::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                body.push_str(&format!("keycard_actions{{status=\"{status}\"}} {n}\n"));
-            }
-            body.push_str("keycard_journal_up 1\n");
-        }
+    // From the journal, so every process reports the same numbers.
+    let now = app.clock.now();
+    let read = async {
+        let mut conn = app.journal.conn().await?;
+        let counts = conn.action_status_counts().await?;
+        let overview = conn.overview(now).await?;
+        Ok::<_, crate::journal::JournalError>((counts, overview))
+    }
+    .await;
+    let journal = match &read {
+        Ok((counts, overview)) => Some((counts.as_slice(), overview)),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: journal unreadable");
-            body.push_str("keycard_journal_up 0\n");
+            None
         }
-    }
+    };
+    let credential = app.credential.as_ref().map(|c| c.state());
+    let body = app.metrics.render(journal, credential.as_ref(), now);
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::telemetry::CONTENT_TYPE,
         )],
         body,
     )
@@ -113,9 +144,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address reaches the ops API's guard: a sign-in proxy's identity header is
+    // believed only from the proxy's addresses.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// The address a listener actually bound (port 0 in tests).

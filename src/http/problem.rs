@@ -47,6 +47,10 @@ impl Problem {
         Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", Some(code), detail)
     }
 
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", Some(code), detail)
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not found", None, detail)
     }

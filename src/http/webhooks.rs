@@ -23,6 +23,8 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Wall time, for the latency histogram only.
+    let started = std::time::Instant::now();
     let deadline = app.sources.get(&source).and_then(Adapter::deadline);
     let work = handle(&app, &source, &headers, body);
     let result = match deadline {
@@ -37,7 +39,10 @@ pub async fn receive(
         },
         None => work.await,
     };
-    finish(&app, &source, result)
+    let response = finish(&app, &source, result);
+    app.metrics
+        .ingest(response.status().as_u16(), started.elapsed());
+    response
 }
 
 pub async fn handshake(

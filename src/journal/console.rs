@@ -17,7 +17,7 @@ pub struct ConsoleSession {
 
 /// The overview's numbers.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Overview {
+pub struct ConsoleOverview {
     /// People queued for reconciliation (due now or later).
     pub queued_people: i64,
     /// Of those, due now.
@@ -103,7 +103,7 @@ impl Tx {
         .await
     }
 
-    pub async fn console_overview(&mut self, now: DateTime<Utc>) -> JournalResult<Overview> {
+    pub async fn console_overview(&mut self, now: DateTime<Utc>) -> JournalResult<ConsoleOverview> {
         let (queued_people, due_now): (i64, i64) = self
             .fetch_one(
                 sql(
@@ -126,7 +126,7 @@ impl Tx {
         let running = self.scalar(count("running")).await?;
         let manual_open = self
             .scalar(sql(
-                "SELECT count(*) FROM actions WHERE status = 'needs_manual_action'",
+                "SELECT count(*) FROM actions WHERE status = 'needs_manual_action' AND resolved_at IS NULL",
             ))
             .await?;
         let failed_24h = self
@@ -147,7 +147,7 @@ impl Tx {
                  ORDER BY created_at DESC LIMIT 1",
             ))
             .await?;
-        Ok(Overview {
+        Ok(ConsoleOverview {
             queued_people,
             due_now,
             pending_events,

@@ -197,3 +197,33 @@ impl Tx {
         Ok(queued)
     }
 }
+
+impl Tx {
+    /// After a rejected credential works again: queues everyone with an action the
+    /// rejection failed (answered 401 or 403 since `since`), due now. Returns how many.
+    pub async fn requeue_failed_by_rejection(
+        &mut self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> JournalResult<usize> {
+        let people: Vec<Uuid> = self
+            .column(
+                sql("SELECT DISTINCT person_id FROM actions
+                     WHERE status = 'failed' AND response_status IN (401, 403)
+                       AND updated_at >= $1")
+                .bind(since),
+            )
+            .await?;
+        for person in &people {
+            self.enqueue_job(
+                *person,
+                now,
+                "the Admin API accepts the credential again",
+                None,
+                Priority::Mover,
+            )
+            .await?;
+        }
+        Ok(people.len())
+    }
+}

@@ -31,7 +31,9 @@ mod jobs;
 mod listing;
 mod logic;
 mod mirror;
+mod operators;
 mod outbox;
+mod overview;
 mod people;
 pub mod render;
 mod scim;
@@ -46,11 +48,15 @@ use sqlx::postgres::PgPoolOptions;
 
 pub use actions::CapState;
 pub use budget::BudgetRow;
-pub use console::{ConsoleSession, Overview};
+pub use console::{ConsoleOverview, ConsoleSession};
 pub use db::Tx;
 pub use logic::{order_key, preview_person};
 pub use mirror::{MirrorObject, MirrorRead, MirrorRow, ObjectKind};
+pub use operators::{
+    MAX_REASON_CHARS, OperatorLogFilter, OperatorLogRow, OperatorVerb, OperatorWrite,
+};
 pub use outbox::{DeliveryOutcome, DeliveryRow, NewNotification, NotificationRow};
+pub use overview::Overview;
 pub use sqlite::SqliteJournal;
 pub use types::*;
 pub use writer::EventWriter;

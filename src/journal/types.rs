@@ -65,6 +65,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum! {
     /// Where an event is in its life.
     pub enum EventStatus {
@@ -378,6 +380,13 @@ pub struct ActionRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// A manual action an operator marked as dealt with: when, by whom, and their note.
+    #[sqlx(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    pub resolved_by: Option<String>,
+    #[sqlx(default)]
+    pub resolution: Option<String>,
     /// Filled by the listing query (joined from `people`) for display.
     #[sqlx(default)]
     pub person_email: Option<String>,

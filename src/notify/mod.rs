@@ -38,11 +38,13 @@ mod cli;
 mod config;
 mod dispatch;
 mod format;
+mod notice;
 
 pub use cli::{NotifyTestArgs, run as run_test_cli};
 pub use config::{NotifyConfig, Target, TargetConfig, TargetFormat, resolve_targets};
 pub use dispatch::{Dispatcher, SendResult, send_test};
 pub use format::{Message, render};
+pub use notice::{CAPACITY, Notice, Notifier};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -110,4 +112,60 @@ impl Notification {
 /// whether it is new (`false`: its dedupe key was raised before).
 pub async fn raise(tx: &mut Tx, n: &Notification, now: DateTime<Utc>) -> JournalResult<bool> {
     tx.raise_notification(&n.0, now).await
+}
+
+/// Journals every `credential.rejected` notice sent on `notices` as a notification (the
+/// credential check sends one per rejection; its time is the dedupe key), and wakes the
+/// dispatcher. Runs until `stop` resolves.
+pub async fn journal_notices(
+    notices: Notifier,
+    journal: crate::journal::Journal,
+    dispatcher: Dispatcher,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut inbox = notices.subscribe();
+    tokio::pin!(stop);
+    loop {
+        let notice = tokio::select! {
+            () = &mut stop => return,
+            n = inbox.recv() => n,
+        };
+        let Ok(Notice::CredentialRejected {
+            status,
+            reason,
+            route,
+            at,
+        }) = notice
+        else {
+            if matches!(
+                notice,
+                Err(tokio::sync::broadcast::error::RecvError::Closed)
+            ) {
+                return;
+            }
+            continue;
+        };
+        let n = Notification::credential_rejected(
+            status,
+            if status == 401 {
+                "authentication_error"
+            } else {
+                "permission_error"
+            },
+            &format!("{reason} (on {route})"),
+            at,
+        );
+        let raised = async {
+            let mut tx = journal.begin().await?;
+            raise(&mut tx, &n, at).await?;
+            tx.commit().await
+        }
+        .await;
+        match raised {
+            Ok(()) => dispatcher.waker().notify_one(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not journal the credential.rejected alert")
+            }
+        }
+    }
 }

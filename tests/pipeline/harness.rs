@@ -100,6 +100,9 @@ pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 pub const OLD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const ADMIN_KEY: &str = "sk-ant-admin01-pipeline-test";
 pub const OPS_TOKEN: &str = "ops-token-for-tests";
+/// Named operators the operator tests configure: alice (operator), viktor (viewer).
+pub const ALICE_TOKEN: &str = "alice-operator-token-0123456789";
+pub const VIKTOR_TOKEN: &str = "viktor-viewer-token-0123456789";
 
 pub const RULES: &str = r#"
 [[sources]]
@@ -140,6 +143,8 @@ org_role = "user"
 
 /// Secrets of the vendor sources the `sources` test suite configures (by env var name).
 pub const EXTRA_ENV: &[(&str, &str)] = &[
+    ("ALICE_TOKEN", ALICE_TOKEN),
+    ("VIKTOR_TOKEN", VIKTOR_TOKEN),
     ("BAMBOO_SECRET", "123b929362d51613054f71e5e5d4bf2c"),
     ("BAMBOO_OLD_SECRET", "0ld-bamboo-private-key-rotating-out"),
     ("HIBOB_SECRET", "hibob-webhook-secret-7f3a9c"),
@@ -172,6 +177,8 @@ pub struct Harness {
     pub router: axum::Router,
     _server: tokio::task::JoinHandle<()>,
     pub db: TestDb,
+    /// The service's notices (`keycard::notify`), subscribed before it started.
+    pub notices: std::sync::Mutex<tokio::sync::broadcast::Receiver<keycard::notify::Notice>>,
 }
 
 pub fn seed() -> Seed {
@@ -226,6 +233,7 @@ impl Harness {
         let addr = app.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
         let worker = app.worker().clone();
         let router = app.router();
+        let notices = std::sync::Mutex::new(app.notices().subscribe());
         let server = tokio::spawn(async move {
             let _ = app.serve_http_only(std::future::pending()).await;
         });
@@ -240,6 +248,7 @@ impl Harness {
             router,
             _server: server,
             db,
+            notices,
         }
     }
 

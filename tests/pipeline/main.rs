@@ -3,17 +3,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 mod alerts;
+mod credential;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
+mod metrics;
+mod operators;
 mod org;
 
 use alerts::{
     a_held_removal_alerts_every_target_once,
     alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
 };
+use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
 use harness::*;
 use keycard::admin_sim::Fault;
+use metrics::metrics_pass_promtool_and_say_what_waits_now;
+use operators::{
+    a_sign_in_proxy_names_the_operator,
+    link_and_sync_are_journaled_and_sync_reads_the_organization,
+    manual_actions_are_resolved_with_a_note, named_operators_release_with_a_reason_on_the_record,
+    the_cli_releases_several_actions_with_a_reason,
+};
 use org::{
     a_member_made_admin_by_hand_is_seen_before_a_removal,
     an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
@@ -560,6 +571,7 @@ async fn removals_beyond_the_cap_wait_for_an_operator(db: TestDb) {
         .http
         .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
         .bearer_auth(OPS_TOKEN)
+        .json(&json!({ "reason": "the leaver list was checked with HR" }))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -568,6 +580,7 @@ async fn removals_beyond_the_cap_wait_for_an_operator(db: TestDb) {
         .http
         .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
         .bearer_auth(OPS_TOKEN)
+        .json(&json!({ "reason": "the leaver list was checked with HR" }))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -727,7 +740,7 @@ async fn an_account_is_never_acted_on_for_a_person_it_is_not_linked_to(db: TestD
         .http
         .post(format!("{}/api/v1/people/R3/link", h.base))
         .bearer_auth(OPS_TOKEN)
-        .json(&json!({ "user_id": second }))
+        .json(&json!({ "user_id": second, "reason": "one human in two feeds: R3 is current" }))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1161,6 +1174,7 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
         .http
         .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
         .bearer_auth(OPS_TOKEN)
+        .json(&json!({ "reason": "the leaver list was checked with HR" }))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1211,4 +1225,11 @@ on_both_backends!(
     a_member_made_admin_by_hand_is_seen_before_a_removal,
     a_held_removal_alerts_every_target_once,
     alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
+    named_operators_release_with_a_reason_on_the_record,
+    manual_actions_are_resolved_with_a_note,
+    link_and_sync_are_journaled_and_sync_reads_the_organization,
+    a_sign_in_proxy_names_the_operator,
+    the_cli_releases_several_actions_with_a_reason,
+    a_rejected_credential_stops_writes_until_a_probe_succeeds,
+    metrics_pass_promtool_and_say_what_waits_now,
 );
