@@ -143,6 +143,7 @@ pub struct Application {
     state: AppState,
     worker: Worker,
     workers: usize,
+    alerts: crate::notify::Dispatcher,
     /// How long a stop waits for in-flight work (`server.shutdown_grace_secs`).
     grace: std::time::Duration,
 }
@@ -219,6 +220,7 @@ impl Application {
             );
         }
         let journal_replicas = journal.supports_replicas();
+        let settings_dry_run = settings.dry_run;
         let has_client = client.is_some();
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings)
             .with_credential(credential.clone());
@@ -250,6 +252,13 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
         };
+        let alerts = crate::notify::Dispatcher::new(
+            journal.clone(),
+            clock.clone(),
+            config.notify_targets.clone(),
+            config.raw.notify.clone(),
+            format!("{}-{}-alerts", hostname(), uuid::Uuid::new_v4().simple()),
+        );
         let state = AppState {
             inbox,
             journal,
@@ -260,6 +269,15 @@ impl Application {
             http_limits: config.raw.http.clone(),
             notify: worker.notifier(),
             metrics,
+            console: crate::console::ConsoleInfo {
+                dry_run: settings_dry_run,
+                has_credential: config.admin_credential.is_some(),
+                alert_targets: config
+                    .notify_targets
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+            },
             scim,
             credential: has_client.then_some(credential),
             notices,
@@ -274,6 +292,7 @@ impl Application {
             } else {
                 1
             },
+            alerts,
             grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
         })
     }
@@ -284,6 +303,11 @@ impl Application {
 
     pub fn worker(&self) -> &Worker {
         &self.worker
+    }
+
+    /// The alert dispatcher (tests run its passes themselves with `run_once`).
+    pub fn alerts(&self) -> &crate::notify::Dispatcher {
+        &self.alerts
     }
 
     /// Runs `hook` before every Admin API call of the workers (tests stand for a slow or
@@ -339,6 +363,16 @@ impl Application {
         let mirror = self.worker.clone().with_owner_suffix(usize::MAX);
         let stop = stopped(&tx);
         tasks.push(tokio::spawn(async move { mirror.run_mirror(stop).await }));
+        let alerts = self.alerts.clone();
+        let stop = stopped(&tx);
+        tasks.push(tokio::spawn(async move { alerts.run(stop).await }));
+        let bridge = crate::notify::journal_notices(
+            self.state.notices.clone(),
+            self.state.journal.clone(),
+            self.alerts.clone(),
+            stopped(&tx),
+        );
+        tasks.push(tokio::spawn(bridge));
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.

@@ -73,6 +73,8 @@ pub enum Command {
     Health(HealthArgs),
     /// Gusto's verification handshake: open a window, list and confirm the token.
     GustoToken(crate::gusto_cli::GustoTokenArgs),
+    /// Send a test alert to the configured notify targets now and report how each answered.
+    NotifyTest(crate::notify::NotifyTestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -246,6 +248,7 @@ pub async fn run() -> ExitCode {
         Command::Man(args) => man(args),
         Command::Health(args) => health(args).await,
         Command::GustoToken(args) => crate::gusto_cli::run(args),
+        Command::NotifyTest(args) => crate::notify::run_test_cli(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

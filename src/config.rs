@@ -49,6 +49,8 @@ pub struct RawConfig {
     pub offboarding: OffboardingConfig,
     pub safety: SafetyConfig,
     pub reconciler: ReconcilerConfig,
+    /// Alerts out (src/notify).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -474,6 +476,8 @@ pub struct Config {
     /// Who may use the ops API: the named operators, the sign-in proxy, the ops token.
     pub operators: std::sync::Arc<crate::auth::Operators>,
     pub admin_credential: Option<crate::admin_api::Credential>,
+    /// `[[notify.targets]]` with their URLs and secrets read.
+    pub notify_targets: Vec<crate::notify::Target>,
 }
 
 /// Reads the secret named by a `*_env` / `*_file` pair.
@@ -728,12 +732,16 @@ impl Config {
             .collect();
         raw.safety.protected_emails = protected;
 
+        let notify_targets = crate::notify::resolve_targets(&raw.notify, &|key, e, f| {
+            resolve_secret(&env, key, e, f)
+        })?;
         Ok(Self {
             raw,
             sources,
             ops_token,
             operators,
             admin_credential,
+            notify_targets,
         })
     }
 

@@ -36,6 +36,7 @@ pub mod cli;
 pub mod cli_ops;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod credential;
 pub mod demo;
 pub mod executor;

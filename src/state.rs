@@ -31,6 +31,8 @@ pub struct AppState {
     /// Wakes the worker when new work is journaled.
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// What the web console shows about this process (`src/console`).
+    pub console: crate::console::ConsoleInfo,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
     /// The Admin API credential's health (`None`: no credential, a dry run).

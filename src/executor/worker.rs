@@ -1084,22 +1084,22 @@ impl Worker {
         error: Option<String>,
         next_attempt_at: Option<DateTime<Utc>>,
     ) -> WorkerResult<()> {
-        self.journal
-            .conn()
-            .await?
-            .finish_action(
-                id,
-                &outcome(
-                    status,
-                    response_status,
-                    request_id,
-                    outcome_text,
-                    error,
-                    next_attempt_at,
-                ),
-                self.clock.now(),
-            )
-            .await
+        // One transaction: an outcome that raises a notification commits with it.
+        let mut tx = self.journal.begin().await?;
+        tx.finish_action(
+            id,
+            &outcome(
+                status,
+                response_status,
+                request_id,
+                outcome_text,
+                error,
+                next_attempt_at,
+            ),
+            self.clock.now(),
+        )
+        .await?;
+        tx.commit().await
     }
 }
 

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::receive).get(webhooks::handshake),
         )
         .nest("/api/v1", ops)
+        .nest("/console", crate::console::router(state.clone()))
         .nest(
             "/scim/v2/{source}",
             crate::scim::routes::router().with_state(state.scim.clone()),

@@ -83,6 +83,9 @@ impl Tx {
             .bind(finished),
         )
         .await?;
+        if super::outbox::notifies(action.status) {
+            self.raise_for_action(id, now).await?;
+        }
         self.action(id).await
     }
 
@@ -150,6 +153,9 @@ impl Tx {
             .bind(now),
         )
         .await?;
+        if super::outbox::notifies(result.status) {
+            self.raise_for_action(id, now).await?;
+        }
         Ok(())
     }
 
@@ -347,6 +353,8 @@ impl Tx {
                 .bind(now),
             )
             .await?;
+            self.raise_for_action(action.id, now).await?;
+            self.raise_cap_reached(&state, now).await?;
             return Ok(Some(state));
         }
         self.start_action(action.id, owner, lease_until, request, now)

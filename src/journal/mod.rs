@@ -24,6 +24,7 @@
 
 mod actions;
 mod budget;
+mod console;
 mod db;
 mod events;
 mod jobs;
@@ -31,6 +32,7 @@ mod listing;
 mod logic;
 mod mirror;
 mod operators;
+mod outbox;
 mod overview;
 mod people;
 pub mod render;
@@ -46,12 +48,14 @@ use sqlx::postgres::PgPoolOptions;
 
 pub use actions::CapState;
 pub use budget::BudgetRow;
+pub use console::{ConsoleOverview, ConsoleSession};
 pub use db::Tx;
 pub use logic::{order_key, preview_person};
 pub use mirror::{MirrorObject, MirrorRead, MirrorRow, ObjectKind};
 pub use operators::{
     MAX_REASON_CHARS, OperatorLogFilter, OperatorLogRow, OperatorVerb, OperatorWrite,
 };
+pub use outbox::{DeliveryOutcome, DeliveryRow, NewNotification, NotificationRow};
 pub use overview::Overview;
 pub use sqlite::SqliteJournal;
 pub use types::*;

@@ -557,3 +557,31 @@ mod tests {
         assert_eq!(fold_email(" ÉLODIE@Example.com "), "élodie@example.com");
     }
 }
+
+text_enum! {
+    /// What an outbound notification reports (`src/notify`): the Standard Webhooks `type`.
+    pub enum NotificationKind {
+        /// An action failed for good (after its retries).
+        ActionFailed => "action.failed",
+        /// A destructive action is held by the removal cap until an operator releases it.
+        ActionHeld => "action.held",
+        /// Keycard will not do something itself; a human must (an admin, a protected address).
+        ManualActionNeeded => "manual_action.needed",
+        /// The Admin API refused Keycard's credential (401/403).
+        CredentialRejected => "credential.rejected",
+        /// The removal cap was reached in an hour window: removals are held from now on.
+        CapReached => "cap.reached",
+        /// A test message sent on request (`keycard notify test`) to one target.
+        Test => "keycard.test",
+    }
+}
+
+text_enum! {
+    /// Where one notification's delivery to one target stands.
+    pub enum DeliveryStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        /// Gave up: out of attempts, or the receiver said 410 Gone.
+        Failed => "failed",
+    }
+}

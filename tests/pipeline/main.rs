@@ -2,6 +2,7 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod alerts;
 mod credential;
 mod guards;
 mod hardening;
@@ -12,6 +13,10 @@ mod metrics;
 mod operators;
 mod org;
 
+use alerts::{
+    a_held_removal_alerts_every_target_once,
+    alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
+};
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
 use guards::{
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
@@ -1231,6 +1236,8 @@ on_both_backends!(
     the_mirror_reads_members_across_page_boundaries,
     an_acceptance_between_full_reads_costs_one_read,
     a_member_made_admin_by_hand_is_seen_before_a_removal,
+    a_held_removal_alerts_every_target_once,
+    alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
     named_operators_release_with_a_reason_on_the_record,
     manual_actions_are_resolved_with_a_note,
     link_and_sync_are_journaled_and_sync_reads_the_organization,

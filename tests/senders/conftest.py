@@ -100,14 +100,14 @@ def _psql(sql: str) -> None:
 class Keycard:
     """One `keycard serve` process on a scratch database."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, config: str = CONFIG, extra_env: dict[str, str] | None = None) -> None:
         if not Path(KEYCARD_BIN).is_file():
             pytest.fail(f"keycard binary not found at {KEYCARD_BIN}; run `cargo build --bin keycard` or set KEYCARD_BIN")
         self.database = f"keycard_senders_{uuid.uuid4().hex[:12]}"
         _psql(f'CREATE DATABASE "{self.database}"')
         base, _, _ = DATABASE_URL.rpartition("/")
         config_path = workdir / "keycard.toml"
-        config_path.write_text(CONFIG.format(url=f"{base}/{self.database}"))
+        config_path.write_text(config.replace("{url}", f"{base}/{self.database}"))
         self.stderr_path = workdir / "keycard.stderr"
         self._stderr = self.stderr_path.open("wb")
         env = {
@@ -118,6 +118,7 @@ class Keycard:
             "SENDERS_OLD_NATIVE_SECRET": OLD_NATIVE_SECRET,
             "SENDERS_GITHUB_SECRET": GITHUB_SECRET,
             "SENDERS_STRIPE_SECRET": STRIPE_SECRET,
+            **(extra_env or {}),
         }
         self.proc = subprocess.Popen(
             [KEYCARD_BIN, "serve", "--config", str(config_path)],
