@@ -26,6 +26,7 @@ mod actions;
 mod budget;
 mod db;
 mod events;
+pub mod export;
 mod jobs;
 mod listing;
 mod logic;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 mod credential;
+mod export;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
@@ -11,6 +12,7 @@ mod operators;
 mod org;
 
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
+use export::journal_exports_are_fit_for_audit;
 use harness::*;
 use keycard::admin_sim::Fault;
 use metrics::metrics_pass_promtool_and_say_what_waits_now;
@@ -1224,4 +1226,5 @@ on_both_backends!(
     the_cli_releases_several_actions_with_a_reason,
     a_rejected_credential_stops_writes_until_a_probe_succeeds,
     metrics_pass_promtool_and_say_what_waits_now,
+    journal_exports_are_fit_for_audit,
 );
