@@ -128,11 +128,16 @@ pub struct PlanArgs {
     pub config: ConfigArg,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// A page as a table for people.
     Table,
+    /// Audit records as one JSON array.
     Json,
+    /// Audit records as CSV (quoted by the csv crate, formulas defused).
     Csv,
+    /// Audit records, one JSON object per line.
+    Jsonl,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,15 +154,19 @@ pub struct JournalArgs {
     /// Action kind (e.g. create_invite) or, with --events, event kind.
     #[arg(long)]
     pub kind: Option<String>,
-    /// RFC 3339 lower bound (inclusive).
-    #[arg(long)]
+    /// Lower bound (inclusive): RFC 3339, a date (2026-12-01, UTC) or a duration back from
+    /// now (24h, 7d).
+    #[arg(long, value_parser = parse_time_arg)]
     pub since: Option<DateTime<Utc>>,
-    /// RFC 3339 upper bound (exclusive).
-    #[arg(long)]
+    /// Upper bound (exclusive), written like --since.
+    #[arg(long, value_parser = parse_time_arg)]
     pub until: Option<DateTime<Utc>>,
-    /// Rows per page (1 to 1000).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
-    pub limit: i64,
+    /// Rows per page (1 to 1000; with --all, 1000 unless given).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub limit: Option<i64>,
+    /// Every page, streamed as it is read (csv, json, jsonl).
+    #[arg(long)]
+    pub all: bool,
     /// Cursor printed by a previous page.
     #[arg(long)]
     pub cursor: Option<String>,
@@ -650,7 +659,13 @@ pub(crate) async fn sync_here(config: &ConfigArg, json: bool) -> CliResult {
     Ok(())
 }
 
+/// `--since 24h`: times are relative to the wall clock here, at the command line's edge.
+fn parse_time_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    crate::journal::export::parse_time(text, SystemClock.now())
+}
+
 async fn journal(args: JournalArgs) -> CliResult {
+    use crate::journal::export::{ActionRecord, EventRecord, ExportFormat, Exporter};
     let url = match args.journal {
         Some(url) => url,
         None => load(&args.config)?.journal_url(),
@@ -658,7 +673,16 @@ async fn journal(args: JournalArgs) -> CliResult {
     let journal = Journal::connect_read_only(&url)
         .await
         .map_err(|e| e.to_string())?;
-    let filter = JournalFilter {
+    let export = match args.format {
+        Format::Table if args.all => {
+            return Err("--all streams an export: add --format csv, json or jsonl".into());
+        }
+        Format::Table => None,
+        Format::Json => Some(ExportFormat::Json),
+        Format::Csv => Some(ExportFormat::Csv),
+        Format::Jsonl => Some(ExportFormat::JsonLines),
+    };
+    let mut filter = JournalFilter {
         person: args.person,
         email: args.email,
         status: args.status,
@@ -667,37 +691,68 @@ async fn journal(args: JournalArgs) -> CliResult {
         since: args.since,
         until: args.until,
         cursor: args.cursor,
-        limit: args.limit,
+        limit: args.limit.unwrap_or(if args.all { 1000 } else { 50 }),
     };
     let mut conn = journal.conn().await.map_err(|e| e.to_string())?;
-    let (out, next) = if args.events {
-        let page = conn.list_events(&filter).await.map_err(|e| e.to_string())?;
-        let out = crate::journal::render::events(&page, args.format.into());
-        (out, page.next_cursor)
-    } else {
-        let page = conn
-            .list_actions(&filter)
-            .await
-            .map_err(|e| e.to_string())?;
-        let out = crate::journal::render::actions(&page, args.format.into());
-        (out, page.next_cursor)
+    let Some(format) = export else {
+        let (out, _) = if args.events {
+            let page = conn.list_events(&filter).await.map_err(|e| e.to_string())?;
+            (
+                crate::journal::render::events(&page, crate::journal::render::Format::Table),
+                page.next_cursor,
+            )
+        } else {
+            let page = conn
+                .list_actions(&filter)
+                .await
+                .map_err(|e| e.to_string())?;
+            (
+                crate::journal::render::actions(&page, crate::journal::render::Format::Table),
+                page.next_cursor,
+            )
+        };
+        print!("{out}");
+        return Ok(());
     };
-    out!("{out}");
-    // CSV stays machine-readable on stdout; the next page is announced on stderr.
-    if let (Format::Csv, Some(c)) = (args.format, next) {
-        eprintln!("more: --cursor {c}");
-    }
-    Ok(())
-}
-
-impl From<Format> for crate::journal::render::Format {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Table => Self::Table,
-            Format::Json => Self::Json,
-            Format::Csv => Self::Csv,
+    // Records go to stdout page by page as they are read; the next page's cursor (without
+    // --all) goes to stderr, so stdout stays one well-formed export.
+    let mut out = Exporter::new(std::io::stdout().lock(), format);
+    let written = |e: crate::journal::export::ExportError| format!("writing the export: {e}");
+    loop {
+        let next = if args.events {
+            let page = conn.list_events(&filter).await.map_err(|e| e.to_string())?;
+            let records: Vec<EventRecord> = page.data.iter().map(EventRecord::from).collect();
+            out.write(&records).map_err(written)?;
+            page.next_cursor
+        } else {
+            let page = conn
+                .list_actions(&filter)
+                .await
+                .map_err(|e| e.to_string())?;
+            let records: Vec<ActionRecord> = page.data.iter().map(ActionRecord::from).collect();
+            out.write(&records).map_err(written)?;
+            page.next_cursor
+        };
+        match next {
+            Some(cursor) if args.all => filter.cursor = Some(cursor),
+            Some(cursor) => {
+                if args.events {
+                    out.finish::<EventRecord>().map_err(written)?;
+                } else {
+                    out.finish::<ActionRecord>().map_err(written)?;
+                }
+                eprintln!("more: --cursor {cursor} (or --all for every page)");
+                return Ok(());
+            }
+            None => break,
         }
     }
+    if args.events {
+        out.finish::<EventRecord>().map_err(written)?;
+    } else {
+        out.finish::<ActionRecord>().map_err(written)?;
+    }
+    Ok(())
 }
 
 fn sign(args: SignArgs) -> CliResult {

@@ -16,17 +16,6 @@ macro_rules! outln {
     }};
 }
 
-/// `print!` likewise.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut stdout = std::io::stdout().lock();
-        write!(stdout, $($arg)*)
-            .and_then(|()| stdout.flush())
-            .map_err(|e| format!("cannot write the output: {e}"))?
-    }};
-}
-
 pub mod admin_api;
 pub mod admin_sim;
 pub mod app;

@@ -15,7 +15,18 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1: every 401 has one).
+    #[serde(skip)]
+    pub challenge: Option<&'static str>,
 }
+
+/// The challenge of the ops API: a bearer token (RFC 6750).
+pub const BEARER_CHALLENGE: &str = r#"Bearer realm="keycard""#;
+/// The challenge of a bad token (RFC 6750 §3.1).
+pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="keycard", error="invalid_token""#;
+/// The challenge of a webhook whose signature did not verify: the sender's own scheme
+/// (Standard Webhooks, HMAC headers), named here for the record.
+pub const SIGNATURE_CHALLENGE: &str = r#"Signature realm="keycard-webhooks""#;
 
 impl Problem {
     pub fn new(
@@ -24,13 +35,18 @@ impl Problem {
         code: Option<&'static str>,
         detail: impl Into<String>,
     ) -> Self {
-        let slug = code.unwrap_or(title).to_lowercase().replace(' ', "-");
+        // One spelling for every type URI: lower-case words joined by hyphens.
+        let slug = code
+            .unwrap_or(title)
+            .to_lowercase()
+            .replace([' ', '_'], "-");
         Self {
             kind: format!("https://keycard.dev/problems/{slug}"),
             title,
             status: status.as_u16(),
             detail: detail.into(),
             code,
+            challenge: None,
         }
     }
 
@@ -43,8 +59,22 @@ impl Problem {
         )
     }
 
+    /// A 401 of the ops API, with its bearer challenge.
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", Some(code), detail)
+        let mut p = Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", Some(code), detail);
+        p.challenge = Some(if code == "invalid_token" {
+            INVALID_TOKEN_CHALLENGE
+        } else {
+            BEARER_CHALLENGE
+        });
+        p
+    }
+
+    /// A 401 of a webhook delivery (a signature or token that did not verify).
+    pub fn unauthorized_delivery(code: &'static str, detail: impl Into<String>) -> Self {
+        let mut p = Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", Some(code), detail);
+        p.challenge = Some(SIGNATURE_CHALLENGE);
+        p
     }
 
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
@@ -82,6 +112,12 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(self.challenge.unwrap_or(BEARER_CHALLENGE)),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

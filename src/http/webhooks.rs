@@ -100,7 +100,7 @@ fn unknown_source(source: &str) -> Problem {
 impl From<Rejection> for Problem {
     fn from(rejection: Rejection) -> Self {
         match rejection {
-            Rejection::Auth(e) => Self::unauthorized(e.code(), e.to_string()),
+            Rejection::Auth(e) => Self::unauthorized_delivery(e.code(), e.to_string()),
             Rejection::Payload(e) => Self::bad_request("invalid_payload", e.to_string()),
             Rejection::Method(detail) => Self::new(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -27,6 +27,7 @@ mod budget;
 mod console;
 mod db;
 mod events;
+pub mod export;
 mod jobs;
 mod listing;
 mod logic;

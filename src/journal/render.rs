@@ -1,4 +1,5 @@
-//! Journal pages as tables, JSON or CSV for `keycard journal`.
+//! Journal pages as tables or JSON pages for `keycard journal` (CSV and audit exports:
+//! `export.rs`).
 
 use std::fmt::Write as _;
 
@@ -8,15 +9,6 @@ use super::types::{ActionRow, EventRow, Page};
 pub enum Format {
     Table,
     Json,
-    Csv,
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
 }
 
 /// Renders rows given as (headers, cells) in the chosen text format.
@@ -28,16 +20,6 @@ fn render_rows(
 ) -> String {
     let mut out = String::new();
     match format {
-        Format::Csv => {
-            let _ = writeln!(out, "{}", headers.join(","));
-            for r in rows {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    r.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")
-                );
-            }
-        }
         Format::Table | Format::Json => {
             let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
             for r in rows {

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod credential;
+mod export;
 mod guards;
 mod hardening;
 #[allow(dead_code)]
@@ -18,6 +19,7 @@ use alerts::{
     alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
 };
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
+use export::journal_exports_are_fit_for_audit;
 use guards::{
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
     protected_people_are_never_offboarded_by_automation,
@@ -1245,4 +1247,5 @@ on_both_backends!(
     the_cli_releases_several_actions_with_a_reason,
     a_rejected_credential_stops_writes_until_a_probe_succeeds,
     metrics_pass_promtool_and_say_what_waits_now,
+    journal_exports_are_fit_for_audit,
 );

@@ -120,9 +120,52 @@ pub async fn named_operators_release_with_a_reason_on_the_record(db: TestDb) {
     .await;
     assert_eq!(status, 403, "{problem}");
     assert_eq!(problem["code"], "role_viewer");
-    // An unknown token is refused.
-    let (status, _) = get(&h, "not-a-token-of-anyone", "me").await;
-    assert_eq!(status, 401);
+    // An unknown token is refused, with a challenge (RFC 9110: every 401 has one) and a
+    // problem type spelled like every other.
+    let resp = h
+        .http
+        .get(format!("{}/api/v1/me", h.base))
+        .bearer_auth("not-a-token-of-anyone")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        r#"Bearer realm="keycard", error="invalid_token""#
+    );
+    let problem: Value = resp.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://keycard.dev/problems/invalid-token"
+    );
+    let resp = h
+        .http
+        .get(format!("{}/api/v1/me", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    // A forged delivery's 401 has one too.
+    let body = hire("F1", "f@acme.test", "Sales", t0())
+        .to_string()
+        .into_bytes();
+    let headers = h.signed("forged", &body, OLD_SECRET.replace('M', "N").as_str(), 0);
+    let mut req = h
+        .http
+        .post(format!("{}/webhooks/hr", h.base))
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        r#"Signature realm="keycard-webhooks""#
+    );
 
     // A reason is required.
     let (status, problem) = post(
