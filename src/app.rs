@@ -175,6 +175,8 @@ impl Application {
         if settings.dry_run {
             let why = if config.admin_credential.is_none() {
                 "no Admin API credential is configured (set admin_api.admin_key_env)"
+            } else if config.raw.mode == crate::adoption::Mode::Observe {
+                "mode = \"observe\" (set mode = \"enforce\" when the preview is right)"
             } else {
                 "admin_api.dry_run = true"
             };

@@ -50,6 +50,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Query the journal.
     Journal(JournalArgs),
+    /// Import the current staff (CSV or a SCIM source) as people; writes nothing to the organization.
+    Import(crate::adoption::cli::ImportArgs),
     /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
@@ -192,6 +194,7 @@ pub async fn run() -> ExitCode {
         cli.command,
         Command::Demo(_)
             | Command::Journal(_)
+            | Command::Import(_)
             | Command::Sign(_)
             | Command::Plan(_)
             | Command::CheckConfig(_)
@@ -218,6 +221,7 @@ pub async fn run() -> ExitCode {
         Command::CheckConfig(args) => check_config(args).await,
         Command::Plan(args) => plan(args).await,
         Command::Journal(args) => journal(args).await,
+        Command::Import(args) => crate::adoption::cli::import(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
             .await

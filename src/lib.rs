@@ -5,6 +5,7 @@
 
 pub mod admin_api;
 pub mod admin_sim;
+pub mod adoption;
 pub mod app;
 pub mod budget;
 pub mod cli;

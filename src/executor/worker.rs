@@ -60,7 +60,9 @@ impl WorkerSettings {
             verify_after: secs(r.verify_after_secs),
             max_attempts: r.max_attempts.max(1),
             retry_base: secs(r.retry_base_secs),
-            dry_run: config.raw.admin_api.dry_run || config.admin_credential.is_none(),
+            dry_run: config.raw.admin_api.dry_run
+                || config.admin_credential.is_none()
+                || config.raw.mode == crate::adoption::Mode::Observe,
             policy: Policy::from_config(config),
             idle_poll: std::time::Duration::from_millis(r.idle_poll_ms.max(10)),
             // A third of the lease: two renewals can be missed before the lease lapses.

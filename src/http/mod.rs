@@ -1,6 +1,6 @@
 //! Keycard's HTTP surface (docs/spec/keycard.md §3): webhooks, the ops journal API, health.
 
-mod ops;
+pub(crate) mod ops;
 pub mod problem;
 mod webhooks;
 
@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/actions/{id}/release", post(ops::release))
         .route("/people/{id}", get(ops::person))
         .route("/people/{id}/link", post(ops::link))
+        .merge(crate::adoption::http::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,12 +1,11 @@
 //! What operators read: events and actions filtered and paged, one event, a person's
 //! timeline.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::actions::ACTION_SELECT;
 use super::db::{Stmt, Tx, sql};
-use super::logic::{decode_cursor, malformed_cursor, page_of};
+use super::logic::{decode_cursor, malformed_cursor, page_of, push_time_cursor};
 use super::types::{ActionRow, EventRow, JournalFilter, Listing, Page, PersonRow, fold_email};
 use super::{JournalError, JournalResult};
 
@@ -65,23 +64,7 @@ impl Tx {
         }
         push_filters(&mut s, f, ["status", "source", "kind", "received_at"]);
         if let Some(c) = &f.cursor {
-            let raw = decode_cursor(c)?;
-            let (ts, id) = raw
-                .split_once('|')
-                .and_then(|(t, i)| {
-                    Some((
-                        DateTime::parse_from_rfc3339(t).ok()?,
-                        Uuid::parse_str(i).ok()?,
-                    ))
-                })
-                .ok_or_else(|| malformed_cursor(c))?;
-            s.push(" AND (received_at < ")
-                .push_bind(ts.with_timezone(&Utc))
-                .push(" OR (received_at = ")
-                .push_bind(ts.with_timezone(&Utc))
-                .push(" AND id < ")
-                .push_bind(id)
-                .push("))");
+            push_time_cursor(&mut s, c, "received_at", true)?;
         }
         s.push(" ORDER BY received_at DESC, id DESC LIMIT ")
             .push_bind(f.limit + 1);

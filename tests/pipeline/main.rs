@@ -2,11 +2,16 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod adoption;
 #[allow(dead_code)]
 mod harness;
 mod ingest;
 mod org;
 
+use adoption::{
+    import_a_thousand_rows_with_bad_ones, observe_mode_writes_nothing,
+    people_are_listed_with_filters_and_cursors,
+};
 use harness::*;
 use keycard::admin_sim::Fault;
 use org::{
@@ -1177,6 +1182,9 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 }
 
 on_both_backends!(
+    import_a_thousand_rows_with_bad_ones,
+    observe_mode_writes_nothing,
+    people_are_listed_with_filters_and_cursors,
     hire_invite_acceptance_then_memberships,
     mover_changes_role_and_managed_memberships_only,
     leaver_keys_deactivated_memberships_and_member_removed,

@@ -1,0 +1,165 @@
+//! The adoption commands: `keycard import` (and, later in this module, `plan --all` and
+//! `keycard report`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::import::{self, ImportReport};
+use super::{AdoptionError, progress};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{Config, SourceKind};
+use crate::journal::Journal;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// A CSV of the current staff: a header row with `id` (or `employee_id`) and `email`
+    /// (or `work_email`); optional `name`, `department`, `title`, `division`,
+    /// `cost_center`, `location`, `worker_type`, `manager_email`, `groups` (`;`-separated)
+    /// and `status` (`active`, `on_leave`, `departed`); other columns become attributes.
+    #[arg(long, conflicts_with = "scim", required_unless_present = "scim")]
+    pub csv: Option<PathBuf>,
+    /// Import the Users a connected SCIM source holds instead.
+    #[arg(long)]
+    pub scim: Option<String>,
+    /// The source the people belong to: the one whose webhooks will keep them current
+    /// (default: the first configured source that is not SCIM, else `import`).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Validate and count only; write nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
+}
+
+fn load(args: &crate::cli::ConfigArg) -> Result<Config, String> {
+    Config::load(args.config.as_deref()).map_err(|e| e.to_string())
+}
+
+/// The journal a command writes to (migrated, as `serve` would).
+async fn open(config: &Config) -> Result<Journal, String> {
+    let journal = Journal::connect(&config.journal_url(), 2)
+        .await
+        .map_err(|e| e.to_string())?;
+    journal.migrate().await.map_err(|e| e.to_string())?;
+    Ok(journal)
+}
+
+/// `keycard import`.
+pub async fn import(args: ImportArgs) -> Result<(), String> {
+    let config = load(&args.config)?;
+    let journal = open(&config).await?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let report = run_import(
+        &config,
+        &journal,
+        clock,
+        &args,
+        &mut *progress::for_stderr(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    journal.close().await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        for e in &report.errors {
+            eprintln!(
+                "line {}{}: {}",
+                e.line,
+                e.id.as_deref()
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default(),
+                e.error
+            );
+        }
+        println!(
+            "{} {} rows into source '{}': {} created, {} updated, {} unchanged, {} linked to existing members, {} rejected",
+            if report.written {
+                "imported"
+            } else {
+                "checked (nothing written)"
+            },
+            report.rows,
+            report.source,
+            report.created,
+            report.updated,
+            report.unchanged,
+            report.linked,
+            report.errors.len()
+        );
+        match report.mirror_refreshed_at {
+            Some(at) => println!("organization mirror as read at {}", at.to_rfc3339()),
+            None => println!(
+                "the organization was not read (no credential): members are linked at the first reconcile"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The import itself, for the CLI and tests: nothing but reads reach the Admin API.
+pub async fn run_import(
+    config: &Config,
+    journal: &Journal,
+    clock: SharedClock,
+    args: &ImportArgs,
+    progress: &mut dyn progress::Progress,
+) -> Result<ImportReport, AdoptionError> {
+    let now = clock.now();
+    let mut report = ImportReport {
+        source: match (&args.source, &args.scim) {
+            (Some(s), _) | (None, Some(s)) => s.clone(),
+            (None, None) => config
+                .raw
+                .sources
+                .iter()
+                .find(|s| s.kind != SourceKind::Scim)
+                .map_or_else(|| "import".to_owned(), |s| s.name.clone()),
+        },
+        ..ImportReport::default()
+    };
+    let client = crate::app::admin_client_on(config, clock.clone(), Some(journal))
+        .map_err(|e| AdoptionError::Config(e.to_string()))?;
+    report.mirror_refreshed_at =
+        super::mirror_refreshed_at(journal, client.as_ref(), &clock, "keycard-import").await?;
+    let events = if let Some(name) = &args.scim {
+        let source = config
+            .sources
+            .get(name)
+            .filter(|s| s.kind == SourceKind::Scim)
+            .ok_or_else(|| {
+                AdoptionError::Config(format!("no SCIM source named '{name}' is configured"))
+            })?;
+        let mut conn = journal.conn().await?;
+        let events = import::scim_events(&mut conn, name, source.deactivate_means, now).await?;
+        drop(conn);
+        report.rows = events.len() as u64;
+        events
+    } else {
+        let path = args.csv.clone().unwrap_or_default();
+        let file = std::fs::File::open(&path)
+            .map_err(|e| AdoptionError::Input(format!("cannot read {}: {e}", path.display())))?;
+        let (rows, mut errors) = import::read_csv(std::io::BufReader::new(file))?;
+        report.rows = (rows.len() + errors.len()) as u64;
+        let known = {
+            let mut conn = journal.conn().await?;
+            import::known_people(&mut conn, &report.source).await?
+        };
+        let (events, more) = import::events_for(&rows, &report.source, &known, now);
+        errors.extend(more);
+        errors.sort_by_key(|e| e.line);
+        report.errors = errors;
+        events
+    };
+    if !args.check {
+        import::commit(journal, &events, now, &mut report, progress).await?;
+    }
+    Ok(report)
+}

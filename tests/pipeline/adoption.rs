@@ -1,0 +1,247 @@
+//! Bringing an existing organization under Keycard: the staff import, observe mode and the
+//! people listing.
+
+use std::io::Write as _;
+
+use keycard::admin_sim::Seed;
+use keycard::adoption::cli::{ImportArgs, run_import};
+use keycard::adoption::import::ImportReport;
+use keycard::adoption::progress::Silent;
+use keycard::journal::{ActionStatus, JournalFilter};
+use serde_json::{Value, json};
+
+use super::harness::*;
+
+/// An organization that already has `members` people, admins aside.
+pub fn existing_org(members: usize) -> Seed {
+    let mut users = vec![
+        json!({ "email": "root@acme.test", "name": "Root", "role": "admin" }),
+        json!({ "email": "boss@acme.test", "name": "Boss", "role": "admin" }),
+    ];
+    users.extend((0..members).map(
+        |i| json!({ "email": format!("staff{i:04}@acme.test"), "name": "Staff", "role": "user" }),
+    ));
+    serde_json::from_value(json!({
+        "admin_keys": [ADMIN_KEY],
+        "users": users,
+        "workspaces": [
+            { "name": "Engineering" }, { "name": "Sandbox" }, { "name": "Sales" }, { "name": "Research" }
+        ]
+    }))
+    .unwrap_or_else(|e| panic!("seed: {e}"))
+}
+
+/// A staff CSV of `rows` people (`staff0000@…`), the first `members` of whom are members.
+pub fn staff_csv(rows: usize) -> String {
+    let mut out = String::from("employee_id,email,name,department,groups,level\n");
+    for i in 0..rows {
+        let dept = if i % 2 == 0 { "Engineering" } else { "Sales" };
+        out.push_str(&format!(
+            "E{i:04},Staff{i:04}@acme.test,Person {i},{dept},eng;all,L{}\n",
+            i % 5
+        ));
+    }
+    out
+}
+
+pub async fn import(h: &Harness, csv: &str, check: bool) -> ImportReport {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staff.csv");
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(csv.as_bytes()))
+        .unwrap();
+    let args = ImportArgs {
+        csv: Some(path),
+        scim: None,
+        source: Some("hr".into()),
+        check,
+        json: false,
+        config: keycard::cli::ConfigArg { config: None },
+    };
+    run_import(&h.config, &h.journal, h.clock.clone(), &args, &mut Silent)
+        .await
+        .unwrap_or_else(|e| panic!("import: {e}"))
+}
+
+fn writes(h: &Harness) -> Vec<String> {
+    h.sim
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.method != "GET")
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect()
+}
+
+/// 1,000 rows, five of them bad: each bad row is reported by its line, every good row is a
+/// person (members linked by exact address), nothing of a bad row is written, and nothing
+/// is sent to the organization but reads. The same file again changes nothing.
+pub async fn import_a_thousand_rows_with_bad_ones(db: TestDb) {
+    let h = Harness::start_with(db, RULES, existing_org(300)).await;
+    let mut lines: Vec<String> = staff_csv(1_000).lines().map(str::to_owned).collect();
+    // Line numbers are 1-based with the header on line 1: data row i is on line i + 2.
+    lines[11] = "E0010,not-an-address,Person 10,Sales,,L1".into(); // line 12
+    lines[101] = ",nobody@acme.test,No Id,Sales,,L1".into(); // line 102
+    lines[201] = "E0003,dup@acme.test,Dup,Sales,,L1".into(); // line 202: id of line 5
+    lines[301] = "E0300,too,few".into(); // line 302
+    lines[401] = "E0400,Staff0401@acme.test,Twice,Sales,,L1".into(); // line 402: line 403's address
+    let csv = lines.join("\n") + "\n";
+    let report = import(&h, &csv, false).await;
+    let bad: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(bad, vec![12, 102, 202, 302, 403], "{:#?}", report.errors);
+    assert!(
+        report.errors[0].error.contains("person.email"),
+        "{:?}",
+        report.errors[0]
+    );
+    assert!(
+        report.errors[4].error.contains("line 402"),
+        "{:?}",
+        report.errors[4]
+    );
+    assert_eq!(report.rows, 1_000);
+    assert_eq!(report.created, 995);
+    // staff0000..0299 are members; rows 10, 100 and 200 (bad) are not imported, so not linked.
+    assert_eq!(report.linked, 297);
+    assert!(report.written && report.mirror_refreshed_at.is_some());
+    assert!(writes(&h).is_empty(), "import wrote: {:?}", writes(&h));
+
+    let mut conn = h.db().await;
+    let people = conn.all_people().await.unwrap();
+    assert_eq!(people.len(), 995);
+    for id in ["E0010", "E0300", "E0401"] {
+        assert!(
+            !people.iter().any(|p| p.source_person_id == id),
+            "{id} half-written"
+        );
+    }
+    let e2 = people
+        .iter()
+        .find(|p| p.source_person_id == "E0002")
+        .unwrap();
+    assert_eq!(e2.email.as_deref(), Some("Staff0002@acme.test"));
+    assert_eq!(e2.attributes["department"], "Engineering");
+    assert_eq!(e2.attributes["groups"], json!(["eng", "all"]));
+    assert_eq!(e2.attributes["attributes"]["level"], "L2");
+    assert!(
+        e2.anthropic_user_id.is_some(),
+        "a member is linked by exact address"
+    );
+    assert!(
+        people
+            .iter()
+            .filter(|p| p.anthropic_user_id.is_some())
+            .all(|p| p.status == keycard::journal::PersonStatus::Active)
+    );
+    drop(conn);
+
+    let again = import(&h, &csv, false).await;
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 995));
+    assert_eq!(again.linked, 0);
+    assert_eq!(h.db().await.all_people().await.unwrap().len(), 995);
+
+    // --check writes nothing.
+    let before = h.event_count().await;
+    let checked = import(&h, &staff_csv(1_200), true).await;
+    assert!(!checked.written && checked.errors.is_empty());
+    assert_eq!(h.event_count().await, before);
+}
+
+/// `mode = "observe"`: an imported organization is read, planned and journaled, and the
+/// simulator's call log shows nothing but reads.
+pub async fn observe_mode_writes_nothing(db: TestDb) {
+    let config = format!("mode = \"observe\"\n{RULES}");
+    let h = Harness::start_with(db, &config, existing_org(20)).await;
+    assert!(h.worker.settings().dry_run);
+    // 40 people: 20 members (some of whom the rules move), 20 who would be invited.
+    import(&h, &staff_csv(40), false).await;
+    h.settle().await;
+    assert!(
+        writes(&h).is_empty(),
+        "observe mode wrote: {:?}",
+        writes(&h)
+    );
+    assert!(h.calls("users.list") >= 1);
+    let actions = {
+        let filter = JournalFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        h.db().await.list_actions(&filter).await.unwrap().data
+    };
+    let invites = actions
+        .iter()
+        .filter(|a| a.kind.as_str() == "create_invite")
+        .count();
+    assert_eq!(invites, 20, "every joiner planned and journaled");
+    assert!(
+        actions
+            .iter()
+            .filter(|a| a.kind.as_str() != "needs_manual_action"
+                && a.kind.as_str() != "wait_for_acceptance")
+            .all(|a| a.status == ActionStatus::DryRun),
+        "{:?}",
+        actions
+            .iter()
+            .map(|a| (a.kind, a.status))
+            .collect::<Vec<_>>()
+    );
+}
+
+async fn get(h: &Harness, path: &str) -> (u16, Value, String) {
+    let resp = h
+        .http
+        .get(format!("{}{path}", h.base))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, resp.json().await.unwrap_or(Value::Null), ct)
+}
+
+/// `GET /api/v1/people`: filters, and cursor paging that visits everyone once.
+pub async fn people_are_listed_with_filters_and_cursors(db: TestDb) {
+    let h = Harness::start_with(db, RULES, existing_org(30)).await;
+    import(&h, &staff_csv(120), false).await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/people?limit=50&cursor={c}"),
+            None => "/api/v1/people?limit=50".to_owned(),
+        };
+        let (status, page, _) = get(&h, &path).await;
+        assert_eq!(status, 200, "{page}");
+        for p in page["data"].as_array().unwrap() {
+            seen.push(p["source_person_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (120, 120));
+
+    let (_, linked, _) = get(&h, "/api/v1/people?linked=true&limit=1000").await;
+    assert_eq!(linked["data"].as_array().unwrap().len(), 30);
+    let (_, one, _) = get(&h, "/api/v1/people?email=STAFF0007@acme.test").await;
+    assert_eq!(one["data"][0]["source_person_id"], "E0007");
+    let (_, some, _) = get(&h, "/api/v1/people?q=staff001&source=hr").await;
+    assert_eq!(some["data"].as_array().unwrap().len(), 10);
+    let (status, problem, ct) = get(&h, "/api/v1/people?status=gone").await;
+    assert_eq!(status, 400);
+    assert_eq!(ct, "application/problem+json");
+    assert!(problem["detail"].as_str().unwrap().contains("active"));
+    let (status, _, _) = get(&h, "/api/v1/people?cursor=%%%").await;
+    assert_eq!(status, 400);
+}
