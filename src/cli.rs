@@ -107,8 +107,15 @@ pub struct CheckArgs {
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// A native-format event (docs/spec/keycard.md §4).
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub event: Option<PathBuf>,
+    /// Everyone at once: what each person would gain and lose under this config, from the
+    /// organization mirror; exits 1 when the removal cap would hold part of it.
     #[arg(long)]
-    pub event: PathBuf,
+    pub all: bool,
+    /// Output of `--all`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
     /// The source the event would arrive from (default: the first `keycard` source).
     #[arg(long)]
     pub source: Option<String>,
@@ -507,10 +514,13 @@ fn redact_url(url: &str) -> String {
 
 async fn plan(args: PlanArgs) -> CliResult {
     let config = load(&args.config)?;
-    let bytes = std::fs::read(&args.event)
-        .map_err(|e| format!("cannot read {}: {e}", args.event.display()))?;
+    let path = match &args.event {
+        Some(path) if !args.all => path.clone(),
+        _ => return crate::adoption::cli::plan_all(&config, args).await,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let event = crate::ingest::NativeEvent::parse(&bytes)
-        .map_err(|e| format!("{}: {e}", args.event.display()))?;
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let now = SystemClock.now();
     let source = args
         .source

@@ -163,3 +163,59 @@ pub async fn run_import(
     }
     Ok(report)
 }
+
+/// The journal a read-mostly command uses: writable when it can be (so a never-read mirror
+/// can be filled), read-only when `keycard serve` holds the embedded journal.
+async fn open_for_reading(config: &Config, url: Option<&str>) -> Result<Journal, String> {
+    let url = url.map_or_else(|| config.journal_url(), str::to_owned);
+    match Journal::connect(&url, 2).await {
+        Ok(journal) => Ok(journal),
+        Err(_) => Journal::connect_read_only(&url)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// `keycard plan --all`.
+pub async fn plan_all(config: &Config, args: crate::cli::PlanArgs) -> Result<(), String> {
+    let journal = open_for_reading(config, args.journal.as_deref()).await?;
+    if !journal.ready().await.map_err(|e| e.to_string())? {
+        return Err(
+            "the journal is not set up yet: run keycard migrate (or keycard import) first".into(),
+        );
+    }
+    let clock: SharedClock = Arc::new(SystemClock);
+    let preview = run_plan_all(config, &journal, clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    match args.format {
+        crate::cli::Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&preview).map_err(|e| e.to_string())?
+        ),
+        _ => print!("{}", super::preview::table(&preview)),
+    }
+    if preview.exceeds_cap() {
+        return Err(format!(
+            "this config would take access from {} people; the removal cap (safety.max_removals_per_hour = {}) would hold {} of them",
+            preview.cap.people_losing_access, preview.cap.cap, preview.cap.would_hold
+        ));
+    }
+    Ok(())
+}
+
+/// The preview itself, for the CLI, tests and benchmarks: reads the organization only when
+/// the mirror was never read.
+pub async fn run_plan_all(
+    config: &Config,
+    journal: &Journal,
+    clock: SharedClock,
+) -> Result<super::preview::Preview, AdoptionError> {
+    let worker = crate::app::planning_worker(config, journal, clock.clone())
+        .map_err(|e| AdoptionError::Config(e.to_string()))?;
+    let client = crate::app::admin_client_on(config, clock.clone(), Some(journal))
+        .map_err(|e| AdoptionError::Config(e.to_string()))?;
+    let refreshed =
+        super::mirror_refreshed_at(journal, client.as_ref(), &clock, "keycard-plan").await?;
+    super::preview::preview_all(&worker, journal, clock.now(), refreshed).await
+}

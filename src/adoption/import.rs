@@ -23,16 +23,10 @@ use crate::journal::{Journal, ObjectKind, PersonRow, PersonStatus, Tx, fold_emai
 /// Columns with a meaning; any other column becomes `person.attributes.<column>`.
 const ID: &[&str] = &["id", "employee_id", "person_id"];
 const EMAIL: &[&str] = &["email", "work_email"];
-const FIELDS: &[&str] = &[
-    "name",
-    "department",
-    "title",
-    "division",
-    "cost_center",
-    "location",
-    "worker_type",
-    "manager_email",
-];
+/// The free-text fields of the native person (`name` .. `manager_email`).
+fn is_field(header: &str) -> bool {
+    crate::rules::PERSON_FIELDS[2..10].contains(&header)
+}
 const GROUPS: &str = "groups";
 const STATUS: &str = "status";
 
@@ -140,7 +134,7 @@ pub fn read_csv(reader: impl Read) -> Result<(Vec<StaffRow>, Vec<RowError>), Ado
                 person.insert("id".into(), json!(value));
             } else if i == email_col {
                 person.insert("email".into(), json!(value));
-            } else if FIELDS.contains(&header.as_str()) {
+            } else if is_field(header) {
                 person.insert(header.clone(), json!(value));
             } else if header == GROUPS {
                 let groups: Vec<&str> = value

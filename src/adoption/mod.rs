@@ -11,6 +11,7 @@ pub mod cli;
 mod config;
 pub mod http;
 pub mod import;
+pub mod preview;
 pub mod progress;
 
 pub use config::{HygieneConfig, Mode, UnmanagedConfig, UnmanagedPolicy};

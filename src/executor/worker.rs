@@ -100,6 +100,16 @@ pub struct DriftReport {
     pub linked: usize,
 }
 
+/// Everyone's plans (`Worker::plan_everyone`).
+#[derive(Debug, Clone)]
+pub struct Everyone {
+    /// Everyone the journal knows (people not yet applied included).
+    pub people: usize,
+    /// Whether the plans were made from a mirror of the organization.
+    pub organization_known: bool,
+    pub plans: Vec<(PersonRow, Plan)>,
+}
+
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
 pub type WorkerResult<T> = Result<T, JournalError>;
 
@@ -234,29 +244,17 @@ impl Worker {
     /// at once (a journal write, no call); everyone else costs nothing.
     pub async fn drift_check(&self) -> WorkerResult<DriftReport> {
         let now = self.clock.now();
-        let (facts, people) = {
-            let mut conn = self.journal.conn().await?;
-            let known = self.client.is_some() && conn.mirror_was_read().await?;
-            match Facts::for_everyone(
-                &mut conn,
-                known,
-                self.settings.policy.max_removals_per_hour,
-                now,
-            )
-            .await
-            {
-                Ok(loaded) => loaded,
-                Err(LoadError::Journal(e)) => return Err(e),
-                Err(LoadError::AdminApi(_)) => return Ok(DriftReport::default()),
-            }
+        let planned = match self.plan_everyone().await {
+            Ok(planned) => planned,
+            Err(LoadError::Journal(e)) => return Err(e),
+            Err(LoadError::AdminApi(_)) => return Ok(DriftReport::default()),
         };
         let mut report = DriftReport {
-            people: people.len(),
+            people: planned.people,
             ..DriftReport::default()
         };
         let mut tx = self.journal.begin().await?;
-        for person in people.iter().filter(|p| p.status != PersonStatus::New) {
-            let plan = plan_person(&inputs(person, &facts, &self.rules), &self.settings.policy);
+        for (person, plan) in &planned.plans {
             if plan.steps.iter().any(|p| p.step.is_call()) {
                 tx.enqueue_job(person.id, now, "drift check", None, Priority::Drift)
                     .await?;
@@ -268,6 +266,37 @@ impl Worker {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// Everyone's plan at once, from the whole mirror and journal, through the planner a
+    /// reconcile run uses: the drift check and `keycard plan --all`.
+    pub async fn plan_everyone(&self) -> Result<Everyone, LoadError> {
+        let now = self.clock.now();
+        let mut conn = self.journal.conn().await?;
+        let known = self.client.is_some() && conn.mirror_was_read().await?;
+        let (facts, people) = Facts::for_everyone(
+            &mut conn,
+            known,
+            self.settings.policy.max_removals_per_hour,
+            now,
+        )
+        .await?;
+        drop(conn);
+        let total = people.len();
+        let plans = people
+            .into_iter()
+            .filter(|p| p.status != PersonStatus::New)
+            .map(|person| {
+                let plan =
+                    plan_person(&inputs(&person, &facts, &self.rules), &self.settings.policy);
+                (person, plan)
+            })
+            .collect();
+        Ok(Everyone {
+            people: total,
+            organization_known: known,
+            plans,
+        })
     }
 
     /// While invites are pending, reads the newest members once per `invite_poll` (across

@@ -245,3 +245,115 @@ pub async fn people_are_listed_with_filters_and_cursors(db: TestDb) {
     let (status, _, _) = get(&h, "/api/v1/people?cursor=%%%").await;
     assert_eq!(status, 400);
 }
+
+const CANDIDATE: &str = r#"
+[[rules]]
+name = "engineering"
+when = 'person.department == "Engineering"'
+org_role = "developer"
+workspaces = { "Engineering" = "workspace_developer" }
+
+[[rules]]
+name = "sales"
+when = 'person.department == "Sales"'
+org_role = "developer"
+workspaces = { "Sales" = "workspace_user", "Sandbox" = "workspace_user" }
+
+[default]
+org_role = "user"
+
+[safety]
+max_removals_per_hour = 4
+"#;
+
+/// `keycard plan --all` for a rule change, then `serve` with that config: person by person,
+/// serve journals exactly the calls the preview listed, and the removal cap holds as many
+/// people as the preview said it would.
+pub async fn plan_all_matches_what_serve_then_does(db: TestDb) {
+    let h = Harness::start_with(db, RULES, existing_org(20)).await;
+    import(&h, &staff_csv(40), false).await;
+    h.settle().await;
+    let rules_start = RULES.find("[[rules]]").unwrap();
+    let candidate_text = format!("{}{CANDIDATE}", &RULES[..rules_start]);
+    let candidate = config(&candidate_text, &h.sim.base_url());
+
+    let calls_before = h.sim.sim.calls().len();
+    let preview = keycard::adoption::cli::run_plan_all(&candidate, &h.journal, h.clock.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.sim.sim.calls().len(),
+        calls_before,
+        "plan --all reads the mirror only"
+    );
+    assert!(preview.mirror_refreshed_at.is_some());
+    assert_eq!(preview.people, 40);
+    // 10 engineers lose Sandbox; 10 sales members change role and gain Sandbox; 10 sales
+    // invitees get their invite re-sent with the new role.
+    assert_eq!(preview.counts.get("remove_workspace_member"), Some(&10));
+    assert_eq!(preview.counts.get("update_user_role"), Some(&10));
+    assert_eq!(preview.counts.get("add_workspace_member"), Some(&10));
+    assert_eq!(preview.counts.get("withdraw_invite"), Some(&10));
+    assert_eq!(preview.counts.get("create_invite"), Some(&10));
+    assert_eq!(preview.per_rule["sales"].get("update_user_role"), Some(&10));
+    assert_eq!(preview.cap.people_losing_access, 10);
+    assert_eq!(preview.cap.would_hold, 6);
+    assert!(preview.exceeds_cap());
+    let table = keycard::adoption::preview::table(&preview);
+    assert!(table.contains("HOLD 6"), "{table}");
+
+    let last_seq = h
+        .actions_since(0)
+        .await
+        .iter()
+        .map(|a| a.seq)
+        .max()
+        .unwrap_or(0);
+    let app = keycard::app::Application::build_with_journal(
+        candidate.clone(),
+        h.clock.clone(),
+        h.journal.clone(),
+    )
+    .await
+    .unwrap();
+    let serve = app.worker().clone();
+    serve.drift_check().await.unwrap();
+    serve.run_until_idle().await.unwrap();
+    let done = h.actions_since(last_seq).await;
+
+    let mut held = 0;
+    for change in &preview.changes {
+        let mut want: Vec<(String, Value)> = change
+            .steps
+            .iter()
+            .filter(|p| p.step.is_call())
+            .map(|p| (p.step.kind().as_str().to_owned(), p.step.params()))
+            .collect();
+        let mut got: Vec<(String, Value)> = done
+            .iter()
+            .filter(|a| a.person_id == change.person_id)
+            .filter(|a| {
+                !matches!(
+                    a.kind.as_str(),
+                    "needs_manual_action" | "wait_for_acceptance"
+                )
+            })
+            .map(|a| (a.kind.as_str().to_owned(), a.params.clone()))
+            .collect();
+        want.sort_by_key(|w| w.1.to_string());
+        got.sort_by_key(|w| w.1.to_string());
+        assert_eq!(got, want, "{}", change.source_person_id);
+        held += usize::from(
+            done.iter()
+                .any(|a| a.person_id == change.person_id && a.status == ActionStatus::Held),
+        );
+    }
+    let changed: Vec<uuid::Uuid> = preview.changes.iter().map(|c| c.person_id).collect();
+    assert!(
+        done.iter()
+            .filter(|a| a.kind.as_str() != "wait_for_acceptance")
+            .all(|a| changed.contains(&a.person_id)),
+        "serve changed someone the preview did not list"
+    );
+    assert_eq!(held as u64, preview.cap.would_hold);
+}

@@ -10,7 +10,7 @@ mod org;
 
 use adoption::{
     import_a_thousand_rows_with_bad_ones, observe_mode_writes_nothing,
-    people_are_listed_with_filters_and_cursors,
+    people_are_listed_with_filters_and_cursors, plan_all_matches_what_serve_then_does,
 };
 use harness::*;
 use keycard::admin_sim::Fault;
@@ -1185,6 +1185,7 @@ on_both_backends!(
     import_a_thousand_rows_with_bad_ones,
     observe_mode_writes_nothing,
     people_are_listed_with_filters_and_cursors,
+    plan_all_matches_what_serve_then_does,
     hire_invite_acceptance_then_memberships,
     mover_changes_role_and_managed_memberships_only,
     leaver_keys_deactivated_memberships_and_member_removed,
