@@ -235,6 +235,10 @@ impl Application {
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
             scim,
+            reports: crate::adoption::reports::ReportContext {
+                worker: worker.clone(),
+                hygiene: config.raw.hygiene.clone(),
+            },
         };
         Ok(Self {
             listener,

@@ -52,6 +52,8 @@ pub enum Command {
     Journal(JournalArgs),
     /// Import the current staff (CSV or a SCIM source) as people; writes nothing to the organization.
     Import(crate::adoption::cli::ImportArgs),
+    /// A best-practice report from the organization mirror: access, drift, unmanaged, invites, workspaces, keys.
+    Report(crate::adoption::cli::ReportArgs),
     /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
@@ -202,6 +204,7 @@ pub async fn run() -> ExitCode {
         Command::Demo(_)
             | Command::Journal(_)
             | Command::Import(_)
+            | Command::Report(_)
             | Command::Sign(_)
             | Command::Plan(_)
             | Command::CheckConfig(_)
@@ -229,6 +232,7 @@ pub async fn run() -> ExitCode {
         Command::Plan(args) => plan(args).await,
         Command::Journal(args) => journal(args).await,
         Command::Import(args) => crate::adoption::cli::import(args).await,
+        Command::Report(args) => crate::adoption::cli::report(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
             .await

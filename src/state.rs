@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
+    /// What the best-practice reports read with (`GET /api/v1/reports/{name}`).
+    pub reports: crate::adoption::reports::ReportContext,
 }
 
 impl FromRef<AppState> for ScimState {

@@ -219,3 +219,63 @@ pub async fn run_plan_all(
         super::mirror_refreshed_at(journal, client.as_ref(), &clock, "keycard-plan").await?;
     super::preview::preview_all(&worker, journal, clock.now(), refreshed).await
 }
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// access | drift | unmanaged | invites | workspaces | keys
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(super::reports::NAMES))]
+    pub name: String,
+    #[arg(long, value_enum, default_value_t = crate::cli::Format::Table)]
+    pub format: crate::cli::Format,
+    /// Journal URL to read (instead of the one the config names).
+    #[arg(long, env = "KEYCARD_JOURNAL_URL")]
+    pub journal: Option<String>,
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
+}
+
+/// `keycard report NAME`.
+pub async fn report(args: ReportArgs) -> Result<(), String> {
+    let config = load(&args.config)?;
+    let journal = open_for_reading(&config, args.journal.as_deref()).await?;
+    if !journal.ready().await.map_err(|e| e.to_string())? {
+        return Err(
+            "the journal is not set up yet: run keycard migrate (or keycard import) first".into(),
+        );
+    }
+    let clock: SharedClock = Arc::new(SystemClock);
+    let ctx = report_context(&config, &journal, clock.clone()).map_err(|e| e.to_string())?;
+    let client = crate::app::admin_client_on(&config, clock.clone(), Some(&journal))
+        .map_err(|e| e.to_string())?;
+    super::mirror_refreshed_at(&journal, client.as_ref(), &clock, "keycard-report")
+        .await
+        .map_err(|e| e.to_string())?;
+    let report = super::reports::build(&ctx, &args.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    match args.format {
+        crate::cli::Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        ),
+        crate::cli::Format::Csv => print!(
+            "{}",
+            super::reports::csv(&report).map_err(|e| e.to_string())?
+        ),
+        crate::cli::Format::Table => print!("{}", super::reports::table(&report)),
+    }
+    Ok(())
+}
+
+/// What the reports read with, from a config (the CLI; `serve` builds its own).
+pub fn report_context(
+    config: &Config,
+    journal: &Journal,
+    clock: SharedClock,
+) -> Result<super::reports::ReportContext, AdoptionError> {
+    Ok(super::reports::ReportContext {
+        worker: crate::app::planning_worker(config, journal, clock)
+            .map_err(|e| AdoptionError::Config(e.to_string()))?,
+        hygiene: config.raw.hygiene.clone(),
+    })
+}

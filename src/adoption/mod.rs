@@ -11,8 +11,12 @@ pub mod cli;
 mod config;
 pub mod http;
 pub mod import;
+pub mod limits;
 pub mod preview;
 pub mod progress;
+pub mod reports;
+pub mod snapshot;
+pub mod unmanaged;
 
 pub use config::{HygieneConfig, Mode, UnmanagedConfig, UnmanagedPolicy};
 

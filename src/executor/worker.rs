@@ -46,6 +46,8 @@ pub struct WorkerSettings {
     /// How often the whole organization is read into the mirror and everyone compared with
     /// it; `None`: only at start (when the mirror is empty) and on demand.
     pub drift_check: Option<Duration>,
+    /// `[unmanaged] policy`: whether members no person names are offboarded.
+    pub unmanaged: crate::adoption::UnmanagedPolicy,
 }
 
 impl WorkerSettings {
@@ -71,6 +73,7 @@ impl WorkerSettings {
             ),
             failure_recheck: secs(r.failure_recheck_secs.max(1)),
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
+            unmanaged: config.raw.unmanaged.policy,
         }
     }
 }
@@ -171,6 +174,19 @@ impl Worker {
         self.notify.clone()
     }
 
+    /// Every workspace the rules name.
+    pub fn managed_workspaces(&self) -> std::collections::BTreeSet<String> {
+        self.rules.managed_workspaces()
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     pub fn settings(&self) -> &WorkerSettings {
         &self.settings
     }
@@ -222,6 +238,7 @@ impl Worker {
         if due {
             match mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await {
                 Ok(Some(_)) => {
+                    crate::adoption::unmanaged::apply_policy(self).await;
                     let drift = self.drift_check().await?;
                     tracing::info!(
                         people = drift.people,

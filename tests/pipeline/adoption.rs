@@ -357,3 +357,318 @@ pub async fn plan_all_matches_what_serve_then_does(db: TestDb) {
     );
     assert_eq!(held as u64, preview.cap.would_hold);
 }
+
+async fn report(h: &Harness, name: &str) -> Value {
+    let (status, body, ct) = get(h, &format!("/api/v1/reports/{name}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ct, "application/json");
+    assert!(body["mirror_refreshed_at"].is_string(), "{body}");
+    body
+}
+
+fn rows_where<'a>(report: &'a Value, column: &str, value: &str) -> Vec<&'a Value> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r[column] == value)
+        .collect()
+}
+
+const UNMANAGED_REMOVE: &str = r#"
+[unmanaged]
+policy = "remove"
+
+[safety]
+max_removals_per_hour = 1
+protected_emails = ["staff0004@acme.test"]
+"#;
+
+/// Members and an invite nobody names are reported; under `remove` the invite is withdrawn
+/// and the members are removed one per hour (the cap), while admins and a protected
+/// address are never touched.
+pub async fn unmanaged_members_are_reported_and_removed_within_the_cap(db: TestDb) {
+    let mut seed = existing_org(6);
+    seed.invites =
+        serde_json::from_value(json!([{ "email": "stranger@acme.test", "role": "user" }])).unwrap();
+    let config = format!("{RULES}{UNMANAGED_REMOVE}");
+    let h = Harness::start_with(db, &config, seed).await;
+    import(&h, &staff_csv(2), false).await;
+    h.settle().await;
+
+    let before = report(&h, "unmanaged").await;
+    let ids = |r: &Value| -> Vec<String> {
+        r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut listed = ids(&before);
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            "boss@acme.test",
+            "root@acme.test",
+            "staff0002@acme.test",
+            "staff0003@acme.test",
+            "staff0004@acme.test",
+            "staff0005@acme.test",
+            "stranger@acme.test"
+        ]
+    );
+    let root = rows_where(&before, "email", "root@acme.test");
+    assert!(
+        root[0]["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("never removed: holds the organization role admin")
+    );
+    let protected = rows_where(&before, "email", "staff0004@acme.test");
+    assert!(
+        protected[0]["action"]
+            .as_str()
+            .unwrap()
+            .contains("protected_emails")
+    );
+
+    // The policy acts after the next full read of the organization.
+    h.advance(86_401);
+    h.settle().await;
+    let remaining: Vec<&str> = [
+        "staff0002@acme.test",
+        "staff0003@acme.test",
+        "staff0005@acme.test",
+    ]
+    .into_iter()
+    .filter(|e| h.user(e).is_some())
+    .collect();
+    assert_eq!(
+        remaining.len(),
+        2,
+        "the cap lets one removal through this hour"
+    );
+    for kept in [
+        "root@acme.test",
+        "boss@acme.test",
+        "staff0004@acme.test",
+        "staff0000@acme.test",
+        "staff0001@acme.test",
+    ] {
+        assert!(h.user(kept).is_some(), "{kept} was removed");
+    }
+    assert!(
+        h.invites("stranger@acme.test")
+            .iter()
+            .all(|i| i["status"] != "pending")
+    );
+    let held = h
+        .actions_since(0)
+        .await
+        .into_iter()
+        .filter(|a| a.status == ActionStatus::Held)
+        .count();
+    assert_eq!(held, 2);
+    let after = report(&h, "unmanaged").await;
+    for email in remaining {
+        let row = rows_where(&after, "email", email);
+        assert_eq!(row[0]["action"], "removal queued (through the removal cap)");
+    }
+}
+
+const HYGIENE: &str = r#"
+[offboarding]
+api_keys = "keep"
+remove_user = true
+
+[hygiene]
+expired_invite_days = 30
+key_rotation_days = 90
+"#;
+
+/// Every report against a seeded organization, in JSON and CSV.
+pub async fn reports_read_a_seeded_organization(db: TestDb) {
+    let mut seed = existing_org(6);
+    seed.invites =
+        serde_json::from_value(json!([{ "email": "stranger@acme.test", "role": "user" }])).unwrap();
+    seed.api_keys = serde_json::from_value(json!([
+        { "name": "ci", "workspace": "Engineering", "created_by": "staff0000@acme.test" },
+        { "name": "=HYPERLINK(\"http://x\")", "created_by": "staff0003@acme.test" },
+        { "name": "leaver's", "created_by": "staff0001@acme.test" },
+        { "name": "legacy" }
+    ]))
+    .unwrap();
+    let config = format!("{RULES}{HYGIENE}");
+    let h = Harness::start_with(db, &config, seed).await;
+    import(
+        &h,
+        "id,email,department,status\nE0000,staff0000@acme.test,Engineering,active\nE0001,staff0001@acme.test,Sales,departed\n",
+        false,
+    )
+    .await;
+    h.settle().await;
+    h.advance(100 * 86_400);
+    h.settle().await;
+
+    let access = report(&h, "access").await;
+    let ada = rows_where(&access, "email", "staff0000@acme.test")[0];
+    assert_eq!(ada["org_role"], "developer");
+    assert_eq!(ada["org_role_rule"], "engineering");
+    assert_eq!(ada["person"], "hr/E0000");
+    assert_eq!(
+        ada["workspaces"],
+        "Engineering:workspace_developer; Sandbox:workspace_user"
+    );
+    let stranger = rows_where(&access, "email", "staff0002@acme.test")[0];
+    assert_eq!(stranger["org_role_rule"], "(no person: unmanaged)");
+    assert!(
+        rows_where(&access, "email", "staff0001@acme.test").is_empty(),
+        "the leaver was removed"
+    );
+
+    let invites = report(&h, "invites").await;
+    let old = rows_where(&invites, "email", "stranger@acme.test")[0];
+    assert_eq!(old["status"], "expired");
+    assert!(
+        old["cleanup"]
+            .as_str()
+            .unwrap()
+            .contains("only pending invites"),
+        "{old}"
+    );
+
+    let workspaces = report(&h, "workspaces").await;
+    assert_eq!(
+        rows_where(&workspaces, "name", "Research")[0]["unused"],
+        true
+    );
+    assert_eq!(
+        rows_where(&workspaces, "name", "Engineering")[0]["unused"],
+        false
+    );
+
+    let keys = report(&h, "keys").await;
+    assert_eq!(
+        rows_where(&keys, "name", "ci")[0]["creator_state"],
+        "current person"
+    );
+    assert_eq!(
+        rows_where(&keys, "name", "leaver's")[0]["creator_state"],
+        "departed person"
+    );
+    assert_eq!(
+        rows_where(&keys, "name", "legacy")[0]["creator_state"],
+        "none recorded"
+    );
+    assert_eq!(
+        rows_where(&keys, "name", "=HYPERLINK(\"http://x\")")[0]["creator_state"],
+        "member no person names"
+    );
+    assert!(
+        keys["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["rotation_due"] == true)
+    );
+
+    // A membership removed by hand: the drift report shows it until Keycard restores it.
+    let ada_id = h.user("staff0000@acme.test").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.remove_member_by_hand("Sandbox", &ada_id).await;
+    h.advance(86_401);
+    h.worker.sweep().await.unwrap();
+    let drift = report(&h, "drift").await;
+    let rows = rows_where(&drift, "person", "hr/E0000");
+    assert_eq!(rows.len(), 1, "{drift}");
+    assert_eq!(rows[0]["change"], "add to Sandbox as workspace_user");
+    h.settle().await;
+    let drift = report(&h, "drift").await;
+    assert!(
+        rows_where(&drift, "person", "hr/E0000").is_empty(),
+        "{drift}"
+    );
+
+    let unmanaged = report(&h, "unmanaged").await;
+    assert_eq!(
+        unmanaged["rows"].as_array().unwrap().len(),
+        6,
+        "{unmanaged}"
+    );
+
+    // CSV: the columns, when the mirror was read on every row, formulas defused.
+    let resp = h
+        .http
+        .get(format!("{}/api/v1/reports/keys?format=csv", h.base))
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-keycard-mirror-refreshed-at"));
+    let text = resp.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header.last().map(String::as_str),
+        Some("mirror_refreshed_at")
+    );
+    let names: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert!(
+        names.contains(&"'=HYPERLINK(\"http://x\")".to_owned()),
+        "{names:?}"
+    );
+    let (status, problem, ct) = get(&h, "/api/v1/reports/nope").await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (404, "application/problem+json"),
+        "{problem}"
+    );
+}
+
+/// An organization whose platform has no workspaces or API keys (Claude Enterprise): the
+/// read records what cannot be managed instead of failing, reports say so, and the lists
+/// are not asked for again until the next full read.
+pub async fn an_organization_without_workspaces_is_read_and_reported(db: TestDb) {
+    let mut seed = existing_org(3);
+    seed.organization = serde_json::from_value(json!({ "kind": "enterprise" })).unwrap();
+    seed.workspaces = Vec::new();
+    let h = Harness::start_with(db, RULES, seed).await;
+    import(&h, &staff_csv(3), false).await;
+    h.settle().await;
+    let limits = h.db().await.org_limits().await.unwrap();
+    let features: Vec<&str> = limits.iter().map(|l| l.feature.as_str()).collect();
+    assert_eq!(features, vec!["api_keys", "workspaces"]);
+    let lists = h
+        .sim
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.route == Some("workspaces.list"))
+        .count();
+    h.advance(3_600);
+    h.settle().await;
+    assert_eq!(
+        h.sim
+            .sim
+            .calls()
+            .iter()
+            .filter(|c| c.route == Some("workspaces.list"))
+            .count(),
+        lists,
+        "not asked again before the next full read"
+    );
+    let access = report(&h, "access").await;
+    let notes = access["notes"].to_string();
+    assert!(notes.contains("cannot manage workspaces"), "{notes}");
+    assert!(notes.contains("cannot manage api_keys"), "{notes}");
+}

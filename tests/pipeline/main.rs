@@ -9,8 +9,10 @@ mod ingest;
 mod org;
 
 use adoption::{
-    import_a_thousand_rows_with_bad_ones, observe_mode_writes_nothing,
-    people_are_listed_with_filters_and_cursors, plan_all_matches_what_serve_then_does,
+    an_organization_without_workspaces_is_read_and_reported, import_a_thousand_rows_with_bad_ones,
+    observe_mode_writes_nothing, people_are_listed_with_filters_and_cursors,
+    plan_all_matches_what_serve_then_does, reports_read_a_seeded_organization,
+    unmanaged_members_are_reported_and_removed_within_the_cap,
 };
 use harness::*;
 use keycard::admin_sim::Fault;
@@ -1186,6 +1188,9 @@ on_both_backends!(
     observe_mode_writes_nothing,
     people_are_listed_with_filters_and_cursors,
     plan_all_matches_what_serve_then_does,
+    unmanaged_members_are_reported_and_removed_within_the_cap,
+    reports_read_a_seeded_organization,
+    an_organization_without_workspaces_is_read_and_reported,
     hire_invite_acceptance_then_memberships,
     mover_changes_role_and_managed_memberships_only,
     leaver_keys_deactivated_memberships_and_member_removed,
