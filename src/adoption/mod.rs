@@ -73,3 +73,20 @@ pub async fn mirror_refreshed_at(
     crate::mirror::refresh(client, journal, clock, owner).await?;
     Ok(last(journal.conn().await?.mirror_reads().await?))
 }
+
+/// When `keycard serve` starts writing (`enforce`, no dry run), everyone is compared with the
+/// mirror at once (journal only, no Admin API call), so what observe mode planned is done
+/// now rather than at the next drift check.
+pub async fn on_start(worker: &crate::executor::Worker) {
+    if worker.settings().dry_run || !worker.has_client() {
+        return;
+    }
+    match worker.drift_check().await {
+        Ok(r) => tracing::info!(
+            people = r.people,
+            queued = r.queued,
+            "compared everyone with the organization mirror at start"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not compare everyone with the mirror at start"),
+    }
+}

@@ -420,6 +420,7 @@ impl Worker {
     /// The mirror loop of `keycard serve`: keeps the organization mirror current.
     pub async fn run_mirror(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        crate::adoption::on_start(self).await;
         loop {
             if let Err(e) = self.sweep().await {
                 tracing::warn!(error = %e, "mirror upkeep failed; retrying");
