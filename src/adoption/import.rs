@@ -73,11 +73,16 @@ fn pick(headers: &[String], names: &[&str]) -> Option<usize> {
 
 /// Reads a staff CSV (header row first). Rows that cannot be a person are returned as
 /// errors with their line number; a repeated id or address is an error on its second line.
-pub fn read_csv(reader: impl Read) -> Result<(Vec<StaffRow>, Vec<RowError>), AdoptionError> {
+pub fn read_csv(mut reader: impl Read) -> Result<(Vec<StaffRow>, Vec<RowError>), AdoptionError> {
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .map_err(|e| AdoptionError::Input(format!("not readable as UTF-8 text: {e}")))?;
+    let mut lines = LineCounter::new(&text);
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(reader);
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = csv
         .headers()
         .map_err(|e| AdoptionError::Input(format!("line 1: {e}")))?
@@ -98,7 +103,7 @@ pub fn read_csv(reader: impl Read) -> Result<(Vec<StaffRow>, Vec<RowError>), Ado
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
+                let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                 errors.push(RowError {
                     line,
                     id: None,
@@ -107,7 +112,7 @@ pub fn read_csv(reader: impl Read) -> Result<(Vec<StaffRow>, Vec<RowError>), Ado
                 continue;
             }
         };
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         let id = record.get(id_col).unwrap_or_default().to_owned();
         let fail = |error: String| RowError {
             line,
@@ -192,6 +197,42 @@ pub fn read_csv(reader: impl Read) -> Result<(Vec<StaffRow>, Vec<RowError>), Ado
         });
     }
     Ok((rows, errors))
+}
+
+/// The line a record starts on. The CSV reader places a record after blank lines at the
+/// first of them; people count lines from the record's own text.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// Offsets only grow, so counting is linear over the file.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while start < self.text.len() && matches!(self.text[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start >= self.at {
+            self.line += self.text[self.at..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.at = start;
+        }
+        self.line
+    }
 }
 
 /// The event that brings a person from what the journal knows to what the row says.
@@ -393,4 +434,39 @@ pub async fn scim_events(
         events.push(event);
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_carry_their_line_and_a_header_needs_id_and_email() {
+        let csv = "\u{feff}Employee_ID,Email,Department,Status,Team\nE1,a@x.test,Eng,,red\n\nE2,b@x.test,Eng,retired,\n\"E3\",\"c@x.test\",\"Sales, EMEA\",on_leave,\n";
+        let (rows, errors) = read_csv(csv.as_bytes()).unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.line, r.id.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(2, "E1"), (5, "E3")]
+        );
+        assert_eq!(rows[0].person["attributes"]["team"], "red");
+        assert_eq!(rows[1].person["department"], "Sales, EMEA");
+        assert_eq!(rows[1].status, PersonStatus::OnLeave);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 4);
+        assert!(errors[0].error.contains("retired"));
+        assert!(read_csv("name,email\nA,a@x.test\n".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_event_follows_what_the_journal_knows() {
+        use PersonStatus::*;
+        assert_eq!(kind_for(None, Active), EventKind::Hired);
+        assert_eq!(kind_for(Some(Active), Active), EventKind::Updated);
+        assert_eq!(kind_for(Some(Departed), Active), EventKind::Rehired);
+        assert_eq!(kind_for(Some(OnLeave), Active), EventKind::LeaveEnded);
+        assert_eq!(kind_for(Some(Active), Departed), EventKind::Departed);
+        assert_eq!(kind_for(None, OnLeave), EventKind::LeaveStarted);
+    }
 }

@@ -528,3 +528,20 @@ pub fn table(report: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_defused_and_plain_text_is_not() {
+        assert_eq!(cell(&json!("=SUM(A1)")), "'=SUM(A1)");
+        assert_eq!(cell(&json!("+1")), "'+1");
+        assert_eq!(cell(&json!("-1")), "'-1");
+        assert_eq!(cell(&json!("@cmd")), "'@cmd");
+        assert_eq!(cell(&json!("\tx")), "'\tx");
+        assert_eq!(cell(&json!("ada@example.com")), "ada@example.com");
+        assert_eq!(cell(&json!(42)), "42");
+        assert_eq!(cell(&Value::Null), "");
+    }
+}
