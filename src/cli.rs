@@ -46,7 +46,7 @@ pub enum Command {
     Migrate(ConfigArg),
     /// Validate config and rules; print sources, rules and managed workspaces.
     CheckConfig(CheckArgs),
-    /// Show the actions an event would cause, with the rules that matched; changes nothing.
+    /// Show the actions an event (or, with --all, a config for everyone) would cause, with the rules that matched; changes nothing.
     Plan(PlanArgs),
     /// Query the journal.
     Journal(JournalArgs),

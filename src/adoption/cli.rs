@@ -178,6 +178,9 @@ async fn open_for_reading(config: &Config, url: Option<&str>) -> Result<Journal,
 
 /// `keycard plan --all`.
 pub async fn plan_all(config: &Config, args: crate::cli::PlanArgs) -> Result<(), String> {
+    if matches!(args.format, crate::cli::Format::Csv) {
+        return Err("plan --all prints --format table or json".into());
+    }
     let journal = open_for_reading(config, args.journal.as_deref()).await?;
     if !journal.ready().await.map_err(|e| e.to_string())? {
         return Err(
