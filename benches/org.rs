@@ -6,6 +6,8 @@
 //!   memberships) against the writes that cannot be avoided;
 //! - **drift**: the daily check of a 10,000-member organization with 20 workspaces, when
 //!   nothing drifted, against the number of list pages;
+//! - **preview**: `keycard plan --all` for a rule change across that organization (every
+//!   member's role changes), from the mirror, timed;
 //! - **acceptance**: how soon an acceptance is noticed with 2,000 invites pending, and reads
 //!   per minute while waiting;
 //! - **replicas**: three clients (each standing for a `keycard serve` replica) on one journal
@@ -343,8 +345,9 @@ async fn joiners(scratch: &mut Scratch, n: usize) -> Result<String> {
     ))
 }
 
-/// The daily drift check of a large organization when nothing drifted.
-async fn drift(scratch: &mut Scratch, members: usize, workspaces: usize) -> Result<String> {
+/// A large organization whose members are all known to HR (one team per workspace), read
+/// and linked on day one: its seed, rules and hires.
+fn large_org(members: usize, workspaces: usize) -> (Value, String, Vec<LifecycleEvent>) {
     let names: Vec<String> = (0..workspaces).map(|w| format!("Team {w:02}")).collect();
     let mut seed = base_seed();
     seed["users"] = json!(
@@ -367,13 +370,6 @@ async fn drift(scratch: &mut Scratch, members: usize, workspaces: usize) -> Resu
             }))
             .collect::<Vec<_>>()
     );
-    let mut rules = SOURCE.to_owned();
-    for (w, name) in names.iter().enumerate() {
-        rules.push_str(&format!(
-            "\n[[rules]]\nname = \"team{w}\"\nwhen = 'person.department == \"D{w}\"'\norg_role = \"user\"\nworkspaces = {{ \"{name}\" = \"workspace_user\" }}\n"
-        ));
-    }
-    let org = Org::start(scratch.journal().await?, seed, &rules).await?;
     let hires: Vec<LifecycleEvent> = (0..members)
         .map(|i| {
             event(
@@ -385,6 +381,55 @@ async fn drift(scratch: &mut Scratch, members: usize, workspaces: usize) -> Resu
             )
         })
         .collect();
+    (seed, team_rules(workspaces, "user"), hires)
+}
+
+/// One rule per team: `org_role` for its department, its workspace as user.
+fn team_rules(workspaces: usize, org_role: &str) -> String {
+    let mut rules = SOURCE.to_owned();
+    for w in 0..workspaces {
+        rules.push_str(&format!(
+            "\n[[rules]]\nname = \"team{w}\"\nwhen = 'person.department == \"D{w}\"'\norg_role = \"{org_role}\"\nworkspaces = {{ \"Team {w:02}\" = \"workspace_user\" }}\n"
+        ));
+    }
+    rules
+}
+
+/// `keycard plan --all` for a rule change across a large organization: every member's
+/// organization role changes. From the mirror: no Admin API call.
+async fn preview(scratch: &mut Scratch, members: usize, workspaces: usize) -> Result<String> {
+    let (seed, rules, hires) = large_org(members, workspaces);
+    let org = Org::start(scratch.journal().await?, seed, &rules).await?;
+    org.deliver(&hires).await?;
+    org.settle().await?;
+    let before = org.calls().len();
+    let candidate = config(&team_rules(workspaces, "developer"), &org.sim.base_url())?;
+    let started = Instant::now();
+    let preview =
+        keycard::adoption::cli::run_plan_all(&candidate, &org.journal, org.clock.clone()).await?;
+    let elapsed = started.elapsed();
+    ensure!(
+        org.calls().len() == before,
+        "plan --all called the Admin API"
+    );
+    let changes = preview.counts.get("update_user_role").copied().unwrap_or(0);
+    ensure!(
+        changes == members as u64,
+        "{changes} role changes previewed for {members} members"
+    );
+    Ok(format!(
+        "| {} | {workspaces} | {} | {} | {:.2} s |",
+        preview.people,
+        preview.people_changed,
+        changes,
+        elapsed.as_secs_f64()
+    ))
+}
+
+/// The daily drift check of a large organization when nothing drifted.
+async fn drift(scratch: &mut Scratch, members: usize, workspaces: usize) -> Result<String> {
+    let (seed, rules, hires) = large_org(members, workspaces);
+    let org = Org::start(scratch.journal().await?, seed, &rules).await?;
     org.deliver(&hires).await?;
     // Day one: read, link everyone to their account (journal writes only).
     org.settle().await?;
@@ -599,6 +644,13 @@ async fn main() -> Result<()> {
                 "\n### drift\n\n| members | workspaces | pages | reads | reads/pages | writes | run time |\n|---:|---:|---:|---:|---:|---:|---:|"
             );
             println!("{}", drift(&mut scratch, m, w).await?);
+        }
+        if mode.wants("preview") {
+            let (m, w) = (mode.size(10_000, 2_000, 300), mode.size(20, 20, 3));
+            println!(
+                "\n### preview (`keycard plan --all`)\n\n| people | workspaces | people changed | role changes | run time |\n|---:|---:|---:|---:|---:|"
+            );
+            println!("{}", preview(&mut scratch, m, w).await?);
         }
         if mode.wants("acceptance") {
             let n = mode.size(2_000, 500, 20);

@@ -201,6 +201,8 @@ impl Application {
         if settings.dry_run {
             let why = if config.admin_credential.is_none() {
                 "no Admin API credential is configured (set admin_api.admin_key_env)"
+            } else if config.raw.mode == crate::adoption::Mode::Observe {
+                "mode = \"observe\" (set mode = \"enforce\" when the preview is right)"
             } else {
                 "admin_api.dry_run = true"
             };
@@ -281,6 +283,10 @@ impl Application {
             scim,
             credential: has_client.then_some(credential),
             notices,
+            reports: crate::adoption::reports::ReportContext {
+                worker: worker.clone(),
+                hygiene: config.raw.hygiene.clone(),
+            },
         };
         Ok(Self {
             listener,

@@ -46,7 +46,7 @@ pub enum Command {
     Migrate(ConfigArg),
     /// Validate config and rules; print sources, rules and managed workspaces.
     CheckConfig(CheckArgs),
-    /// Show the actions an event would cause, with the rules that matched; changes nothing.
+    /// Show the actions an event (or, with --all, a config for everyone) would cause, with the rules that matched; changes nothing.
     Plan(PlanArgs),
     /// Query the journal.
     Journal(JournalArgs),
@@ -57,6 +57,10 @@ pub enum Command {
     /// Read the whole organization now and compare everyone with it: ask the running
     /// service (with a reason), or with `--local` read it from here into the journal.
     Sync(crate::cli_ops::SyncArgs),
+    /// Import the current staff (CSV or a SCIM source) as people; writes nothing to the organization.
+    Import(crate::adoption::cli::ImportArgs),
+    /// A best-practice report from the organization mirror: access, drift, unmanaged, invites, workspaces, keys.
+    Report(crate::adoption::cli::ReportArgs),
     /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
     Sign(SignArgs),
     /// Run the local Admin API simulator (demos and tests).
@@ -116,8 +120,15 @@ pub struct CheckArgs {
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// A native-format event (docs/spec/keycard.md §4).
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub event: Option<PathBuf>,
+    /// Everyone at once: what each person would gain and lose under this config, from the
+    /// organization mirror; exits 1 when the removal cap would hold part of it.
     #[arg(long)]
-    pub event: PathBuf,
+    pub all: bool,
+    /// Output of `--all`.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
     /// The source the event would arrive from (default: the first `keycard` source).
     #[arg(long)]
     pub source: Option<String>,
@@ -212,6 +223,8 @@ pub async fn run() -> ExitCode {
         cli.command,
         Command::Demo(_)
             | Command::Journal(_)
+            | Command::Import(_)
+            | Command::Report(_)
             | Command::Sign(_)
             | Command::Plan(_)
             | Command::CheckConfig(_)
@@ -245,6 +258,8 @@ pub async fn run() -> ExitCode {
         Command::Release(args) => crate::cli_ops::release(args).await,
         Command::Resolve(args) => crate::cli_ops::resolve(args).await,
         Command::Sync(args) => crate::cli_ops::sync(args).await,
+        Command::Import(args) => crate::adoption::cli::import(args).await,
+        Command::Report(args) => crate::adoption::cli::report(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
             .await
@@ -533,10 +548,13 @@ fn redact_url(url: &str) -> String {
 
 async fn plan(args: PlanArgs) -> CliResult {
     let config = load(&args.config)?;
-    let bytes = std::fs::read(&args.event)
-        .map_err(|e| format!("cannot read {}: {e}", args.event.display()))?;
+    let path = match &args.event {
+        Some(path) if !args.all => path.clone(),
+        _ => return crate::adoption::cli::plan_all(&config, args).await,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let event = crate::ingest::NativeEvent::parse(&bytes)
-        .map_err(|e| format!("{}: {e}", args.event.display()))?;
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let now = SystemClock.now();
     let source = args
         .source

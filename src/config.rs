@@ -51,6 +51,10 @@ pub struct RawConfig {
     pub reconciler: ReconcilerConfig,
     /// Alerts out (src/notify).
     pub notify: crate::notify::NotifyConfig,
+    /// `observe`: plan, journal and report, write nothing (docs: adopting an organization).
+    pub mode: crate::adoption::Mode,
+    pub unmanaged: crate::adoption::UnmanagedConfig,
+    pub hygiene: crate::adoption::HygieneConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -568,6 +572,11 @@ impl Config {
         }
         if let Some(v) = env("KEYCARD_ADMIN_API_BASE_URL") {
             raw.admin_api.base_url = v;
+        }
+        if let Some(v) = env("KEYCARD_MODE") {
+            raw.mode = crate::adoption::Mode::parse(&v).ok_or_else(|| {
+                ConfigError::invalid("KEYCARD_MODE", format!("'{v}' is not observe or enforce"))
+            })?;
         }
         if let Some(v) = env("KEYCARD_DRY_RUN") {
             raw.admin_api.dry_run = matches!(v.as_str(), "1" | "true" | "yes");

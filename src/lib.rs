@@ -18,6 +18,7 @@ macro_rules! outln {
 
 pub mod admin_api;
 pub mod admin_sim;
+pub mod adoption;
 pub mod app;
 pub mod auth;
 pub mod budget;

@@ -39,6 +39,8 @@ pub struct AppState {
     pub credential: Option<Arc<crate::credential::CredentialHealth>>,
     /// Notices for people (`crate::notify`): the alert sender subscribes.
     pub notices: crate::notify::Notifier,
+    /// What the best-practice reports read with (`GET /api/v1/reports/{name}`).
+    pub reports: crate::adoption::reports::ReportContext,
 }
 
 impl FromRef<AppState> for ScimState {

@@ -47,6 +47,8 @@ pub struct WorkerSettings {
     /// How often the whole organization is read into the mirror and everyone compared with
     /// it; `None`: only at start (when the mirror is empty) and on demand.
     pub drift_check: Option<Duration>,
+    /// `[unmanaged] policy`: whether members no person names are offboarded.
+    pub unmanaged: crate::adoption::UnmanagedPolicy,
 }
 
 impl WorkerSettings {
@@ -61,7 +63,9 @@ impl WorkerSettings {
             verify_after: secs(r.verify_after_secs),
             max_attempts: r.max_attempts.max(1),
             retry_base: secs(r.retry_base_secs),
-            dry_run: config.raw.admin_api.dry_run || config.admin_credential.is_none(),
+            dry_run: config.raw.admin_api.dry_run
+                || config.admin_credential.is_none()
+                || config.raw.mode == crate::adoption::Mode::Observe,
             policy: Policy::from_config(config),
             idle_poll: std::time::Duration::from_millis(r.idle_poll_ms.max(10)),
             // A third of the lease: two renewals can be missed before the lease lapses.
@@ -70,6 +74,7 @@ impl WorkerSettings {
             ),
             failure_recheck: secs(r.failure_recheck_secs.max(1)),
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
+            unmanaged: config.raw.unmanaged.policy,
         }
     }
 }
@@ -114,6 +119,16 @@ pub enum SyncError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Read(#[from] MirrorError),
+}
+
+/// Everyone's plans (`Worker::plan_everyone`).
+#[derive(Debug, Clone)]
+pub struct Everyone {
+    /// Everyone the journal knows (people not yet applied included).
+    pub people: usize,
+    /// Whether the plans were made from a mirror of the organization.
+    pub organization_known: bool,
+    pub plans: Vec<(PersonRow, Plan)>,
 }
 
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
@@ -230,6 +245,19 @@ impl Worker {
         self.notify.clone()
     }
 
+    /// Every workspace the rules name.
+    pub fn managed_workspaces(&self) -> std::collections::BTreeSet<String> {
+        self.rules.managed_workspaces()
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     pub fn settings(&self) -> &WorkerSettings {
         &self.settings
     }
@@ -317,6 +345,8 @@ impl Worker {
         else {
             return Ok(None);
         };
+        // Members nobody manages, per `[unmanaged] policy`, before everyone is compared.
+        crate::adoption::unmanaged::apply_policy(self).await;
         let drift = self.drift_check().await?;
         Ok(Some(SyncReport { read, drift }))
     }
@@ -327,29 +357,17 @@ impl Worker {
     /// at once (a journal write, no call); everyone else costs nothing.
     pub async fn drift_check(&self) -> WorkerResult<DriftReport> {
         let now = self.clock.now();
-        let (facts, people) = {
-            let mut conn = self.journal.conn().await?;
-            let known = self.client.is_some() && conn.mirror_was_read().await?;
-            match Facts::for_everyone(
-                &mut conn,
-                known,
-                self.settings.policy.max_removals_per_hour,
-                now,
-            )
-            .await
-            {
-                Ok(loaded) => loaded,
-                Err(LoadError::Journal(e)) => return Err(e),
-                Err(LoadError::AdminApi(_)) => return Ok(DriftReport::default()),
-            }
+        let planned = match self.plan_everyone().await {
+            Ok(planned) => planned,
+            Err(LoadError::Journal(e)) => return Err(e),
+            Err(LoadError::AdminApi(_)) => return Ok(DriftReport::default()),
         };
         let mut report = DriftReport {
-            people: people.len(),
+            people: planned.people,
             ..DriftReport::default()
         };
         let mut tx = self.journal.begin().await?;
-        for person in people.iter().filter(|p| p.status != PersonStatus::New) {
-            let plan = plan_person(&inputs(person, &facts, &self.rules), &self.settings.policy);
+        for (person, plan) in &planned.plans {
             if plan.steps.iter().any(|p| p.step.is_call()) {
                 tx.enqueue_job(person.id, now, "drift check", None, Priority::Drift)
                     .await?;
@@ -361,6 +379,37 @@ impl Worker {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// Everyone's plan at once, from the whole mirror and journal, through the planner a
+    /// reconcile run uses: the drift check and `keycard plan --all`.
+    pub async fn plan_everyone(&self) -> Result<Everyone, LoadError> {
+        let now = self.clock.now();
+        let mut conn = self.journal.conn().await?;
+        let known = self.client.is_some() && conn.mirror_was_read().await?;
+        let (facts, people) = Facts::for_everyone(
+            &mut conn,
+            known,
+            self.settings.policy.max_removals_per_hour,
+            now,
+        )
+        .await?;
+        drop(conn);
+        let total = people.len();
+        let plans = people
+            .into_iter()
+            .filter(|p| p.status != PersonStatus::New)
+            .map(|person| {
+                let plan =
+                    plan_person(&inputs(&person, &facts, &self.rules), &self.settings.policy);
+                (person, plan)
+            })
+            .collect();
+        Ok(Everyone {
+            people: total,
+            organization_known: known,
+            plans,
+        })
     }
 
     /// While invites are pending, reads the newest members once per `invite_poll` (across
@@ -470,6 +519,7 @@ impl Worker {
     /// The mirror loop of `keycard serve`: keeps the organization mirror current.
     pub async fn run_mirror(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        crate::adoption::on_start(self).await;
         loop {
             if let Err(e) = self.sweep().await {
                 tracing::warn!(error = %e, "mirror upkeep failed; retrying");

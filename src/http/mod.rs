@@ -1,7 +1,7 @@
 //! Keycard's HTTP surface (docs/spec/keycard.md §3): webhooks, the ops journal API, health.
 
 pub mod limits;
-mod ops;
+pub(crate) mod ops;
 pub mod problem;
 mod webhooks;
 mod writes;
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync", post(writes::sync))
         .route("/operator-log", get(writes::operator_log))
         .route("/me", get(writes::me))
+        .merge(crate::adoption::http::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

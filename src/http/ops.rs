@@ -87,7 +87,7 @@ impl FilterParams {
     }
 }
 
-pub(super) fn query_problem(err: axum::extract::rejection::QueryRejection) -> Problem {
+pub(crate) fn query_problem(err: axum::extract::rejection::QueryRejection) -> Problem {
     let mut detail = err.body_text();
     if detail.contains("since") || detail.contains("until") {
         detail.push_str(" (times are RFC 3339, e.g. 2026-11-28T10:00:00Z)");

@@ -235,6 +235,35 @@ pub(super) fn malformed_cursor(cursor: &str) -> JournalError {
     ))
 }
 
+/// Narrows a listing ordered by (`column`, id) to the rows after a `time|id` cursor:
+/// `newer_first` for descending order.
+pub(super) fn push_time_cursor(
+    s: &mut super::db::Stmt,
+    cursor: &str,
+    column: &str,
+    newer_first: bool,
+) -> JournalResult<()> {
+    let raw = decode_cursor(cursor)?;
+    let (ts, id) = raw
+        .split_once('|')
+        .and_then(|(t, i)| {
+            Some((
+                DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc),
+                uuid::Uuid::parse_str(i).ok()?,
+            ))
+        })
+        .ok_or_else(|| malformed_cursor(cursor))?;
+    let op = if newer_first { "<" } else { ">" };
+    s.push(&format!(" AND ({column} {op} "))
+        .push_bind(ts)
+        .push(&format!(" OR ({column} = "))
+        .push_bind(ts)
+        .push(&format!(" AND id {op} "))
+        .push_bind(id)
+        .push("))");
+    Ok(())
+}
+
 pub(super) fn decode_cursor(cursor: &str) -> JournalResult<String> {
     URL_SAFE_NO_PAD
         .decode(cursor)

@@ -4,7 +4,7 @@
 //! No journal transaction is held across an Admin API call: each page is written in a
 //! transaction of its own once it has arrived.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use super::{
     Effect, MirrorObject, ObjectKind, invite_object, key_object, member_id, member_object,
@@ -16,7 +16,7 @@ use crate::admin_api::{
 };
 use crate::admin_api::{ListQuery, MAX_PAGE_SIZE};
 use crate::clock::SharedClock;
-use crate::journal::{Journal, JournalError, fold_email};
+use crate::journal::{Journal, JournalError, LimitRow, fold_email};
 
 /// What reading the organization can fail on.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,9 @@ pub async fn refresh(
     clock: &SharedClock,
     owner: &str,
 ) -> Result<Option<RefreshReport>, MirrorError> {
-    let started = clock.now();
+    // PostgreSQL keeps microseconds: a start with nanoseconds would be later than the
+    // `seen_at` of what this very read stores, and the read would discard its own rows.
+    let started = clock.now().trunc_subsecs(6);
     if !journal
         .conn()
         .await?
@@ -127,32 +129,53 @@ async fn read_all(
         started_at: Some(started),
         ..RefreshReport::default()
     };
-    let (p, n) = read_list(client, journal, clock, owner, ListWorkspaces::new(), |w| {
-        workspace_object(w)
-    })
-    .await?;
+    let mut limits = Vec::new();
+    let (p, n) = supported(
+        read_list(client, journal, clock, owner, ListWorkspaces::new(), |w| {
+            workspace_object(w)
+        })
+        .await,
+        "workspaces",
+        clock,
+        &mut limits,
+    )?;
     (report.pages, report.workspaces) = (report.pages + p, n);
-    let (p, n) = read_list(client, journal, clock, owner, ListUsers::new(), user_object).await?;
+    let (p, n) = supported(
+        read_list(client, journal, clock, owner, ListUsers::new(), user_object).await,
+        "users",
+        clock,
+        &mut limits,
+    )?;
     (report.pages, report.users) = (report.pages + p, n);
-    let (p, n) = read_list(
-        client,
-        journal,
+    let (p, n) = supported(
+        read_list(
+            client,
+            journal,
+            clock,
+            owner,
+            ListInvites::new(),
+            invite_object,
+        )
+        .await,
+        "invites",
         clock,
-        owner,
-        ListInvites::new(),
-        invite_object,
-    )
-    .await?;
+        &mut limits,
+    )?;
     (report.pages, report.invites) = (report.pages + p, n);
-    let (p, n) = read_list(
-        client,
-        journal,
+    let (p, n) = supported(
+        read_list(
+            client,
+            journal,
+            clock,
+            owner,
+            ListApiKeys::new(),
+            key_object,
+        )
+        .await,
+        "api_keys",
         clock,
-        owner,
-        ListApiKeys::new(),
-        key_object,
-    )
-    .await?;
+        &mut limits,
+    )?;
     (report.pages, report.api_keys) = (report.pages + p, n);
 
     // Members of every workspace the organization has now.
@@ -175,7 +198,7 @@ async fn read_all(
     }
     drop(conn);
     for ws in &workspaces {
-        let member_start = clock.now();
+        let member_start = clock.now().trunc_subsecs(6);
         let (p, n) = read_list(
             client,
             journal,
@@ -205,6 +228,15 @@ async fn read_all(
         tx.mirror_sweep(kind, None, started).await?;
     }
     tx.mirror_drop_members_outside(&workspaces).await?;
+    for feature in FEATURES {
+        match limits.iter().find(|l| l.feature == *feature) {
+            Some(limit) => {
+                tracing::warn!(feature, reason = %limit.reason, "the Admin API does not serve this part of the organization");
+                tx.record_limit(limit).await?;
+            }
+            None => tx.clear_limit(feature).await?,
+        }
+    }
     report.objects = report.users
         + report.invites
         + report.workspaces
@@ -231,6 +263,35 @@ async fn read_all(
         "organization mirror read"
     );
     Ok(report)
+}
+
+/// The parts of the organization a full read lists.
+const FEATURES: &[&str] = &["workspaces", "users", "invites", "api_keys"];
+
+/// A list the organization answers "not found" for (the endpoint does not exist for its
+/// platform or plan, admin-api.md §9) is a limit, recorded with the read, not a failure to
+/// retry: the read goes on without it.
+fn supported(
+    read: Result<(u64, u64), MirrorError>,
+    feature: &str,
+    clock: &SharedClock,
+    limits: &mut Vec<LimitRow>,
+) -> Result<(u64, u64), MirrorError> {
+    match read {
+        Err(MirrorError::AdminApi(e)) if e.is_not_found() => {
+            limits.push(LimitRow {
+                feature: feature.to_owned(),
+                reason: format!(
+                    "the Admin API answered {e} when listing {feature}: this organization's platform or plan does not offer it (admin-api.md §9), so Keycard cannot read or change it"
+                ),
+                http_status: e.status().map(i32::from),
+                request_id: e.request_id().map(str::to_owned),
+                detected_at: clock.now(),
+            });
+            Ok((0, 0))
+        }
+        other => other,
+    }
 }
 
 /// Members the cheap read found that the mirror did not have.

@@ -72,6 +72,7 @@ pub use decision::{
     Attribution, Basis, Candidate, Decision, Explanation, GrantSource, Outcome, RuleOutcome,
 };
 pub use error::{RuleError, RuleErrorKind};
+pub(crate) use person::PERSON_FIELDS;
 pub use person::{PersonFacts, PersonStatus};
 pub use roles::{OrgRole, WorkspaceRole};
 pub use ruleset::{Grant, Rule, RuleSet};

@@ -574,6 +574,29 @@ impl Harness {
         rows
     }
 
+    /// Every action journaled after sequence number `seq`, oldest first.
+    pub async fn actions_since(&self, seq: i64) -> Vec<ActionRow> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let filter = JournalFilter {
+                limit: 1000,
+                cursor: cursor.clone(),
+                ..Default::default()
+            };
+            let page = async { self.journal.conn().await?.list_actions(&filter).await }
+                .await
+                .unwrap_or_else(|e| panic!("journal: {e}"));
+            out.extend(page.data.into_iter().filter(|a| a.seq > seq));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        out.reverse();
+        out
+    }
+
     pub async fn event_count(&self) -> usize {
         let filter = JournalFilter {
             limit: 1000,

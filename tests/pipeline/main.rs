@@ -2,6 +2,7 @@
 //! a fresh PostgreSQL database per test, the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+mod adoption;
 mod alerts;
 mod credential;
 mod export;
@@ -14,6 +15,12 @@ mod metrics;
 mod operators;
 mod org;
 
+use adoption::{
+    an_organization_without_workspaces_is_read_and_reported, import_a_thousand_rows_with_bad_ones,
+    observe_mode_writes_nothing, people_are_listed_with_filters_and_cursors,
+    plan_all_matches_what_serve_then_does, reports_read_a_seeded_organization,
+    unmanaged_members_are_reported_and_removed_within_the_cap,
+};
 use alerts::{
     a_held_removal_alerts_every_target_once,
     alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
@@ -1211,6 +1218,13 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 on_both_backends!(
     protected_people_are_never_offboarded_by_automation,
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
+    import_a_thousand_rows_with_bad_ones,
+    observe_mode_writes_nothing,
+    people_are_listed_with_filters_and_cursors,
+    plan_all_matches_what_serve_then_does,
+    unmanaged_members_are_reported_and_removed_within_the_cap,
+    reports_read_a_seeded_organization,
+    an_organization_without_workspaces_is_read_and_reported,
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,
