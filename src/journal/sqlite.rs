@@ -46,7 +46,10 @@ impl SqliteJournal {
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
         let path = options.get_filename().to_path_buf();
-        let in_memory = path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:");
+        // sqlx names an in-memory database `file:sqlx-in-memory-N`: no file, so no lock file.
+        let in_memory = path.as_os_str().is_empty()
+            || url.contains(":memory:")
+            || path.to_string_lossy().starts_with("file:sqlx-in-memory");
         let lock = if in_memory || read_only {
             None
         } else {
