@@ -16,9 +16,10 @@
 //! looks like a number or a date: `KEYCARD_ADMIN_API__VERSION='"2023-06-01"'` (unquoted
 //! dates are read as strings too). The lists `sources` and `rules` are set whole.
 //!
-//! Five older names stay as aliases ([`ALIASES`]). Other `KEYCARD_*` variables (the
-//! `KEYCARD_CONFIG` path, `KEYCARD_LOG`, secrets a config names with `*_env`) are not keys
-//! and are left alone: only a variable whose first part names a section is read.
+//! Five older names stay as aliases ([`ALIASES`]); the rule's name wins where both are set.
+//! Other `KEYCARD_*` variables (the `KEYCARD_CONFIG` path, `KEYCARD_LOG`, secrets a config
+//! names with `*_env`) are not keys and are left alone: only a variable whose first part
+//! names a section is read.
 
 use std::collections::BTreeMap;
 
@@ -101,7 +102,7 @@ impl EnvLayer {
     /// Reads every `KEYCARD_*` variable that names a key, and the aliases.
     pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let mut layer = Self::default();
-        // Canonical names first, so an alias that disagrees is reported against them.
+        // Canonical names first: where both are set, the rule's name wins.
         for (var, text) in vars {
             if ALIASES.iter().any(|a| a.var == var) {
                 continue;
@@ -183,19 +184,9 @@ impl EnvLayer {
             // The aliases always held text (an address, a URL, a path).
             toml::Value::String(text.to_owned())
         };
-        if let Some(other) = self.names.get(alias.key) {
-            let same = lookup(&self.dict, alias.key)
-                .zip(to_figment(alias.var, &value).ok())
-                .is_some_and(|(a, b)| a == &b);
-            if !same {
-                return Err(ConfigError::invalid(
-                    alias.var,
-                    format!(
-                        "sets {} to another value than {other} does; unset one of them ({} is the older name)",
-                        alias.key, alias.var
-                    ),
-                ));
-            }
+        // The rule's name wins over the alias: an image may set the alias as its default
+        // (deploy/Containerfile sets KEYCARD_LISTEN) and a deployment override it by the rule.
+        if self.names.contains_key(alias.key) {
             return Ok(());
         }
         self.set(alias.key, alias.var, value)
@@ -226,6 +217,7 @@ impl EnvLayer {
     }
 }
 
+#[cfg(test)]
 fn lookup<'a>(dict: &'a Dict, key: &str) -> Option<&'a Value> {
     let mut parts = key.split('.');
     let mut value = dict.get(parts.next()?)?;
@@ -329,23 +321,19 @@ mod tests {
             lookup(&layer.dict, "admin_api.dry_run").and_then(Value::to_bool),
             Some(true)
         );
-        assert!(
-            EnvLayer::from_vars(&vars(&[
-                ("KEYCARD_LISTEN", "0.0.0.0:8080"),
-                ("KEYCARD_SERVER__LISTEN", "0.0.0.0:8080"),
-            ]))
-            .is_ok()
-        );
-        let clash = EnvLayer::from_vars(&vars(&[
+        // Both set: the rule's name wins (an image's alias default, a deployment's override).
+        let both = EnvLayer::from_vars(&vars(&[
             ("KEYCARD_LISTEN", "0.0.0.0:8080"),
             ("KEYCARD_SERVER__LISTEN", "0.0.0.0:9090"),
         ]))
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
-        assert!(
-            clash.starts_with("KEYCARD_LISTEN: sets server.listen"),
-            "{clash}"
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            both.var_for("server.listen"),
+            Some("KEYCARD_SERVER__LISTEN")
+        );
+        assert_eq!(
+            lookup(&both.dict, "server.listen").and_then(Value::as_str),
+            Some("0.0.0.0:9090")
         );
         let typo = EnvLayer::from_vars(&vars(&[("KEYCARD_DRY_RUN", "ture")]))
             .map(|_| ())
