@@ -176,6 +176,11 @@ pub fn render(config: &super::Config) -> Result<String, ConfigError> {
     if let toml::Value::Table(table) = &value {
         walk(table, "", &mut lines);
     }
+    // Optional keys left unset are shown too, as comments: what could be set, and isn't.
+    let json = serde_json::to_value(&config.raw)
+        .map_err(|e| ConfigError::invalid("config", e.to_string()))?;
+    unset(&json, "", &mut lines);
+    lines.sort_by(|a, b| a.1.cmp(&b.1));
     let width = lines
         .iter()
         .map(|(l, _)| l.len())
@@ -188,6 +193,24 @@ pub fn render(config: &super::Config) -> Result<String, ConfigError> {
         out.push_str(&format!("{line:<width$}  # {origin}\n"));
     }
     Ok(out)
+}
+
+fn unset(value: &serde_json::Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    let serde_json::Value::Object(map) = value else {
+        return;
+    };
+    for (name, value) in map {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            serde_json::Value::Null => out.push((format!("# {key} (unset)"), key)),
+            serde_json::Value::Object(_) => unset(value, &key, out),
+            _ => {}
+        }
+    }
 }
 
 fn walk(table: &toml::Table, prefix: &str, out: &mut Vec<(String, String)>) {

@@ -208,6 +208,13 @@ fn check_config_print_shows_origins_and_never_a_secret() {
         line("reconciler.lease_secs").ends_with("# default"),
         "{stdout}"
     );
+    // Optional keys left unset are listed as such.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("# server.ops_listen (unset)") && l.ends_with("# default")),
+        "{stdout}"
+    );
     assert!(line("sources[0].secret_env").ends_with(&format!("# file {path}")));
     assert!(
         line("journal.url").contains("postgres://keycard:***@db/keycard"),

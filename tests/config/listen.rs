@@ -120,3 +120,26 @@ fn the_same_fixed_address_twice_is_refused() {
     let err = load(Some(&f.path), &[]).unwrap_err();
     assert_eq!(err.key(), Some("server.ops_listen"), "{err}");
 }
+
+#[tokio::test]
+async fn an_address_in_use_names_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let f = file(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nops_listen = \"127.0.0.1:{port}\"\n[journal]\ndata_dir = {:?}\n",
+        dir.path().display().to_string()
+    ));
+    let config = load(Some(&f.path), &[]).unwrap();
+    let err = Application::build(config, Arc::new(SystemClock))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("bound a port in use"))
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "cannot listen on 127.0.0.1:{port} (server.ops_listen):"
+        )),
+        "{err}"
+    );
+}
