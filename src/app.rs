@@ -130,6 +130,8 @@ pub struct Application {
     state: AppState,
     worker: Worker,
     workers: usize,
+    /// How long a stop waits for in-flight work (`server.shutdown_grace_secs`).
+    grace: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -231,6 +233,7 @@ impl Application {
             max_body_bytes: config.raw.server.max_body_bytes,
             notify: worker.notifier(),
             metrics: Arc::new(Metrics::default()),
+            organization: worker.has_client(),
             scim,
         };
         Ok(Self {
@@ -244,6 +247,7 @@ impl Application {
             } else {
                 1
             },
+            grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
         })
     }
 
@@ -310,7 +314,12 @@ impl Application {
         &self.state.journal
     }
 
-    /// Serves HTTP and runs `workers` worker loops until `shutdown` resolves.
+    /// Serves HTTP and runs `workers` worker loops until `shutdown` resolves, then stops
+    /// gracefully: no new connection is accepted and no new job claimed; Admin API calls
+    /// waiting on pacing or backoff end at once (a request already sent is let finish, so
+    /// its outcome is journaled); runs give their jobs back, due at once. Whatever is still
+    /// running after the grace is abandoned — a crash in effect, which the next process
+    /// recovers — and every lease this process holds is given back before it exits.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -338,19 +347,55 @@ impl Application {
             let stop = stopped(&tx);
             tasks.push(tokio::spawn(async move { worker.run_jobs(stop).await }));
         }
-        let stop = tx.clone();
+        let stopping = self.worker.stopping();
         let journal = self.state.journal.clone();
-        let result = Self::serve_all(self.listener, self.ops_listener, self.state, async move {
-            shutdown.await;
-            let _ = stop.send(());
-        })
-        .await;
+        let http = {
+            let stop = stopped(&tx);
+            tokio::spawn(Self::serve_all(
+                self.listener,
+                self.ops_listener,
+                self.state,
+                stop,
+            ))
+        };
+        shutdown.await;
+        let begun = std::time::Instant::now();
+        tracing::info!(grace_secs = self.grace.as_secs(), "stopping");
+        stopping.cancel();
         let _ = tx.send(());
-        for t in tasks {
-            let _ = t.await;
+        let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        let mut all = futures::future::join_all(tasks);
+        if tokio::time::timeout(self.grace, &mut all).await.is_err() {
+            tracing::warn!(
+                "stop grace over with work still running: abandoning it (the next process re-reads and completes it)"
+            );
+            for t in &aborts {
+                t.abort();
+            }
+            let _ = all.await;
+        }
+        // HTTP: in-flight deliveries had the grace too; slower ones are cut (senders retry
+        // what was not acknowledged).
+        let left = self.grace.saturating_sub(begun.elapsed());
+        let result = match tokio::time::timeout(left, http).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Ok(()),
+            Err(_) => {
+                tracing::warn!("stop grace over with requests still open: closing them");
+                Ok(())
+            }
+        };
+        match journal.conn().await {
+            Ok(mut conn) => match conn.release_leases_of(self.worker.owner()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(leases = n, "leases given back for the next process"),
+                Err(e) => tracing::warn!(error = %e, "could not give leases back; they lapse"),
+            },
+            Err(e) => tracing::warn!(error = %e, "could not give leases back; they lapse"),
         }
         // Last: a clean exit leaves the embedded journal complete in its one file.
         journal.close().await;
+        tracing::info!(took_ms = begun.elapsed().as_millis() as u64, "stopped");
         result
     }
 
@@ -430,8 +475,19 @@ pub fn planning_worker(
     journal: &Journal,
     clock: SharedClock,
 ) -> Result<Worker, StartError> {
+    worker_for(config, journal, clock, "keycard-plan")
+}
+
+/// A worker for a one-off command (`keycard sync`), sharing the journal's budget and
+/// leases under the name `owner`.
+pub fn worker_for(
+    config: &Config,
+    journal: &Journal,
+    clock: SharedClock,
+    owner: &str,
+) -> Result<Worker, StartError> {
     let rules = Arc::new(compile_rules(config)?);
     let client = admin_client_on(config, clock.clone(), Some(journal))?;
-    let settings = WorkerSettings::from_config(config, "keycard-plan".into());
+    let settings = WorkerSettings::from_config(config, owner.into());
     Ok(Worker::new(journal.clone(), client, rules, clock, settings))
 }

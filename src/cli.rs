@@ -48,6 +48,9 @@ pub enum Command {
     CheckConfig(CheckArgs),
     /// Show the actions an event would cause, with the rules that matched; changes nothing.
     Plan(PlanArgs),
+    /// Read the whole organization into the journal's mirror now and compare everyone with
+    /// it; whoever drifted is queued for `serve` to converge. Makes only GET requests.
+    Sync(SyncArgs),
     /// Query the journal.
     Journal(JournalArgs),
     /// Sign a payload the way a Standard Webhooks sender would (for curl and tests).
@@ -117,6 +120,15 @@ pub struct PlanArgs {
     /// Journal URL to read what is known of the person (default: the config's journal).
     #[arg(long, env = "KEYCARD_JOURNAL_URL")]
     pub journal: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Print the report as JSON instead of lines.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -198,6 +210,7 @@ pub async fn run() -> ExitCode {
             | Command::Journal(_)
             | Command::Sign(_)
             | Command::Plan(_)
+            | Command::Sync(_)
             | Command::CheckConfig(_)
             | Command::Completions(_)
             | Command::Man(_)
@@ -221,6 +234,7 @@ pub async fn run() -> ExitCode {
         Command::Migrate(args) => migrate(args).await,
         Command::CheckConfig(args) => check_config(args).await,
         Command::Plan(args) => plan(args).await,
+        Command::Sync(args) => sync(args).await,
         Command::Journal(args) => journal(args).await,
         Command::Sign(args) => sign(args),
         Command::AdminSim(args) => crate::admin_sim::run_cli(args)
@@ -579,6 +593,54 @@ async fn plan(args: PlanArgs) -> CliResult {
     .await
     .map_err(|e| e.to_string())?;
     println!("{preview}");
+    Ok(())
+}
+
+async fn sync(args: SyncArgs) -> CliResult {
+    let config = load(&args.config)?;
+    let journal = connect(&config).await.map_err(|e| {
+        format!("{e} (if a keycard serve holds this journal, ask it instead: POST /api/v1/sync)")
+    })?;
+    if !journal.ready().await.map_err(|e| e.to_string())? {
+        return Err("the journal is not set up yet: run `keycard migrate` first".into());
+    }
+    let worker = crate::app::worker_for(&config, &journal, Arc::new(SystemClock), "keycard-sync")
+        .map_err(|e| e.to_string())?;
+    let outcome = worker.sync().await.map_err(|e| e.to_string());
+    journal.close().await;
+    match outcome? {
+        None => println!(
+            "another process is reading the organization now; its read will be compared with everyone when it ends"
+        ),
+        Some(done) if args.json => println!(
+            "{}",
+            serde_json::to_string_pretty(&done).map_err(|e| e.to_string())?
+        ),
+        Some(done) => {
+            let r = &done.read;
+            let took = match (r.started_at, r.finished_at) {
+                (Some(a), Some(b)) => {
+                    format!(" in {:.1} s", (b - a).num_milliseconds() as f64 / 1000.0)
+                }
+                _ => String::new(),
+            };
+            println!(
+                "read the organization: {} objects in {} pages{took} ({} members, {} invites, {} workspaces, {} workspace memberships, {} API keys)",
+                r.objects,
+                r.pages,
+                r.users,
+                r.invites,
+                r.workspaces,
+                r.workspace_members,
+                r.api_keys
+            );
+            let d = &done.drift;
+            println!(
+                "compared {} people with it: {} queued to converge, {} accounts linked",
+                d.people, d.queued, d.linked
+            );
+        }
+    }
     Ok(())
 }
 

@@ -29,6 +29,9 @@ pub struct AppState {
     /// Wakes the worker when new work is journaled.
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,
+    /// Whether an Admin API is configured (then the mirror loop runs and can be asked to
+    /// read the organization now).
+    pub organization: bool,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -220,6 +221,8 @@ struct Inner {
     retry: RetryPolicy,
     pacer: Option<Pacer>,
     clock: SharedClock,
+    /// Cancelled when the process stops: no new attempt is sent and no wait is sat out.
+    stopping: CancellationToken,
 }
 
 impl fmt::Debug for AdminClient {
@@ -301,8 +304,17 @@ impl AdminClient {
                 retry: config.retry,
                 pacer,
                 clock,
+                stopping: CancellationToken::new(),
             }),
         })
+    }
+
+    /// The token that stops this client (and every clone of it): once cancelled, a call
+    /// that is waiting (pacing, backoff) or about to send another attempt ends with
+    /// [`AdminApiError::Stopped`]; a request already on the wire is let finish, so its
+    /// outcome is known. `keycard serve` cancels it on SIGTERM.
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.stopping.clone()
     }
 
     pub fn base_url(&self) -> &Url {
@@ -367,10 +379,22 @@ impl AdminClient {
         let mut attempt = 0u32;
         // Whether an attempt already sent may have made this mutation's change.
         let mut earlier_outcome_unknown = false;
+        let stopped = |attempts: u32, earlier_outcome_unknown: bool| AdminApiError::Stopped {
+            attempts,
+            earlier_outcome_unknown,
+        };
         loop {
+            if inner.stopping.is_cancelled() {
+                return Err(stopped(attempt, earlier_outcome_unknown));
+            }
             attempt += 1;
             if let Some(pacer) = &inner.pacer {
-                let paced = pacer.acquire(inner.clock.as_ref(), call.budget).await?;
+                let paced = tokio::select! {
+                    paced = pacer.acquire(inner.clock.as_ref(), call.budget) => paced?,
+                    () = inner.stopping.cancelled() => {
+                        return Err(stopped(attempt - 1, earlier_outcome_unknown));
+                    }
+                };
                 if !paced.is_zero() {
                     tracing::debug!(attempt, wait_ms = paced.as_millis() as u64, "paced");
                 }
@@ -419,7 +443,12 @@ impl AdminClient {
                             .unwrap_or(DateTime::<Utc>::MAX_UTC);
                         pacer.throttle(call.budget, now, until).await;
                     }
-                    inner.clock.sleep(wait).await;
+                    tokio::select! {
+                        () = inner.clock.sleep(wait) => {}
+                        () = inner.stopping.cancelled() => {
+                            return Err(stopped(attempt, earlier_outcome_unknown));
+                        }
+                    }
                     waited += wait;
                 }
                 RetryDecision::GiveUp(reason) => {

@@ -219,6 +219,15 @@ pub enum AdminApiError {
     #[error("invalid Admin API client configuration: {0}")]
     Config(String),
 
+    /// The process is stopping: the call was not (re)sent and no wait was sat out. Another
+    /// go (by this process after a restart, or another replica) will make it.
+    #[error("not sent: Keycard is stopping (after {attempts} attempt(s))")]
+    Stopped {
+        attempts: u32,
+        /// An attempt already sent may have made the change.
+        earlier_outcome_unknown: bool,
+    },
+
     /// The shared request budget could not be consulted (its store is unreachable); nothing
     /// was sent. Retryable: the store usually comes back.
     #[error("the shared Admin API budget is unavailable: {0}")]
@@ -235,8 +244,13 @@ impl AdminApiError {
             Self::Decode { kind, .. } => kind.is_transient(),
             Self::Transport { kind, .. } => kind.is_transient(),
             Self::Pagination { .. } | Self::InvalidArgument(_) | Self::Config(_) => false,
-            Self::Budget(_) => true,
+            Self::Budget(_) | Self::Stopped { .. } => true,
         }
+    }
+
+    /// The call ended because the process is stopping, not because of the API.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, Self::Stopped { .. })
     }
 
     /// The API error, when the server answered with one.
@@ -278,7 +292,9 @@ impl AdminApiError {
     pub fn attempts(&self) -> u32 {
         match self {
             Self::Api(api) => api.attempts,
-            Self::Decode { attempts, .. } | Self::Transport { attempts, .. } => *attempts,
+            Self::Decode { attempts, .. }
+            | Self::Transport { attempts, .. }
+            | Self::Stopped { attempts, .. } => *attempts,
             _ => 0,
         }
     }
@@ -313,6 +329,13 @@ impl AdminApiError {
     pub fn outcome_unknown(&self) -> bool {
         matches!(self.error_code(), Some(ErrorCode::ChangeOutcomeUnknown))
             || self.api().is_some_and(|api| api.earlier_outcome_unknown)
+            || matches!(
+                self,
+                Self::Stopped {
+                    earlier_outcome_unknown: true,
+                    ..
+                }
+            )
             || matches!(
                 self,
                 Self::Transport {

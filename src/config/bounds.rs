@@ -40,6 +40,14 @@ pub const TOP_LEVEL: &[Bound] = &[
         "below 1 KiB no real delivery fits; above 16 MiB one request can hold a worker's memory",
     ),
     bound(
+        "server.shutdown_grace_secs",
+        1,
+        HOUR,
+        None,
+        "seconds",
+        "0 abandons every in-flight call at each stop; keep it under the orchestrator's kill timeout",
+    ),
+    bound(
         "journal.max_connections",
         1,
         1000,
@@ -158,6 +166,7 @@ fn value(raw: &RawConfig, key: &str) -> Option<u64> {
     let wide = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     Some(match key {
         "server.max_body_bytes" => wide(raw.server.max_body_bytes),
+        "server.shutdown_grace_secs" => raw.server.shutdown_grace_secs,
         "journal.max_connections" => u64::from(raw.journal.max_connections?),
         "admin_api.requests_per_minute" => u64::from(raw.admin_api.requests_per_minute),
         "admin_api.invites_per_hour" => u64::from(raw.admin_api.invites_per_hour),

@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub ops_token_file: Option<PathBuf>,
     /// Largest webhook body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// On SIGTERM, how long in-flight work may take to finish before it is abandoned and
+    /// its leases given back (keep it under the orchestrator's kill timeout: systemd's
+    /// `TimeoutStopSec`, Kubernetes' `terminationGracePeriodSeconds`).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +67,7 @@ impl Default for ServerConfig {
             ops_token_env: None,
             ops_token_file: None,
             max_body_bytes: 256 * 1024,
+            shutdown_grace_secs: 20,
         }
     }
 }

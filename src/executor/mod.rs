@@ -15,4 +15,4 @@ mod act;
 mod worker;
 
 pub use act::perform;
-pub use worker::{BeforeCall, Worker, WorkerSettings};
+pub use worker::{BeforeCall, SyncError, SyncReport, Worker, WorkerSettings};

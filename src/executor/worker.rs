@@ -1,6 +1,7 @@
 //! The reconcile worker: applies pending events, then claims and runs reconcile jobs.
 
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
@@ -98,6 +99,23 @@ pub struct DriftReport {
     pub linked: usize,
 }
 
+/// What `keycard sync` did: the full read, then the comparison with everyone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncReport {
+    pub read: mirror::RefreshReport,
+    pub drift: DriftReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no Admin API is configured: there is no organization to read")]
+    NoAdminApi,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Read(#[from] MirrorError),
+}
+
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
 pub type WorkerResult<T> = Result<T, JournalError>;
 
@@ -113,6 +131,9 @@ pub struct Worker {
     notify: Arc<Notify>,
     /// Wakes the job loops (events were applied, an operator released or linked).
     jobs: Arc<Notify>,
+    /// Cancelled when the process stops: job loops claim nothing more, and the Admin API
+    /// client (which shares it) ends waits instead of sitting them out.
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for Worker {
@@ -133,14 +154,28 @@ impl Worker {
     ) -> Self {
         Self {
             journal,
-            client,
             rules,
             clock,
             settings,
+            stopping: client
+                .as_ref()
+                .map(AdminClient::stopping)
+                .unwrap_or_default(),
+            client,
             before_call: None,
             notify: Arc::new(Notify::new()),
             jobs: Arc::new(Notify::new()),
         }
+    }
+
+    /// Cancel it to stop: see [`Worker::run_jobs`] and `AdminClient::stopping`.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stopping.clone()
+    }
+
+    /// This process's lease-owner name (loops add a suffix to it).
+    pub fn owner(&self) -> &str {
+        &self.settings.owner
     }
 
     /// This worker loop's own lease-owner name (one per loop in a process).
@@ -208,22 +243,37 @@ impl Worker {
             (Some(_), None) => false,
         };
         if due {
-            match mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await {
-                Ok(Some(_)) => {
-                    let drift = self.drift_check().await?;
-                    tracing::info!(
-                        people = drift.people,
-                        drifted = drift.queued,
-                        linked = drift.linked,
-                        "organization read and compared with everyone's access"
-                    );
-                }
+            match self.sync().await {
+                Ok(Some(done)) => tracing::info!(
+                    pages = done.read.pages,
+                    people = done.drift.people,
+                    drifted = done.drift.queued,
+                    linked = done.drift.linked,
+                    "organization read and compared with everyone's access"
+                ),
                 // Another process is reading it.
                 Ok(None) => {}
+                Err(SyncError::Journal(e)) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "could not read the organization; will retry"),
             }
         }
         self.poll_acceptances(client).await
+    }
+
+    /// Reads the whole organization into the mirror now and compares everyone with it,
+    /// queueing whoever drifted (`keycard sync`, and the scheduled full read). `None` when
+    /// another process is reading it at this moment: its read serves everyone.
+    pub async fn sync(&self) -> Result<Option<SyncReport>, SyncError> {
+        let Some(client) = &self.client else {
+            return Err(SyncError::NoAdminApi);
+        };
+        let Some(read) =
+            mirror::refresh(client, &self.journal, &self.clock, &self.settings.owner).await?
+        else {
+            return Ok(None);
+        };
+        let drift = self.drift_check().await?;
+        Ok(Some(SyncReport { read, drift }))
     }
 
     /// Compares the whole mirror with everyone's desired access at once, through the same
@@ -386,11 +436,13 @@ impl Worker {
         }
     }
 
-    /// A job loop of `keycard serve`: runs due reconcile jobs, most urgent first.
+    /// A job loop of `keycard serve`: runs due reconcile jobs, most urgent first. Once
+    /// stopping, it claims nothing more; the run in hand ends at its next wait (the client
+    /// stops too) and gives its job back, due at once, for whichever process runs next.
     pub async fn run_jobs(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            loop {
+            while !self.stopping.is_cancelled() {
                 match self.claim().await {
                     Ok(Some(job)) => {
                         if let Err(e) = self.run_job(&job).await {
@@ -405,8 +457,12 @@ impl Worker {
                     }
                 }
             }
+            if self.stopping.is_cancelled() {
+                return;
+            }
             tokio::select! {
                 () = &mut shutdown => return,
+                () = self.stopping.cancelled() => return,
                 () = self.jobs.notified() => {}
                 () = tokio::time::sleep(self.settings.idle_poll) => {}
             }
@@ -453,6 +509,10 @@ impl Worker {
         {
             Ok(plan) => plan,
             Err(LoadError::Journal(e)) => return Err(e),
+            Err(LoadError::AdminApi(e)) if e.is_stopped() => {
+                // The process is stopping: the job is due again at once, for whoever runs next.
+                return self.finish_job(job, Some((now, "stopped mid-run"))).await;
+            }
             Err(LoadError::AdminApi(e)) => {
                 // Reading state failed even after the client's retries: try again later.
                 let next = now + self.settings.retry_base;
@@ -752,6 +812,7 @@ impl Worker {
                     return Ok(Flow::Reread);
                 }
                 Err(MirrorError::Journal(e)) => return Err(e),
+                Err(MirrorError::AdminApi(e)) if e.is_stopped() => return Ok(Flow::RetryAt(now)),
                 Err(MirrorError::AdminApi(e)) => {
                     let at = now + self.settings.retry_base;
                     tracing::warn!(action = %row.id, error = %e, "could not read before writing; will retry");
@@ -885,6 +946,26 @@ impl Worker {
                 )
                 .await?;
                 Ok(Flow::Continue)
+            }
+            Err(e) if e.is_stopped() => {
+                // Not (re)sent because the process is stopping: the action is due again at
+                // once, for whichever process runs next; the attempt it did not make is not
+                // counted against it.
+                tracing::info!(action = %row.id, kind = %row.kind, "stopping: action left for the next run");
+                self.finish(
+                    row.id,
+                    ActionStatus::Retrying,
+                    e.status(),
+                    None,
+                    None,
+                    Some(e.to_string()),
+                    Some(now),
+                )
+                .await?;
+                if e.attempts() == 0 {
+                    self.journal.conn().await?.uncount_attempt(row.id).await?;
+                }
+                Ok(Flow::RetryAt(now))
             }
             Err(e) if e.is_retryable() && attempts + 1 < self.settings.max_attempts => {
                 let factor = 1_i32.checked_shl(attempts.min(16)).unwrap_or(1 << 16);

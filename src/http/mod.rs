@@ -57,6 +57,7 @@ fn ops_routes(state: &AppState) -> Router<AppState> {
         .route("/actions/{id}/release", post(ops::release))
         .route("/people/{id}", get(ops::person))
         .route("/people/{id}/link", post(ops::link))
+        .route("/sync", post(ops::sync))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,7 +1,7 @@
 //! The operators' journal API under `/api/v1`, behind a bearer token.
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -157,6 +157,43 @@ pub async fn release(
     tracing::warn!(action = %id, person = %row.person_id, "held action released by an operator");
     app.notify.notify_one();
     Ok(axum::Json(row).into_response())
+}
+
+/// `POST /api/v1/sync`: asks for a full read of the organization now, then a comparison of
+/// everyone with it (what the drift schedule does). The mirror loop of whichever process
+/// holds the read lease does it within a few seconds; `GET`-able progress is the answer's
+/// `last_full_read` moving on (or `keycard sync`, which reads and waits).
+pub async fn sync(State(app): State<AppState>) -> Result<Response, Problem> {
+    if !app.organization {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "No organization configured",
+            Some("no_organization"),
+            "no Admin API is configured ([admin_api]), so there is no organization to read",
+        ));
+    }
+    let mut tx = app.journal.begin().await?;
+    let last = tx
+        .mirror_reads()
+        .await?
+        .into_iter()
+        .find(|r| r.part == crate::mirror::FULL);
+    tx.mirror_read_due_now(crate::mirror::FULL).await?;
+    tx.commit().await?;
+    tracing::info!("full read of the organization requested by an operator");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "status": "requested",
+            "requested_at": app.clock.now(),
+            "last_full_read": last.map(|r| json!({
+                "refreshed_at": r.refreshed_at,
+                "pages": r.pages,
+                "objects": r.objects,
+            })),
+        })),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -113,6 +113,17 @@ impl Tx {
         Ok(())
     }
 
+    /// Takes back the attempt `start_action` counted, for a call that was never sent (the
+    /// process stopped first).
+    pub async fn uncount_attempt(&mut self, id: Uuid) -> JournalResult<()> {
+        self.execute(
+            sql("UPDATE actions SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0")
+                .bind(id),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn finish_action(
         &mut self,
         id: Uuid,

@@ -124,6 +124,34 @@ impl Tx {
         Ok(())
     }
 
+    /// Gives back every lease a stopping process's loops hold (`owner` and `owner-N`): its
+    /// jobs are due for the next process at once instead of when their leases lapse.
+    /// Returns how many were given back.
+    pub async fn release_leases_of(&mut self, owner: &str) -> JournalResult<u64> {
+        let pattern = format!("{owner}-%");
+        let jobs = self
+            .execute(
+                sql(
+                    "UPDATE reconcile_jobs SET lease_owner = NULL, lease_until = NULL
+                     WHERE lease_owner = $1 OR lease_owner LIKE $2",
+                )
+                .bind(owner)
+                .bind(pattern.clone()),
+            )
+            .await?;
+        let reads = self
+            .execute(
+                sql(
+                    "UPDATE org_mirror_reads SET lease_owner = NULL, lease_until = NULL
+                     WHERE lease_owner = $1 OR lease_owner LIKE $2",
+                )
+                .bind(owner)
+                .bind(pattern),
+            )
+            .await?;
+        Ok(jobs + reads)
+    }
+
     /// Extends a job's lease while a long run is still working. `false`: the lease is
     /// another worker's now.
     pub async fn renew_lease(

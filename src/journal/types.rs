@@ -121,6 +121,13 @@ text_enum! {
     }
 }
 
+/// Facts given to rules without a status are about someone who works here.
+impl Default for PersonStatus {
+    fn default() -> Self {
+        Self::Active
+    }
+}
+
 impl PersonStatus {
     /// The status an event of `kind` leads to (`None`: unchanged).
     ///

@@ -40,10 +40,10 @@ pub fn person_facts(person: &PersonRow) -> PersonFacts {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default(),
-        status: match person.status.as_str() {
-            "departed" => PersonStatus::Departed,
-            "on_leave" => PersonStatus::OnLeave,
-            _ => PersonStatus::Active,
+        status: match person.status {
+            // Rules are asked about a person whose first event is being applied: they work here.
+            PersonStatus::New => PersonStatus::Active,
+            status => status,
         },
         source: person.source.clone(),
     }

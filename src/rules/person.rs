@@ -7,25 +7,9 @@ use cel::Value;
 use cel::objects::Map;
 use serde::{Deserialize, Serialize};
 
-/// Where a person stands with the organization.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PersonStatus {
-    #[default]
-    Active,
-    OnLeave,
-    Departed,
-}
-
-impl PersonStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PersonStatus::Active => "active",
-            PersonStatus::OnLeave => "on_leave",
-            PersonStatus::Departed => "departed",
-        }
-    }
-}
+/// Where a person stands: the journal's one lifecycle status (rules see it as
+/// `person.status`; a person not applied yet is shown to rules as `active`).
+pub use crate::journal::PersonStatus;
 
 /// The facts rules are evaluated against (§4's native person fields plus status and source).
 ///

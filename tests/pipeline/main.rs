@@ -11,7 +11,7 @@ use harness::*;
 use keycard::admin_sim::Fault;
 use org::{
     a_member_made_admin_by_hand_is_seen_before_a_removal,
-    an_acceptance_between_full_reads_costs_one_read,
+    an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
     the_mirror_reads_members_across_page_boundaries,
 };
 use serde_json::json;
@@ -1178,6 +1178,7 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 
 on_both_backends!(
     hire_invite_acceptance_then_memberships,
+    an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,
     leaver_keys_deactivated_memberships_and_member_removed,
     departure_before_acceptance_withdraws_the_invite,

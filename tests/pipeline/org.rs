@@ -191,6 +191,81 @@ pub async fn a_member_made_admin_by_hand_is_seen_before_a_removal(db: TestDb) {
     );
 }
 
+/// A change made by hand in the Console is put right as soon as an operator asks for a full
+/// read (`POST /api/v1/sync`, the CLI's `keycard sync`), not a day later when the drift
+/// check is due; only the ops token may ask.
+pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
+    let h = Harness::start(db).await;
+    h.deliver("h1", hire("E1", "ada@acme.test", "Engineering", t0()))
+        .await;
+    h.settle().await;
+    h.sim
+        .sim
+        .accept_invite_for("ada@acme.test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(61);
+    h.settle().await;
+    let uid = h
+        .user("ada@acme.test")
+        .and_then(|u| u["id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    assert_eq!(h.memberships(&uid).len(), 2);
+
+    h.remove_member_by_hand("Engineering", &uid).await;
+    h.advance(60);
+    h.settle().await;
+    assert_eq!(
+        h.memberships(&uid).len(),
+        1,
+        "not noticed before the daily read"
+    );
+    let lists = h.calls("users.list");
+
+    let url = format!("{}/api/v1/sync", h.base);
+    let anonymous = h
+        .http
+        .post(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let resp = h
+        .http
+        .post(&url)
+        .bearer_auth(OPS_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 202);
+    let body: serde_json::Value = resp.json().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(body["status"], "requested");
+    assert!(body["last_full_read"]["refreshed_at"].is_string(), "{body}");
+
+    h.settle().await;
+    assert_eq!(h.calls("users.list") - lists, 1, "one full read, one page");
+    assert_eq!(
+        h.memberships(&uid),
+        vec![
+            ("Engineering".to_owned(), "workspace_developer".to_owned()),
+            ("Sandbox".to_owned(), "workspace_user".to_owned())
+        ],
+        "the membership removed by hand is back"
+    );
+
+    // The command-line path reads and compares in one go, and reports what it did.
+    let done = h
+        .worker
+        .sync()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no other process holds the read"));
+    assert_eq!(done.read.users, 3);
+    // One page each of members, invites, workspaces and keys, and of each of the four
+    // workspaces' members.
+    assert_eq!(done.read.pages, 8, "{done:?}");
+    assert_eq!(done.drift.queued, 0, "nothing drifted: {done:?}");
+}
+
 fn client_on(sim_url: &str, budget: Option<SharedBudget>, per_minute: u32) -> AdminClient {
     let mut cfg = AdminClientConfig::new(Credential::admin_key(ADMIN_KEY))
         .base_url(sim_url.to_owned())
