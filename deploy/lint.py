@@ -104,6 +104,7 @@ def check_compose(keycard: str) -> None:
             if not dockerfile.is_file():
                 problem(f"compose: {name} builds from missing {dockerfile}")
 
+    keycard_env: dict[str, str] = {}
     # The way a user runs it: in a scratch copy, write the secrets, let podman-compose
     # resolve the file (interpolation from .env, profiles, paths).
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,10 +132,13 @@ def check_compose(keycard: str) -> None:
                 problem(f"compose: the trial's .env does not point Keycard at the simulator: {env}")
             if "admin-sim" not in resolved["services"]:
                 problem("compose: the trial profile does not start admin-sim")
+            # Every key can come from the environment: check the config under the
+            # KEYCARD_* variables compose gives the service, not the file alone.
+            keycard_env = {k: str(v) for k, v in env.items() if k.startswith("KEYCARD_") and k != "KEYCARD_CONFIG"}
         # Keycard's own validation of its config, with the secrets where compose mounts them.
         toml_text = (DEPLOY / "compose" / "keycard.toml").read_text()
         toml_text = toml_text.replace("/run/secrets/", f"{work / 'secrets'}/")
-        check_config(keycard, toml_text, {}, "compose/keycard.toml")
+        check_config(keycard, toml_text, keycard_env, "compose/keycard.toml")
 
 
 def check_kubernetes(keycard: str) -> None:
@@ -208,6 +212,8 @@ def check_kubernetes(keycard: str) -> None:
                 problem(f"ingress: {path['path']} routes to an unknown service or port")
             if path["path"].startswith("/api"):
                 problem("ingress: the ops API must not be public")
+            if backend["port"]["name"] == "ops":
+                problem("ingress: the ops port (ops API, metrics) must not be public")
 
     config_path = container["env"][0]["value"]
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == config_path)

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::admin_api::{AdminClient, AdminClientConfig, PacingConfig};
 use crate::clock::SharedClock;
-use crate::config::{Config, SourceKind};
+use crate::config::{Config, ListenAddr, SourceKind};
 use crate::executor::{Worker, WorkerSettings};
 use crate::journal::Journal;
 use crate::rules::RuleSet;
@@ -36,9 +36,10 @@ pub enum StartError {
     AdminApi(#[from] crate::admin_api::AdminApiError),
     #[error("planning: {0}")]
     Plan(#[from] crate::planner::LoadError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
-        addr: SocketAddr,
+        key: &'static str,
+        addr: ListenAddr,
         source: std::io::Error,
     },
     #[error("{0}")]
@@ -58,18 +59,13 @@ pub fn compile_rules(config: &Config) -> Result<RuleSet, StartError> {
     })
 }
 
-/// Builds one adapter per configured source (its verifier, handshake and mapping).
-pub fn adapters(config: &Config) -> Result<BTreeMap<String, Adapter>, StartError> {
+/// The adapter of every webhook source, built when the config was loaded.
+pub fn adapters(config: &Config) -> BTreeMap<String, Adapter> {
     config
         .sources
         .iter()
         // SCIM sources authenticate with a bearer token (src/scim), not signatures.
-        .filter(|(_, source)| source.kind != SourceKind::Scim)
-        .map(|(name, source)| {
-            Adapter::build(source)
-                .map(|adapter| (name.clone(), adapter))
-                .map_err(|e| StartError::Other(e.to_string()))
-        })
+        .filter_map(|(name, source)| Some((name.clone(), source.adapter.clone()?)))
         .collect()
 }
 
@@ -140,6 +136,8 @@ pub fn admin_client_observed(
 /// A built service: bound listener, migrated journal, ready worker.
 pub struct Application {
     listener: TcpListener,
+    /// `server.ops_listen`: the ops API and metrics on their own address.
+    ops_listener: Option<TcpListener>,
     state: AppState,
     worker: Worker,
     workers: usize,
@@ -179,7 +177,7 @@ impl Application {
         journal: Journal,
     ) -> Result<Self, StartError> {
         let rules = Arc::new(compile_rules(&config)?);
-        let sources = adapters(&config)?;
+        let sources = adapters(&config);
         if config.raw.journal.migrate_on_start.unwrap_or(true) {
             journal.migrate().await?;
         }
@@ -226,10 +224,11 @@ impl Application {
         let has_client = client.is_some();
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings)
             .with_credential(credential.clone());
-        let addr = config.raw.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = bind("server.listen", &config.raw.server.listen).await?;
+        let ops_listener = match &config.raw.server.ops_listen {
+            Some(addr) => Some(bind("server.ops_listen", addr).await?),
+            None => None,
+        };
         // At most a quarter of the pool writes deliveries at once, so ingest never starves the
         // worker and the ops API; one writer on SQLite, which has one connection.
         let writers = if journal.supports_replicas() {
@@ -290,6 +289,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            ops_listener,
             state,
             worker,
             // SQLite has one writer: one worker loop (several would only queue on it).
@@ -305,6 +305,11 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address of the ops listener, when `server.ops_listen` is set.
+    pub fn ops_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.ops_listener.as_ref().map(TcpListener::local_addr)
     }
 
     pub fn worker(&self) -> &Worker {
@@ -327,6 +332,48 @@ impl Application {
     /// chosen await point, as a client that hangs up would).
     pub fn router(&self) -> axum::Router {
         crate::http::router(self.state.clone())
+    }
+
+    /// Serves the public listener, and the ops listener when there is one, until `shutdown`.
+    async fn serve_all(
+        listener: TcpListener,
+        ops_listener: Option<TcpListener>,
+        state: AppState,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Some(ops_listener) = ops_listener else {
+            let limits = state.http_limits.clone();
+            return crate::http::serve(listener, crate::http::router(state), &limits, shutdown)
+                .await;
+        };
+        let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
+            let mut rx = tx.subscribe();
+            async move {
+                let _ = rx.recv().await;
+            }
+        };
+        let limits = state.http_limits.clone();
+        let public = crate::http::serve(
+            listener,
+            crate::http::public_router(state.clone()),
+            &limits,
+            stopped(&tx),
+        );
+        let ops = crate::http::serve(
+            ops_listener,
+            crate::http::ops_router(state),
+            &limits,
+            stopped(&tx),
+        );
+        let stop = tx.clone();
+        let trigger = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(());
+        });
+        let (public, ops) = tokio::join!(public, ops);
+        trigger.abort();
+        public.and(ops)
     }
 
     pub fn journal(&self) -> &Journal {
@@ -390,7 +437,12 @@ impl Application {
         let journal = self.state.journal.clone();
         let http = {
             let stop = stopped(&tx);
-            tokio::spawn(crate::http::serve(self.listener, self.state, stop))
+            tokio::spawn(Self::serve_all(
+                self.listener,
+                self.ops_listener,
+                self.state,
+                stop,
+            ))
         };
         shutdown.await;
         let begun = std::time::Instant::now();
@@ -438,8 +490,16 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::http::serve(self.listener, self.state, shutdown).await
+        Self::serve_all(self.listener, self.ops_listener, self.state, shutdown).await
     }
+}
+
+async fn bind(key: &'static str, addr: &ListenAddr) -> Result<TcpListener, StartError> {
+    addr.bind().await.map_err(|source| StartError::Bind {
+        key,
+        addr: addr.clone(),
+        source,
+    })
 }
 
 fn hostname() -> String {

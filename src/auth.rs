@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{ConfigError, resolve_secret};
+use crate::config::ConfigError;
+use crate::settings::resolve_secret;
 
 /// What an operator may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ impl Role {
 }
 
 /// `[[server.operators]]`: one named operator.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
     /// Shown in the journal beside every write they make; with a sign-in proxy, the identity
@@ -58,7 +59,7 @@ pub struct OperatorConfig {
 }
 
 /// `[server.auth_proxy]`: a sign-in proxy in front of Keycard.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthProxyConfig {
     /// The header carrying the signed-in identity (e.g. `X-Forwarded-Email`).

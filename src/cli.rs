@@ -115,6 +115,10 @@ pub struct CheckArgs {
     /// credential is configured).
     #[arg(long)]
     pub offline: bool,
+    /// Print the effective configuration, one key a line, with where each value came from
+    /// (default, the file, or the environment variable); secrets are never printed.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -380,6 +384,11 @@ async fn serve(args: ConfigArg) -> CliResult {
     let addr = app.local_addr().map_err(|e| e.to_string())?;
     outln!("keycard listening on http://{addr}");
     tracing::info!(%addr, "keycard serving");
+    if let Some(ops) = app.ops_addr() {
+        let ops = ops.map_err(|e| e.to_string())?;
+        println!("keycard ops API and metrics on http://{ops}");
+        tracing::info!(%ops, "ops API and metrics on their own listener");
+    }
     app.run(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
@@ -401,7 +410,6 @@ async fn check_config(check: CheckArgs) -> CliResult {
     let args = check.config;
     let config = load(&args)?;
     let rules = compile_rules(&config).map_err(|e| e.to_string())?;
-    crate::app::adapters(&config).map_err(|e| e.to_string())?;
     // What serve would refuse at start (e.g. plain http to a host that is not loopback),
     // check-config refuses too, even offline: building the client makes no request.
     crate::app::admin_client(&config, Arc::new(SystemClock)).map_err(|e| e.to_string())?;
@@ -417,7 +425,7 @@ async fn check_config(check: CheckArgs) -> CliResult {
     );
     outln!(
         "journal:   {}{}",
-        redact_url(&config.journal_url()),
+        crate::config::print::redact_url(&config.journal_url()),
         if config.journal_is_embedded() {
             " (embedded default)"
         } else {
@@ -444,12 +452,11 @@ async fn check_config(check: CheckArgs) -> CliResult {
             s.name,
             s.kind.as_str(),
             s.secrets.len(),
-            match s.kind {
-                // These senders put no timestamp under their signature.
-                crate::config::SourceKind::HiBob
-                | crate::config::SourceKind::Okta
-                | crate::config::SourceKind::Gusto => "none".to_owned(),
-                _ => format!("{}s", s.tolerance.as_secs()),
+            // Some senders put no timestamp under their signature.
+            if s.kind.signs_timestamp() {
+                format!("{}s", s.tolerance.as_secs())
+            } else {
+                "none".to_owned()
             },
             s.name
         );
@@ -474,6 +481,13 @@ async fn check_config(check: CheckArgs) -> CliResult {
             managed.join(", ")
         }
     );
+    if check.print {
+        println!("\neffective configuration:");
+        print!(
+            "{}",
+            crate::config::print::render(&config).map_err(|e| e.to_string())?
+        );
+    }
     Ok(())
 }
 
@@ -536,16 +550,6 @@ async fn check_workspaces(config: &Config, rules: &crate::rules::RuleSet) -> Cli
 }
 
 /// Hides a password in a database URL.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 async fn plan(args: PlanArgs) -> CliResult {
     let config = load(&args.config)?;
     let path = match &args.event {
@@ -563,7 +567,7 @@ async fn plan(args: PlanArgs) -> CliResult {
                 .raw
                 .sources
                 .iter()
-                .find(|s| s.kind == crate::config::SourceKind::Keycard)
+                .find(|s| s.kind == crate::sources::SourceKind::Keycard)
                 .map(|s| s.name.clone())
         })
         .unwrap_or_else(|| "plan".into());

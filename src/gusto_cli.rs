@@ -7,7 +7,7 @@ use std::io::Write as _;
 use chrono::Utc;
 
 use crate::cli::ConfigArg;
-use crate::config::{Config, SourceSettings};
+use crate::config::{Config, SourceKind};
 use crate::sources::gusto_token::{DEFAULT_WINDOW_MINUTES, TokenStore};
 
 #[derive(Debug, clap::Args)]
@@ -48,10 +48,11 @@ pub fn run(args: GustoTokenArgs) -> Result<(), String> {
         .sources
         .get(&args.source)
         .ok_or_else(|| format!("no source named '{}' is configured", args.source))?;
-    let SourceSettings::Gusto(settings) = &source.settings else {
+    if source.kind != SourceKind::Gusto {
         return Err(format!("source '{}' is not of kind gusto", args.source));
-    };
-    let path = settings.verification_token_file.as_ref().ok_or_else(|| {
+    }
+    let options: crate::sources::gusto::Options = source.options().map_err(|e| e.to_string())?;
+    let path = options.verification_token_file.as_ref().ok_or_else(|| {
         format!(
             "sources '{}'.verification_token_file: set it to receive the token through the handshake",
             args.source

@@ -41,6 +41,7 @@ pub mod rules;
 pub mod scim;
 pub mod sender_api;
 pub mod sender_sim;
+pub mod settings;
 pub mod sources;
 pub mod state;
 pub mod telemetry;

@@ -44,14 +44,14 @@ pub enum UnmanagedPolicy {
     Remove,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UnmanagedConfig {
     pub policy: UnmanagedPolicy,
 }
 
 /// `[hygiene]`: the thresholds of the best-practice reports.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HygieneConfig {
     /// Invites that expired more than this many days ago are flagged for clean-up.

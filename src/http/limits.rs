@@ -34,7 +34,7 @@ use tokio::time::{Instant, Sleep};
 use super::problem::Problem;
 
 /// `[http]`: server limits, with defaults suited to a webhook receiver behind a proxy.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpLimits {
     /// The request line and headers must arrive within this many seconds.

@@ -17,15 +17,41 @@ use serde_json::json;
 pub use crate::state::AppState;
 pub use problem::Problem;
 
-/// The router for the whole service.
+/// The router for the whole service on one address: webhooks, SCIM, the ops API, metrics
+/// and health.
 pub fn router(state: AppState) -> Router {
-    let body_limits = limits::BodyLimits {
-        max_bytes: state.max_body_bytes,
-        scim_max_bytes: state
-            .max_body_bytes
-            .max(crate::scim::routes::MIN_BODY_BYTES),
-        read_timeout: state.http_limits.body_read_timeout(),
-    };
+    finish(
+        Router::new()
+            .merge(public_routes(&state))
+            .merge(ops_routes(&state)),
+        state,
+    )
+}
+
+/// What senders reach (webhooks, SCIM) and health, when the ops API has an address of its
+/// own (`server.ops_listen`): `/api/v1` and `/metrics` are then not served here at all.
+pub fn public_router(state: AppState) -> Router {
+    finish(public_routes(&state), state)
+}
+
+/// The ops API, metrics and health, on `server.ops_listen`.
+pub fn ops_router(state: AppState) -> Router {
+    finish(ops_routes(&state), state)
+}
+
+fn public_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/webhooks/{source}",
+            post(webhooks::receive).get(webhooks::handshake),
+        )
+        .nest(
+            "/scim/v2/{source}",
+            crate::scim::routes::router().with_state(state.scim.clone()),
+        )
+}
+
+fn ops_routes(state: &AppState) -> Router<AppState> {
     let ops = Router::new()
         .route("/events", get(ops::events))
         .route("/events/{id}", get(ops::event))
@@ -45,22 +71,26 @@ pub fn router(state: AppState) -> Router {
             ops::require_operator,
         ));
     Router::new()
-        .route(
-            "/webhooks/{source}",
-            post(webhooks::receive).get(webhooks::handshake),
-        )
         .nest("/api/v1", ops)
         .nest("/console", crate::console::router(state.clone()))
-        .nest(
-            "/scim/v2/{source}",
-            crate::scim::routes::router().with_state(state.scim.clone()),
-        )
+        .route("/metrics", get(metrics))
+}
+
+/// Health on every listener, body limits, problem+json for every miss, tracing.
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
+    let body_limits = limits::BodyLimits {
+        max_bytes: state.max_body_bytes,
+        scim_max_bytes: state
+            .max_body_bytes
+            .max(crate::scim::routes::MIN_BODY_BYTES),
+        read_timeout: state.http_limits.body_read_timeout(),
+    };
+    routes
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
@@ -163,14 +193,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Binds and serves until `shutdown` resolves.
+/// Serves `router` on `listener` under the server limits until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    router: Router,
+    http_limits: &limits::HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let http_limits = state.http_limits.clone();
-    limits::serve(listener, router(state), &http_limits, shutdown).await
+    limits::serve(listener, router, http_limits, shutdown).await
 }
 
 /// The address a listener actually bound (port 0 in tests).

@@ -214,7 +214,7 @@ async fn handle(
     // Standard Webhooks ids are unique per message: a redelivery repeats the body. The same
     // id over a different body is a sender bug; answering "duplicate" would silently drop
     // the second message, so it is refused and the sender told why.
-    if adapter.kind() == crate::config::SourceKind::Keycard
+    if adapter.kind() == crate::sources::SourceKind::Keycard
         && let ([Record::Event(event)], [done]) = (records.as_slice(), recorded.as_slice())
         && done.duplicate
     {

@@ -27,7 +27,7 @@ use super::NotificationKind;
 use crate::config::ConfigError;
 use crate::sources::standard_webhooks::WebhookSecret;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Keycard's console as people reach it: messages link to the person or action.
@@ -55,14 +55,14 @@ impl Default for NotifyConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetFormat {
     StandardWebhooks,
     Slack,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub name: String,

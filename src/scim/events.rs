@@ -20,11 +20,11 @@ use uuid::Uuid;
 use super::error::ScimError;
 use super::filter::get_ci;
 use super::resources::{enterprise, is_active, text};
-use crate::config::DeactivateMeans;
 use crate::ingest::{
     Attr, DedupeKey, Email, EventKind, LifecycleEvent, MAX_TEXT_LEN, PersonAttributes, PersonId,
     sha256_hex,
 };
+use crate::sources::DeactivateMeans;
 
 /// How a User change is classified.
 pub fn classify(

@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 pub use error::{ScimError, ScimType};
 
 use crate::clock::SharedClock;
-use crate::config::DeactivateMeans;
 use crate::journal::Journal;
+use crate::sources::DeactivateMeans;
 
 /// The SCIM media type; `application/json` is accepted on input too.
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";

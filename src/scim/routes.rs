@@ -25,8 +25,8 @@ use super::resources::{self, Projection, etag, member_ids, normalize, render};
 use super::schema::{self, LIST_SCHEMA, MAX_RESULTS, ResourceType};
 use super::service::{self, Change, Scope, Written};
 use super::{SCIM_CONTENT_TYPE, ScimState};
-use crate::config::DeactivateMeans;
 use crate::journal::ScimRecord;
+use crate::sources::DeactivateMeans;
 
 /// Smallest body limit for SCIM (a Group PATCH with many members is large).
 pub(crate) const MIN_BODY_BYTES: usize = 1024 * 1024;

@@ -18,9 +18,9 @@ use super::events::{classify, lifecycle_event, person, work_email};
 use super::filter::get_ci;
 use super::resources::{enterprise, member_ids, render, text};
 use super::schema::ResourceType;
-use crate::config::DeactivateMeans;
 use crate::ingest::EventKind;
 use crate::journal::{Journal, ScimRecord, ScimWrite, Tx};
+use crate::sources::DeactivateMeans;
 
 type Result<T, E = ScimError> = std::result::Result<T, E>;
 

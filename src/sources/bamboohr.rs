@@ -21,11 +21,12 @@ use super::signing::{
     Algorithm, Encoding, KeyEncoding, KeyRing, check_window, decode_signature, header,
     parse_timestamp, required_header,
 };
-use super::{AuthError, BuildError, Delivery, Outcome, PayloadError, Rejection};
-use crate::config::{ConfigError, Source, SourceConfig};
+use super::{AuthError, Delivery, Outcome, PayloadError, Rejection};
+use super::{Kind, Source};
 use crate::ingest::{
     Attr, Completeness, EventKind, LifecycleEvent, Origin, PersonAttributes, Record,
 };
+use crate::settings::ConfigError;
 
 pub const SIGNATURE_HEADER: &str = "x-bamboohr-signature";
 pub const TIMESTAMP_HEADER: &str = "x-bamboohr-timestamp";
@@ -62,7 +63,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(raw: &SourceConfig, key: &str) -> Result<Self, ConfigError> {
+    pub fn from_config(raw: &Options, key: &str) -> Result<Self, ConfigError> {
         let mut fields: BTreeMap<&'static str, String> = DEFAULT_FIELDS
             .iter()
             .map(|(k, v)| (*k, v.to_lowercase()))
@@ -120,7 +121,7 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         // Defaults cannot fail to validate.
-        Self::from_config(&SourceConfig::default(), "sources[0]").unwrap_or(Self {
+        Self::from_config(&Options::default(), "sources[0]").unwrap_or(Self {
             fields: BTreeMap::new(),
             terminated: Vec::new(),
             leave: None,
@@ -136,9 +137,9 @@ pub struct BambooHr {
 }
 
 impl BambooHr {
-    pub fn build(source: &Source, settings: &Settings) -> Result<Self, BuildError> {
+    pub fn build(source: &Source, settings: &Settings) -> Result<Self, ConfigError> {
         let keys = KeyRing::new(Algorithm::Sha256, &source.secrets, KeyEncoding::Raw)
-            .map_err(|(i, e)| BuildError::secret(source, i, e))?;
+            .map_err(|(i, e)| source.secret_error(i, e))?;
         Ok(Self {
             keys,
             tolerance: source.tolerance,
@@ -449,4 +450,31 @@ pub fn sign(private_key: &str, body: &[u8], timestamp: DateTime<Utc>) -> Option<
     let key = super::signing::HmacKey::new(Algorithm::Sha256, private_key.as_bytes()).ok()?;
     let tag = key.sign(&[body, ts.as_bytes()]);
     Some((ts, hex::encode(tag)))
+}
+
+/// The `[[sources]]` keys of a `bamboohr` source, as written.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Canonical attribute -> BambooHR field name (or alias) of field-based payloads.
+    pub fields: Option<BTreeMap<String, String>>,
+    /// Employment Status values meaning the person left (default `["Terminated"]`).
+    pub terminated_statuses: Option<Vec<String>>,
+    /// Employment Status values meaning a leave (default: any value containing "leave").
+    pub leave_statuses: Option<Vec<String>>,
+}
+
+impl Kind for BambooHr {
+    const NAME: &'static str = "bamboohr";
+    const KEYS: &'static [&'static str] = &["fields", "terminated_statuses", "leave_statuses"];
+    const SIGNED_TIMESTAMP: bool = true;
+
+    fn build(source: &Source) -> Result<Self, ConfigError> {
+        let settings = Settings::from_config(&source.options()?, &source.key)?;
+        BambooHr::build(source, &settings)
+    }
+
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+        BambooHr::receive(self, delivery)
+    }
 }

@@ -34,12 +34,13 @@ use super::signing::{
     Algorithm, Encoding, KeyEncoding, KeyRing, check_window, decode_signature, header,
     parse_timestamp, required_header,
 };
-use super::{AuthError, BuildError, Delivery, Outcome, PayloadError, Rejection};
-use crate::config::{ConfigError, Source, SourceConfig};
+use super::{AuthError, Delivery, Outcome, PayloadError, Rejection};
+use super::{Kind, Source};
 use crate::ingest::event::MAX_TEXT_LEN;
 use crate::ingest::{
     Attr, Completeness, Email, EventKind, LifecycleEvent, Origin, PersonAttributes, Record,
 };
+use crate::settings::ConfigError;
 
 /// How the signature header is laid out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -50,6 +51,34 @@ pub enum Style {
     Plain,
     /// `t=<unix>,v1=<hex>[,v1=<hex>]` in `Stripe-Signature` (or `header`).
     Stripe,
+}
+
+/// The `[[sources]]` keys of a `generic-hmac` source, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// `plain` (default) or `stripe` (`t=...,v1=...` header).
+    pub style: Option<Style>,
+    /// The signature header (e.g. `X-Hub-Signature-256`).
+    pub header: Option<String>,
+    /// `sha256` (default) or `sha512`.
+    pub algorithm: Option<Algorithm>,
+    /// `hex` (default) or `base64`.
+    pub encoding: Option<Encoding>,
+    /// Text before the signature (e.g. `sha256=`).
+    pub prefix: Option<String>,
+    /// What is signed, e.g. `{body}` (default) or `{timestamp}.{body}`.
+    pub signed_content: Option<String>,
+    /// Header carrying the Unix-seconds timestamp (enables the window).
+    pub timestamp_header: Option<String>,
+    /// Header carrying the sender's delivery id (the dedupe key).
+    pub id_header: Option<String>,
+    /// Header carrying the event type (instead of `mapping.event_type`).
+    pub event_type_header: Option<String>,
+    /// How the secret becomes key bytes: `raw` (default), `base64`, `hex`.
+    pub key_encoding: Option<KeyEncoding>,
+    /// JSON pointers from the payload to the event and the person.
+    pub mapping: Option<MappingConfig>,
 }
 
 /// `[sources.mapping]`: JSON pointers (RFC 6901) into the payload.
@@ -201,7 +230,7 @@ fn parse_type_action(text: &str) -> Option<TypeAction> {
 }
 
 impl Settings {
-    pub fn from_config(raw: &SourceConfig, key: &str) -> Result<Self, ConfigError> {
+    pub fn from_config(raw: &Options, key: &str) -> Result<Self, ConfigError> {
         let style = raw.style.unwrap_or_default();
         let k = |name: &str| format!("{key}.{name}");
         let (header, template, timestamp_header) = match style {
@@ -375,9 +404,9 @@ struct Verified {
 }
 
 impl GenericHmac {
-    pub fn build(source: &Source, settings: &Settings) -> Result<Self, BuildError> {
+    pub fn build(source: &Source, settings: &Settings) -> Result<Self, ConfigError> {
         let keys = KeyRing::new(settings.algorithm, &source.secrets, settings.key_encoding)
-            .map_err(|(i, e)| BuildError::secret(source, i, e))?;
+            .map_err(|(i, e)| source.secret_error(i, e))?;
         Ok(Self {
             keys,
             tolerance: source.tolerance,
@@ -726,6 +755,33 @@ fn groups_attr(doc: &Value, p: &str) -> Result<Attr<Vec<String>>, PayloadError> 
                 payload::json_type(other)
             ),
         )),
+    }
+}
+
+impl Kind for GenericHmac {
+    const NAME: &'static str = "generic-hmac";
+    const KEYS: &'static [&'static str] = &[
+        "style",
+        "header",
+        "algorithm",
+        "encoding",
+        "prefix",
+        "signed_content",
+        "timestamp_header",
+        "id_header",
+        "event_type_header",
+        "key_encoding",
+        "mapping",
+    ];
+    const SIGNED_TIMESTAMP: bool = true;
+
+    fn build(source: &Source) -> Result<Self, ConfigError> {
+        let settings = Settings::from_config(&source.options()?, &source.key)?;
+        GenericHmac::build(source, &settings)
+    }
+
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+        GenericHmac::receive(self, delivery)
     }
 }
 

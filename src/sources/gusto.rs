@@ -24,13 +24,26 @@ use super::payload::{self, body_key, key};
 use super::signing::{
     Algorithm, Encoding, KeyEncoding, KeyRing, decode_signature, matching_static_secret,
 };
-use super::{AuthError, BuildError, Delivery, Outcome, PayloadError, Rejection};
-use crate::config::{ConfigError, Source, SourceConfig};
+use super::{AuthError, Delivery, Outcome, PayloadError, Rejection};
+use super::{Kind, Source};
 use crate::ingest::{Attr, Completeness, EventKind, LifecycleEvent, Origin, PersonAttributes};
+use crate::settings::ConfigError;
 
 pub const SIGNATURE_HEADER: &str = "x-gusto-signature";
 /// Longest verification token accepted by the handshake.
 pub const MAX_TOKEN_LEN: usize = 512;
+
+/// The `[[sources]]` keys of a `gusto` source, as written.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Where the verification handshake writes the token it receives (0600, never
+    /// logged), for the operator to verify the subscription with and configure as the secret.
+    pub verification_token_file: Option<PathBuf>,
+    /// API versions before the `*_effective` events: `employee.terminated` and
+    /// `employee.rehired` take effect when they arrive (default false).
+    pub legacy_events: Option<bool>,
+}
 
 /// Validated `[[sources]]` options of a `gusto` source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,7 +54,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(raw: &SourceConfig, key: &str) -> Result<Self, ConfigError> {
+    pub fn from_config(raw: &Options, key: &str) -> Result<Self, ConfigError> {
         if let Some(path) = &raw.verification_token_file {
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             if parent.is_some_and(|p| !p.is_dir()) {
@@ -84,13 +97,13 @@ enum Meaning {
 }
 
 impl Gusto {
-    pub fn build(source: &Source, settings: &Settings) -> Result<Self, BuildError> {
+    pub fn build(source: &Source, settings: &Settings) -> Result<Self, ConfigError> {
         let keys = if source.secrets.is_empty() {
             None
         } else {
             Some(
                 KeyRing::new(Algorithm::Sha256, &source.secrets, KeyEncoding::Raw)
-                    .map_err(|(i, e)| BuildError::secret(source, i, e))?,
+                    .map_err(|(i, e)| source.secret_error(i, e))?,
             )
         };
         Ok(Self {
@@ -329,4 +342,28 @@ pub fn sign(verification_token: &str, body: &[u8]) -> Option<String> {
     let key =
         super::signing::HmacKey::new(Algorithm::Sha256, verification_token.as_bytes()).ok()?;
     Some(Encoding::Hex.encode(&key.sign(&[body])))
+}
+
+impl Kind for Gusto {
+    const NAME: &'static str = "gusto";
+    const KEYS: &'static [&'static str] = &["verification_token_file", "legacy_events"];
+    const SIGNED_TIMESTAMP: bool = false;
+    const SECRET_HINT: &'static str = "the subscription's verification_token (or set verification_token_file to receive it through the handshake)";
+
+    /// A subscription has no secret until its verification handshake hands one over.
+    fn secret_optional(source: &Source) -> Result<bool, ConfigError> {
+        Ok(source
+            .options::<Options>()?
+            .verification_token_file
+            .is_some())
+    }
+
+    fn build(source: &Source) -> Result<Self, ConfigError> {
+        let settings = Settings::from_config(&source.options()?, &source.key)?;
+        Gusto::build(source, &settings)
+    }
+
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+        Gusto::receive(self, delivery)
+    }
 }

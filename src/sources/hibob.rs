@@ -11,13 +11,14 @@
 
 use serde_json::{Map, Value};
 
+use super::Source;
 use super::payload::{self, body_key, key};
 use super::signing::{
     Algorithm, Encoding, KeyEncoding, KeyRing, decode_signature, required_header,
 };
-use super::{AuthError, BuildError, Delivery, Outcome, PayloadError, Rejection};
-use crate::config::Source;
+use super::{AuthError, Delivery, Outcome, PayloadError, Rejection};
 use crate::ingest::{Attr, Completeness, EventKind, LifecycleEvent, Origin, PersonAttributes};
+use crate::settings::ConfigError;
 
 pub const SIGNATURE_HEADER: &str = "bob-signature";
 
@@ -63,9 +64,9 @@ fn meaning(event_type: &str) -> Meaning {
 }
 
 impl HiBob {
-    pub fn build(source: &Source) -> Result<Self, BuildError> {
+    pub fn build(source: &Source) -> Result<Self, ConfigError> {
         let keys = KeyRing::new(Algorithm::Sha512, &source.secrets, KeyEncoding::Raw)
-            .map_err(|(i, e)| BuildError::secret(source, i, e))?;
+            .map_err(|(i, e)| source.secret_error(i, e))?;
         Ok(Self { keys })
     }
 
@@ -209,4 +210,18 @@ fn v1_person(employee: &Map<String, Value>) -> Result<PersonAttributes, PayloadE
 pub fn sign(secret: &str, body: &[u8]) -> Option<String> {
     let key = super::signing::HmacKey::new(Algorithm::Sha512, secret.as_bytes()).ok()?;
     Some(Encoding::Base64.encode(&key.sign(&[body])))
+}
+
+impl super::Kind for HiBob {
+    const NAME: &'static str = "hibob";
+    const KEYS: &'static [&'static str] = &[];
+    const SIGNED_TIMESTAMP: bool = false;
+
+    fn build(source: &Source) -> Result<Self, ConfigError> {
+        HiBob::build(source)
+    }
+
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+        HiBob::receive(self, delivery)
+    }
 }

@@ -5,9 +5,10 @@
 use secrecy::ExposeSecret;
 
 use super::standard_webhooks::{Verifier, WebhookHeaders, WebhookSecret};
-use super::{AuthError, BuildError, Delivery, Outcome, PayloadError, Rejection};
-use crate::config::Source;
+use super::{AuthError, Delivery, Outcome, PayloadError, Rejection};
+use super::{Kind, Source};
 use crate::ingest::{DedupeKey, NativeEvent};
+use crate::settings::ConfigError;
 
 #[derive(Debug, Clone)]
 pub struct Keycard {
@@ -15,19 +16,18 @@ pub struct Keycard {
 }
 
 impl Keycard {
-    pub fn build(source: &Source) -> Result<Self, BuildError> {
+    pub fn build(source: &Source) -> Result<Self, ConfigError> {
         let secrets = source
             .secrets
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                WebhookSecret::parse(s.expose_secret()).map_err(|e| {
-                    BuildError::secret(source, i, format!("{e} (expected whsec_<base64>)"))
-                })
+                WebhookSecret::parse(s.expose_secret())
+                    .map_err(|e| source.secret_error(i, format!("{e} (expected whsec_<base64>)")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let verifier = Verifier::new(secrets)
-            .map_err(|e| BuildError::secret(source, 0, e))?
+            .map_err(|e| source.secret_error(0, e))?
             .with_tolerance(source.tolerance);
         Ok(Self { verifier })
     }
@@ -52,5 +52,20 @@ impl Keycard {
             key_index: verified.key_index,
             records: vec![event.into()],
         })
+    }
+}
+
+impl Kind for Keycard {
+    const NAME: &'static str = "keycard";
+    const KEYS: &'static [&'static str] = &[];
+    const SIGNED_TIMESTAMP: bool = true;
+    const SECRET_HINT: &'static str = "a Standard Webhooks secret (whsec_...)";
+
+    fn build(source: &Source) -> Result<Self, ConfigError> {
+        Keycard::build(source)
+    }
+
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+        Keycard::receive(self, delivery)
     }
 }

@@ -12,6 +12,7 @@
 //! with the [`Delivery`].
 
 pub mod bamboohr;
+pub mod config;
 pub mod error;
 pub mod generic;
 pub mod gusto;
@@ -23,16 +24,18 @@ pub mod payload;
 pub mod signing;
 pub mod standard_webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use config::{DeactivateMeans, Source, SourceConfig};
 pub use error::{AuthError, PayloadError, Rejection};
 
-use crate::config::{Source, SourceKind, SourceSettings};
 use crate::ingest::Record;
+use crate::settings::ConfigError;
 
 /// One request as the adapter sees it.
 #[derive(Debug, Clone, Copy)]
@@ -58,85 +61,215 @@ pub enum Outcome {
     },
 }
 
-/// A source's adapter could not be built from its configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("sources '{source_name}'.{key}: {message}")]
-pub struct BuildError {
-    pub source_name: String,
-    pub key: &'static str,
-    pub message: String,
-}
+/// What each source kind implements in its adapter file; [`source_kinds!`] registers it.
+pub trait Kind: Sized {
+    /// The `kind = "..."` name.
+    const NAME: &'static str;
+    /// The keys of `[[sources]]` this kind reads into its own options (beyond the shared
+    /// name, kind and secrets).
+    const KEYS: &'static [&'static str];
+    /// Whether its signatures cover a timestamp, so `tolerance_secs` applies.
+    const SIGNED_TIMESTAMP: bool;
+    /// What the secret is, for the error when none is configured.
+    const SECRET_HINT: &'static str = "the webhook's signing secret";
 
-impl BuildError {
-    fn secret(source: &Source, index: usize, message: impl std::fmt::Display) -> Self {
-        Self {
-            source_name: source.name.clone(),
-            key: if index == 0 {
-                "secret"
-            } else {
-                "previous_secret"
-            },
-            message: message.to_string(),
-        }
+    /// Whether the source may start without a secret (Gusto, awaiting its handshake).
+    fn secret_optional(_source: &Source) -> Result<bool, ConfigError> {
+        Ok(false)
+    }
+    /// Validates the kind's options and secrets: an error names the key and the fix.
+    fn build(source: &Source) -> Result<Self, ConfigError>;
+    /// A POST: authenticate, answer a handshake, or map to records.
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection>;
+    /// A GET: the kind's one-time verification handshake, if it has one.
+    fn handshake(&self, _headers: &HeaderMap) -> Option<Result<Value, Rejection>> {
+        None
+    }
+    /// The status of a successful delivery, where the sender's contract names one.
+    fn success_status(&self) -> u16 {
+        202
+    }
+    /// How long a delivery may take before Keycard answers 503 instead.
+    fn deadline(&self) -> Option<Duration> {
+        None
     }
 }
 
-/// The adapter of one configured source.
-#[derive(Debug, Clone)]
-pub enum Adapter {
-    Keycard(keycard::Keycard),
-    BambooHr(bamboohr::BambooHr),
-    HiBob(hibob::HiBob),
-    Okta(okta::Okta),
-    Gusto(gusto::Gusto),
-    GenericHmac(Box<generic::GenericHmac>),
+/// The one registration point of source kinds: `Variant => adapter type`. It makes the
+/// [`SourceKind`] enum (plus `scim`, served by src/scim) and the [`Adapter`] that dispatches
+/// to each kind's [`Kind`] implementation.
+macro_rules! source_kinds {
+    ($($variant:ident => $ty:ty),+ $(,)?) => {
+        /// The `kind` of a `[[sources]]` entry.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum SourceKind {
+            $($variant,)+
+            /// A SCIM 2.0 client (Okta, Entra ID) provisioning into `/scim/v2/{name}`.
+            Scim,
+        }
+
+        impl SourceKind {
+            pub const ALL: &[SourceKind] = &[$(Self::$variant,)+ Self::Scim];
+            const NAMES: &[&str] = &[$(<$ty as Kind>::NAME,)+ "scim"];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => <$ty as Kind>::NAME,)+
+                    Self::Scim => "scim",
+                }
+            }
+
+            /// The kind's own `[[sources]]` keys.
+            pub fn keys(self) -> &'static [&'static str] {
+                match self {
+                    $(Self::$variant => <$ty as Kind>::KEYS,)+
+                    Self::Scim => &[],
+                }
+            }
+
+            /// Whether `tolerance_secs` applies (the signature covers a timestamp).
+            pub fn signs_timestamp(self) -> bool {
+                match self {
+                    $(Self::$variant => <$ty as Kind>::SIGNED_TIMESTAMP,)+
+                    Self::Scim => false,
+                }
+            }
+
+            fn secret_hint(self) -> &'static str {
+                match self {
+                    $(Self::$variant => <$ty as Kind>::SECRET_HINT,)+
+                    Self::Scim => "a bearer token",
+                }
+            }
+
+            fn secret_optional(self, source: &Source) -> Result<bool, ConfigError> {
+                match self {
+                    $(Self::$variant => <$ty as Kind>::secret_optional(source),)+
+                    Self::Scim => Ok(false),
+                }
+            }
+
+            /// `None` when the kind's options read `key`; else why not (tests).
+            #[cfg(test)]
+            fn options_accept(self, key: &str) -> Option<String> {
+                let mut table = toml::Table::new();
+                table.insert(key.to_owned(), toml::Value::Boolean(true));
+                let source = Source {
+                    key: "sources[0]".into(),
+                    name: "t".into(),
+                    kind: self,
+                    secrets: Vec::new(),
+                    tolerance: Duration::from_secs(300),
+                    options: table,
+                    token: None,
+                    deactivate_means: DeactivateMeans::default(),
+                    adapter: None,
+                };
+                let err = match self {
+                    $(Self::$variant => <$ty as Kind>::build(&source).err(),)+
+                    Self::Scim => return Some("scim takes no options".into()),
+                }?;
+                let text = err.to_string();
+                text.contains("unknown field").then_some(text)
+            }
+        }
+
+        /// The adapter of one configured webhook source.
+        #[derive(Debug, Clone)]
+        pub enum Adapter {
+            $($variant(Arc<$ty>),)+
+        }
+
+        impl Adapter {
+            /// Builds the adapter of a source of any webhook kind. [`config::load`] does it
+            /// once for every configured source ([`Source::adapter`]).
+            pub fn build(source: &Source) -> Result<Self, ConfigError> {
+                match source.kind {
+                    $(SourceKind::$variant => Ok(Self::$variant(Arc::new(<$ty as Kind>::build(source)?))),)+
+                    // SCIM sources are served by src/scim with their bearer token, never here.
+                    SourceKind::Scim => Err(ConfigError::invalid(
+                        format!("{}.kind", source.key),
+                        "a scim source takes no webhook deliveries; it is served under /scim/v2",
+                    )),
+                }
+            }
+
+            pub fn kind(&self) -> SourceKind {
+                match self {
+                    $(Self::$variant(_) => SourceKind::$variant,)+
+                }
+            }
+
+            fn dispatch_receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+                match self {
+                    $(Self::$variant(a) => Kind::receive(a.as_ref(), delivery),)+
+                }
+            }
+
+            fn dispatch_handshake(&self, headers: &HeaderMap) -> Option<Result<Value, Rejection>> {
+                match self {
+                    $(Self::$variant(a) => Kind::handshake(a.as_ref(), headers),)+
+                }
+            }
+
+            /// The status of a successful delivery: 202, except where the sender's contract
+            /// names others (Okta event hooks expect 200 or 204).
+            pub fn success_status(&self) -> u16 {
+                match self {
+                    $(Self::$variant(a) => Kind::success_status(a.as_ref()),)+
+                }
+            }
+
+            /// How long a delivery may take before Keycard answers 503 instead, so the
+            /// sender's own timeout never fires first (Okta waits 3 s and retries once).
+            pub fn deadline(&self) -> Option<Duration> {
+                match self {
+                    $(Self::$variant(a) => Kind::deadline(a.as_ref()),)+
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for SourceKind {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(d)?;
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|k| k.as_str() == name)
+                    .ok_or_else(|| serde::de::Error::unknown_variant(&name, Self::NAMES))
+            }
+        }
+    };
+}
+
+// Adding a kind: write its adapter file (options, `impl Kind`), then add one line here.
+source_kinds! {
+    /* the native format, signed with Standard Webhooks */
+    Keycard => keycard::Keycard,
+    BambooHr => bamboohr::BambooHr,
+    HiBob => hibob::HiBob,
+    Okta => okta::Okta,
+    Gusto => gusto::Gusto,
+    GenericHmac => generic::GenericHmac,
+}
+
+impl Default for SourceKind {
+    /// The native kind.
+    fn default() -> Self {
+        Self::Keycard
+    }
+}
+
+impl serde::Serialize for SourceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl Adapter {
-    pub fn build(source: &Source) -> Result<Self, BuildError> {
-        Ok(match &source.settings {
-            SourceSettings::Keycard => Self::Keycard(keycard::Keycard::build(source)?),
-            SourceSettings::BambooHr(s) => Self::BambooHr(bamboohr::BambooHr::build(source, s)?),
-            SourceSettings::HiBob => Self::HiBob(hibob::HiBob::build(source)?),
-            SourceSettings::Okta(s) => Self::Okta(okta::Okta::build(source, s)?),
-            SourceSettings::Gusto(s) => Self::Gusto(gusto::Gusto::build(source, s)?),
-            SourceSettings::GenericHmac(s) => {
-                Self::GenericHmac(Box::new(generic::GenericHmac::build(source, s)?))
-            }
-            // SCIM sources are served by src/scim with their bearer token, never here.
-            SourceSettings::Scim => {
-                return Err(BuildError {
-                    source_name: source.name.clone(),
-                    key: "kind",
-                    message:
-                        "a scim source takes no webhook deliveries; it is served under /scim/v2"
-                            .into(),
-                });
-            }
-        })
-    }
-
-    pub fn kind(&self) -> SourceKind {
-        match self {
-            Self::Keycard(_) => SourceKind::Keycard,
-            Self::BambooHr(_) => SourceKind::BambooHr,
-            Self::HiBob(_) => SourceKind::HiBob,
-            Self::Okta(_) => SourceKind::Okta,
-            Self::Gusto(_) => SourceKind::Gusto,
-            Self::GenericHmac(_) => SourceKind::GenericHmac,
-        }
-    }
-
     /// A POST: authenticate, answer a handshake, or map to records.
     pub fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
-        let outcome = match self {
-            Self::Keycard(a) => a.receive(delivery),
-            Self::BambooHr(a) => a.receive(delivery),
-            Self::HiBob(a) => a.receive(delivery),
-            Self::Okta(a) => a.receive(delivery),
-            Self::Gusto(a) => a.receive(delivery),
-            Self::GenericHmac(a) => a.receive(delivery),
-        }?;
+        let outcome = self.dispatch_receive(delivery)?;
         // Checked after authentication, so a forged body is still answered 401. A NUL would
         // fail the commit on every retry; refusing it tells the sender what to fix.
         if matches!(outcome, Outcome::Accepted { .. })
@@ -162,31 +295,12 @@ impl Adapter {
 
     /// A GET: the kind's one-time verification handshake, where it has one.
     pub fn handshake(&self, headers: &HeaderMap) -> Result<Value, Rejection> {
-        match self {
-            Self::Okta(a) => a.challenge(headers),
-            other => Err(Rejection::Method(format!(
+        self.dispatch_handshake(headers).unwrap_or_else(|| {
+            Err(Rejection::Method(format!(
                 "sources of kind {} have no GET handshake; deliveries are POSTed",
-                other.kind().as_str()
-            ))),
-        }
-    }
-
-    /// The status of a successful delivery: 202, except where the sender's contract names
-    /// others (Okta event hooks expect 200 or 204).
-    pub fn success_status(&self) -> u16 {
-        match self {
-            Self::Okta(_) => 200,
-            _ => 202,
-        }
-    }
-
-    /// How long a delivery may take before Keycard answers 503 instead, so the sender's own
-    /// timeout never fires first (Okta waits 3 s and retries once, on 5xx or timeout only).
-    pub fn deadline(&self) -> Option<Duration> {
-        match self {
-            Self::Okta(_) => Some(okta::DEADLINE),
-            _ => None,
-        }
+                self.kind().as_str()
+            )))
+        })
     }
 
     /// Whether deliveries must be JSON (every kind today; BambooHR's form encoding is

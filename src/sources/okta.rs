@@ -20,11 +20,12 @@ use serde_json::{Map, Value, json};
 
 use super::payload::{self, body_key, key};
 use super::signing::{header, matching_static_secret, required_header};
-use super::{AuthError, BuildError, Delivery, Outcome, PayloadError, Rejection};
-use crate::config::{ConfigError, Source, SourceConfig};
+use super::{AuthError, Delivery, Outcome, PayloadError, Rejection};
+use super::{Kind, Source};
 use crate::ingest::{
     Attr, Completeness, EventKind, GroupChanges, LifecycleEvent, Origin, PersonAttributes, Record,
 };
+use crate::settings::ConfigError;
 
 pub const CHALLENGE_HEADER: &str = "x-okta-verification-challenge";
 pub const DEFAULT_HEADER: &str = "authorization";
@@ -32,6 +33,14 @@ pub const DEFAULT_HEADER: &str = "authorization";
 pub const DEADLINE: Duration = Duration::from_millis(2500);
 /// Longest verification challenge echoed.
 pub const MAX_CHALLENGE_LEN: usize = 1024;
+
+/// The `[[sources]]` keys of an `okta` source, as written.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// The header Okta copies the secret into (default `Authorization`).
+    pub header_name: Option<String>,
+}
 
 /// Validated `[[sources]]` options of an `okta` source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +50,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_config(raw: &SourceConfig, key: &str) -> Result<Self, ConfigError> {
+    pub fn from_config(raw: &Options, key: &str) -> Result<Self, ConfigError> {
         let name = raw
             .header_name
             .as_deref()
@@ -74,24 +83,16 @@ impl std::fmt::Debug for Okta {
 }
 
 impl Okta {
-    pub fn build(source: &Source, settings: &Settings) -> Result<Self, BuildError> {
+    pub fn build(source: &Source, settings: &Settings) -> Result<Self, ConfigError> {
         if source.secrets.is_empty() || source.secrets.len() > super::signing::MAX_ACTIVE_SECRETS {
-            return Err(BuildError::secret(
-                source,
-                0,
-                "an okta source needs 1 or 2 secrets",
-            ));
+            return Err(source.secret_error(0, "an okta source needs 1 or 2 secrets"));
         }
         if let Some(i) = source
             .secrets
             .iter()
             .position(|s| s.expose_secret().trim().len() < super::signing::MIN_SECRET_BYTES)
         {
-            return Err(BuildError::secret(
-                source,
-                i,
-                super::signing::KeyError::TooShort,
-            ));
+            return Err(source.secret_error(i, super::signing::KeyError::TooShort));
         }
         Ok(Self {
             header_name: settings.header_name.clone(),
@@ -284,4 +285,32 @@ fn targets<'a>(
         .flatten()
         .filter_map(Value::as_object)
         .filter(move |t| t.get("type").and_then(Value::as_str) == Some(kind))
+}
+
+impl Kind for Okta {
+    const NAME: &'static str = "okta";
+    const KEYS: &'static [&'static str] = &["header_name"];
+    const SIGNED_TIMESTAMP: bool = false;
+    const SECRET_HINT: &'static str = "the exact value Okta sends in its authentication header";
+
+    fn build(source: &Source) -> Result<Self, ConfigError> {
+        let settings = Settings::from_config(&source.options()?, &source.key)?;
+        Okta::build(source, &settings)
+    }
+
+    fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection> {
+        Okta::receive(self, delivery)
+    }
+
+    fn handshake(&self, headers: &HeaderMap) -> Option<Result<Value, Rejection>> {
+        Some(self.challenge(headers))
+    }
+
+    fn success_status(&self) -> u16 {
+        200
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        Some(DEADLINE)
+    }
 }
