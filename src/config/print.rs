@@ -239,6 +239,16 @@ fn walk(table: &toml::Table, prefix: &str, out: &mut Vec<(String, String)>) {
                     }
                 }
             }
+            // An alert target's URL may be its secret (a Slack incoming webhook): only the
+            // scheme and host are shown.
+            toml::Value::String(s)
+                if key.starts_with("notify.targets") && key.ends_with(".url") =>
+            {
+                let shown = url::Url::parse(s)
+                    .map(|u| format!("{}://{}/***", u.scheme(), u.host_str().unwrap_or("")))
+                    .unwrap_or_else(|_| "***".into());
+                out.push((format!("{key} = {}", toml::Value::String(shown)), key));
+            }
             toml::Value::String(s) => {
                 let shown = toml::Value::String(redact_url(s)).to_string();
                 out.push((format!("{key} = {shown}"), key));
@@ -251,6 +261,22 @@ fn walk(table: &toml::Table, prefix: &str, out: &mut Vec<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alert_targets_url_shows_only_its_host() {
+        let table: toml::Table = toml::from_str(
+            "[[notify.targets]]\nname = \"it\"\nurl = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut out = Vec::new();
+        walk(&table, "", &mut out);
+        let text: Vec<&str> = out.iter().map(|(line, _)| line.as_str()).collect();
+        assert!(
+            text.contains(&"notify.targets[0].url = \"https://hooks.slack.com/***\""),
+            "{text:?}"
+        );
+        assert!(!text.iter().any(|l| l.contains("SECRET")));
+    }
 
     #[test]
     fn passwords_in_urls_are_redacted() {
