@@ -9,6 +9,9 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // sqlx::migrate! embeds migrations/ at compile time; with a build script present, Cargo
+    // rebuilds for a new migration only when told to watch the directory.
+    println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed=KEYCARD_GIT_REV");
     let rev = std::env::var("KEYCARD_GIT_REV")
         .ok()
