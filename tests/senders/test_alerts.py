@@ -148,11 +148,12 @@ def test_notify_test_reaches_each_target(alerting: tuple[Keycard, Path], receive
         **os.environ,
         "ALERTS_SECRET": ALERT_SECRET,
         "ALERTS_SLACK_URL": f"{receiver.url}/slack",
-        "SENDERS_OPS_TOKEN": "x",
+        # The config is validated whole (every source's secret) before a test alert goes.
+        "SENDERS_OPS_TOKEN": "senders-ops-token",
         "SENDERS_NATIVE_SECRET": NATIVE_SECRET,
         "SENDERS_OLD_NATIVE_SECRET": NATIVE_SECRET,
-        "SENDERS_GITHUB_SECRET": "x",
-        "SENDERS_STRIPE_SECRET": "x",
+        "SENDERS_GITHUB_SECRET": "It's a Secret to Everybody",
+        "SENDERS_STRIPE_SECRET": "whsec_test_stripe_style_secret_0001",
     }
     out = subprocess.run(
         [KEYCARD_BIN, "notify-test", "--config", str(config), "--target", "siem"],
