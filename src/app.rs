@@ -347,12 +347,6 @@ impl Application {
                 .await;
         };
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-        let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
-            let mut rx = tx.subscribe();
-            async move {
-                let _ = rx.recv().await;
-            }
-        };
         let limits = state.http_limits.clone();
         let public = crate::http::serve(
             listener,
@@ -402,12 +396,6 @@ impl Application {
     ) -> std::io::Result<()> {
         let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut tasks = Vec::new();
-        let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
-            let mut rx = tx.subscribe();
-            async move {
-                let _ = rx.recv().await;
-            }
-        };
         // Events are applied in a loop of their own, never behind reconcile jobs; the mirror
         // is kept in another; jobs run in `workers` loops.
         let events = self.worker.clone();
@@ -500,6 +488,17 @@ async fn bind(key: &'static str, addr: &ListenAddr) -> Result<TcpListener, Start
         addr: addr.clone(),
         source,
     })
+}
+
+/// A future that resolves when `tx` sends (or is dropped): one per task that stops with
+/// the process.
+fn stopped(
+    tx: &tokio::sync::broadcast::Sender<()>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = tx.subscribe();
+    async move {
+        let _ = rx.recv().await;
+    }
 }
 
 fn hostname() -> String {

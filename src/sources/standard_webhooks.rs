@@ -6,6 +6,9 @@
 //! reports which one matched so the journal can record the `key_id`.
 //!
 //! Nothing here reads the wall clock: callers pass `now` from the injected clock.
+//!
+//! One concept, signing and verifying Standard Webhooks messages (about 540 lines); the rest
+//! of the file is its unit tests, which include the specification's test vectors.
 
 use std::fmt;
 use std::str::FromStr;
