@@ -25,6 +25,22 @@ fn users(n: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Hires one person, lets them accept their invite, and has Keycard notice it (one poll of
+/// the newest members later); their user id.
+async fn hired_and_accepted(h: &Harness, id: &str, email: &str, dept: &str) -> String {
+    h.deliver("h1", hire(id, email, dept, t0())).await;
+    h.settle().await;
+    h.sim
+        .sim
+        .accept_invite_for(email)
+        .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(61);
+    h.settle().await;
+    h.user(email)
+        .and_then(|u| u["id"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 fn seed_with(extra_users: Vec<serde_json::Value>) -> Seed {
     let mut all = vec![
         json!({ "email": "root@acme.test", "name": "Root", "role": "admin" }),
@@ -150,19 +166,7 @@ pub async fn an_acceptance_between_full_reads_costs_one_read(db: TestDb) {
 /// older than `verify_after_secs`, and plans again from what it finds.
 pub async fn a_member_made_admin_by_hand_is_seen_before_a_removal(db: TestDb) {
     let h = Harness::start(db).await;
-    h.deliver("h1", hire("A1", "alice@acme.test", "Sales", t0()))
-        .await;
-    h.settle().await;
-    h.sim
-        .sim
-        .accept_invite_for("alice@acme.test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    h.advance(61);
-    h.settle().await;
-    let uid = h
-        .user("alice@acme.test")
-        .and_then(|u| u["id"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let uid = hired_and_accepted(&h, "A1", "alice@acme.test", "Sales").await;
     assert_eq!(h.memberships(&uid).len(), 1);
 
     // In the Console, someone makes her an admin; the mirror still says `user`.
@@ -196,19 +200,7 @@ pub async fn a_member_made_admin_by_hand_is_seen_before_a_removal(db: TestDb) {
 /// check is due; only the ops token may ask.
 pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
     let h = Harness::start(db).await;
-    h.deliver("h1", hire("E1", "ada@acme.test", "Engineering", t0()))
-        .await;
-    h.settle().await;
-    h.sim
-        .sim
-        .accept_invite_for("ada@acme.test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    h.advance(61);
-    h.settle().await;
-    let uid = h
-        .user("ada@acme.test")
-        .and_then(|u| u["id"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let uid = hired_and_accepted(&h, "E1", "ada@acme.test", "Engineering").await;
     assert_eq!(h.memberships(&uid).len(), 2);
 
     h.remove_member_by_hand("Engineering", &uid).await;
