@@ -62,7 +62,7 @@ super::types::text_enum! {
 }
 
 /// One operator write, as recorded.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OperatorLogRow {
     pub seq: i64,
     pub id: Uuid,

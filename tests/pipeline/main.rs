@@ -12,6 +12,7 @@ mod hardening;
 mod harness;
 mod ingest;
 mod metrics;
+mod openapi;
 mod operators;
 mod org;
 
@@ -34,6 +35,7 @@ use guards::{
 use harness::*;
 use keycard::admin_sim::Fault;
 use metrics::metrics_pass_promtool_and_say_what_waits_now;
+use openapi::the_openapi_document_describes_every_route;
 use operators::{
     a_sign_in_proxy_names_the_operator,
     link_and_sync_are_journaled_and_sync_reads_the_organization,
@@ -1262,4 +1264,5 @@ on_both_backends!(
     a_rejected_credential_stops_writes_until_a_probe_succeeds,
     metrics_pass_promtool_and_say_what_waits_now,
     journal_exports_are_fit_for_audit,
+    the_openapi_document_describes_every_route,
 );
