@@ -58,6 +58,9 @@ super::types::text_enum! {
         Resolve => "resolve",
         Link => "link",
         Sync => "sync",
+        /// Not an operator's: a run of the retention policy (`[retention]`), journaled here
+        /// so operators see it beside their own writes (operator `keycard`, via `schedule`).
+        Retention => "retention",
     }
 }
 

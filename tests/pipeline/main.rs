@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod operators;
 mod org;
+mod retention;
 
 use adoption::{
     an_organization_without_workspaces_is_read_and_reported, import_a_thousand_rows_with_bad_ones,
@@ -47,6 +48,7 @@ use org::{
     an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
     the_mirror_reads_members_across_page_boundaries,
 };
+use retention::retention_removes_old_bodies_and_redacts_long_departed_people;
 use serde_json::json;
 
 async fn hire_invite_acceptance_then_memberships(db: TestDb) {
@@ -1265,4 +1267,5 @@ on_both_backends!(
     metrics_pass_promtool_and_say_what_waits_now,
     journal_exports_are_fit_for_audit,
     the_openapi_document_describes_every_route,
+    retention_removes_old_bodies_and_redacts_long_departed_people,
 );
