@@ -109,7 +109,7 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-pub async fn release(args: ReleaseArgs) -> CliResult {
+pub(crate) async fn release(args: ReleaseArgs) -> CliResult {
     let answer = args
         .client
         .post(
@@ -141,7 +141,7 @@ pub async fn release(args: ReleaseArgs) -> CliResult {
     }
 }
 
-pub async fn resolve(args: ResolveArgs) -> CliResult {
+pub(crate) async fn resolve(args: ResolveArgs) -> CliResult {
     let row = args
         .client
         .post(
@@ -158,7 +158,7 @@ pub async fn resolve(args: ResolveArgs) -> CliResult {
     Ok(())
 }
 
-pub async fn sync(args: SyncArgs) -> CliResult {
+pub(crate) async fn sync(args: SyncArgs) -> CliResult {
     if args.local {
         return crate::cli::sync_here(&args.config, args.json).await;
     }

@@ -11,7 +11,7 @@ use super::SimState;
 impl SimState {
     // ---------------------------------------------------------------- API keys
 
-    pub fn list_api_keys(
+    pub(crate) fn list_api_keys(
         &self,
         query: &Query,
         now: DateTime<Utc>,
@@ -43,7 +43,7 @@ impl SimState {
         )
     }
 
-    pub fn get_api_key(
+    pub(crate) fn get_api_key(
         &self,
         id: &str,
         now: DateTime<Utc>,
@@ -53,7 +53,7 @@ impl SimState {
         Ok(self.api_keys[self.key_index(id)?].to_json(now, &self.default_workspace_id, version))
     }
 
-    pub fn update_api_key(
+    pub(crate) fn update_api_key(
         &mut self,
         id: &str,
         body: &Body,
@@ -106,7 +106,7 @@ impl SimState {
 
     /// Seed / control: a key as the Console would have created it.
     #[allow(clippy::too_many_arguments)]
-    pub fn seed_api_key(
+    pub(crate) fn seed_api_key(
         &mut self,
         name: &str,
         scope: KeyScope,
