@@ -120,7 +120,7 @@ pub(crate) async fn release(args: ReleaseArgs) -> CliResult {
     let released = answer.get("released").and_then(Value::as_array);
     let refused = answer.get("refused").and_then(Value::as_array);
     for row in released.into_iter().flatten() {
-        println!(
+        outln!(
             "released {}  {}  {}",
             text(row, "id"),
             text(row, "kind"),
@@ -149,7 +149,7 @@ pub(crate) async fn resolve(args: ResolveArgs) -> CliResult {
             &json!({ "reason": args.reason }),
         )
         .await?;
-    println!(
+    outln!(
         "resolved {}  {}  by {}",
         text(&row, "id"),
         text(&row, "person_email"),
@@ -166,7 +166,7 @@ pub(crate) async fn sync(args: SyncArgs) -> CliResult {
         .client
         .post("sync", &json!({ "reason": args.reason }))
         .await?;
-    println!(
+    outln!(
         "sync requested ({}): the organization is read within a poll interval",
         text(&answer, "requested")
     );

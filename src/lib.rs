@@ -18,6 +18,17 @@ macro_rules! outln {
     }};
 }
 
+/// `print!` for command output, as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, $($arg)*)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write the output: {e}"))?
+    }};
+}
+
 pub mod admin_api;
 pub mod admin_sim;
 pub mod adoption;
