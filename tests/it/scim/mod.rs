@@ -3,9 +3,7 @@
 //! SQLite file), the worker, and the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-#[allow(dead_code)]
-#[path = "../pipeline/harness.rs"]
-mod harness;
+use crate::harness;
 
 mod auth;
 mod cut;

@@ -8,8 +8,7 @@ mod credential;
 mod export;
 mod guards;
 mod hardening;
-#[allow(dead_code)]
-mod harness;
+use crate::harness;
 mod ingest;
 mod metrics;
 mod operators;
