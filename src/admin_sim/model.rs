@@ -51,6 +51,8 @@ pub enum OrgKind {
     #[default]
     Console,
     Enterprise,
+    /// Claude Platform on AWS: only the workspace endpoints exist (admin-api.md §9).
+    Aws,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +84,9 @@ pub(super) const RETURNED_ORG_ROLES: &[&str] = &[
 /// Roles the users/invites list `roles` filter accepts, per org kind (§7.2).
 pub(super) fn filterable_roles(kind: OrgKind) -> &'static [&'static str] {
     match kind {
-        OrgKind::Console => &["user", "developer", "billing", "admin", "claude_code_user"],
+        OrgKind::Console | OrgKind::Aws => {
+            &["user", "developer", "billing", "admin", "claude_code_user"]
+        }
         OrgKind::Enterprise => &[
             "user",
             "owner",
@@ -104,7 +108,7 @@ pub(super) fn is_administrative(role: &str) -> bool {
 /// Roles the API may assign by invite or update, per org kind (§6.1).
 pub(super) fn assignable_roles(kind: OrgKind) -> &'static [&'static str] {
     match kind {
-        OrgKind::Console => &["user", "developer", "billing", "claude_code_user"],
+        OrgKind::Console | OrgKind::Aws => &["user", "developer", "billing", "claude_code_user"],
         OrgKind::Enterprise => &["user", "managed"],
     }
 }

@@ -199,7 +199,7 @@ async fn read_all(
     drop(conn);
     for ws in &workspaces {
         let member_start = clock.now().trunc_subsecs(6);
-        let (p, n) = read_list(
+        let read = read_list(
             client,
             journal,
             clock,
@@ -207,7 +207,14 @@ async fn read_all(
             ListWorkspaceMembers::new(ws.clone()),
             member_object,
         )
-        .await?;
+        .await;
+        let before = limits.len();
+        let (p, n) = supported(read, "workspace_members", clock, &mut limits)?;
+        if limits.len() > before {
+            // The organization has workspaces but no workspace-member endpoints (Claude
+            // Platform on AWS): one answer says so for all of them.
+            break;
+        }
         report.pages += p;
         report.workspace_members += n;
         journal
@@ -266,7 +273,13 @@ async fn read_all(
 }
 
 /// The parts of the organization a full read lists.
-const FEATURES: &[&str] = &["workspaces", "users", "invites", "api_keys"];
+const FEATURES: &[&str] = &[
+    "workspaces",
+    "users",
+    "invites",
+    "api_keys",
+    "workspace_members",
+];
 
 /// A list the organization answers "not found" for (the endpoint does not exist for its
 /// platform or plan, admin-api.md §9) is a limit, recorded with the read, not a failure to

@@ -12,6 +12,7 @@ impl SimState {
     // ---------------------------------------------------------------- invites
 
     pub(crate) fn create_invite(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
+        self.require_members()?;
         body.only(&["email", "role", "rbac_group_ids"])?;
         let email = body.required_str("email")?.to_owned();
         if !looks_like_email(&email) {
@@ -134,10 +135,12 @@ impl SimState {
     }
 
     pub(crate) fn get_invite(&self, id: &str) -> SimResult<Value> {
+        self.require_members()?;
         Ok(self.invites[self.invite_index(id)?].to_json())
     }
 
     pub(crate) fn list_invites(&self, query: &Query) -> SimResult<Value> {
+        self.require_members()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
@@ -172,6 +175,7 @@ impl SimState {
     }
 
     pub(crate) fn delete_invite(&mut self, id: &str) -> SimResult<Value> {
+        self.require_members()?;
         let idx = self.invite_index(id)?;
         let invite = &mut self.invites[idx];
         if invite.status != InviteStatus::Pending {

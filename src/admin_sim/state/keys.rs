@@ -17,6 +17,7 @@ impl SimState {
         now: DateTime<Utc>,
         version: ApiVersion,
     ) -> SimResult<Value> {
+        self.require_members()?;
         self.require_console()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let status = query.get("status");
@@ -49,6 +50,7 @@ impl SimState {
         now: DateTime<Utc>,
         version: ApiVersion,
     ) -> SimResult<Value> {
+        self.require_members()?;
         self.require_console()?;
         Ok(self.api_keys[self.key_index(id)?].to_json(now, &self.default_workspace_id, version))
     }
@@ -60,6 +62,7 @@ impl SimState {
         now: DateTime<Utc>,
         version: ApiVersion,
     ) -> SimResult<Value> {
+        self.require_members()?;
         self.require_console()?;
         body.only(&["name", "status"])?;
         let idx = self.key_index(id)?;

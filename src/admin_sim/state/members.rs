@@ -14,6 +14,7 @@ impl SimState {
     /// list of its own (access follows the org role).
     fn member_workspace(&self, workspace_id: &str) -> SimResult<&Workspace> {
         self.require_console()?;
+        self.require_members()?;
         let ws = &self.workspaces[self.workspace_index(workspace_id)?];
         if ws.is_default {
             return Err(SimError::invalid(

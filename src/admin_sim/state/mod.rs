@@ -291,6 +291,16 @@ impl SimState {
         }
     }
 
+    /// Members, invites, workspace members and API keys do not exist on Claude Platform on
+    /// AWS (§9); the spec leaves the error UNCONFIRMED, the simulator answers a plain 404.
+    fn require_members(&self) -> SimResult<()> {
+        if self.org.kind == OrgKind::Aws {
+            Err(SimError::not_found_path())
+        } else {
+            Ok(())
+        }
+    }
+
     // ---------------------------------------------------------------- paging
 
     /// Pages a newest-first list exactly per §3. `items` carry their position (`seq`);

@@ -20,6 +20,7 @@ impl SimState {
     }
 
     pub(crate) fn list_users(&self, query: &Query) -> SimResult<Value> {
+        self.require_members()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
@@ -44,6 +45,7 @@ impl SimState {
     }
 
     pub(crate) fn get_user(&self, id: &str) -> SimResult<Value> {
+        self.require_members()?;
         Ok(self.user(id)?.to_json())
     }
 
@@ -59,6 +61,7 @@ impl SimState {
     }
 
     pub(crate) fn update_user(&mut self, id: &str, body: &Body) -> SimResult<Value> {
+        self.require_members()?;
         body.only(&["role"])?;
         let role = self.validate_assignable_role(body)?.to_owned();
         let idx = self.user_index(id)?;
@@ -74,6 +77,7 @@ impl SimState {
     }
 
     pub(crate) fn remove_user(&mut self, id: &str, now: DateTime<Utc>) -> SimResult<Value> {
+        self.require_members()?;
         let idx = self.user_index(id)?;
         let role = self.users[idx].role.clone();
         if is_administrative(&role) {
@@ -115,6 +119,7 @@ impl SimState {
         beta_header: Option<&str>,
         caller: Caller,
     ) -> SimResult<Value> {
+        self.require_members()?;
         let opted_in = beta_header.is_some_and(|h| {
             h.split(',')
                 .any(|b| b.trim() == "admin-user-sign-out-2026-10-08")
