@@ -20,7 +20,7 @@ use crate::journal::{ActionRow, EventRow, JournalFilter, Page, PersonRow};
 /// trusted sign-in proxy's identity header) and puts the [`Identity`] in its extensions.
 /// Reads need any role; anything else (POST) needs `operator`. With nobody configured the
 /// ops API is closed rather than open.
-pub async fn require_operator(
+pub(crate) async fn require_operator(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
@@ -64,7 +64,7 @@ pub async fn require_operator(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct FilterParams {
+pub(crate) struct FilterParams {
     /// A person: their journal id, their id in the source, or their email address.
     person: Option<String>,
     /// An email address (compared case-insensitively).
@@ -130,7 +130,7 @@ pub(crate) fn query_problem(err: axum::extract::rejection::QueryRejection) -> Pr
         (status = 400, description = "A filter, cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn events(
+pub(crate) async fn events(
     State(app): State<AppState>,
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -146,7 +146,7 @@ pub async fn events(
 
 /// One event and the actions it led to.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventDetail {
+pub(crate) struct EventDetail {
     pub event: EventRow,
     pub actions: Vec<ActionRow>,
 }
@@ -162,7 +162,7 @@ pub struct EventDetail {
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn event(
+pub(crate) async fn event(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -184,7 +184,7 @@ pub async fn event(
         (status = 400, description = "A filter, cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn actions(
+pub(crate) async fn actions(
     State(app): State<AppState>,
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -200,7 +200,7 @@ pub async fn actions(
 
 /// A person, the access they should have and why, and their timeline.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PersonDetail {
+pub(crate) struct PersonDetail {
     pub person: PersonRow,
     /// The access the rules give them, with the rule behind each grant (`null` before the
     /// first plan).
@@ -220,7 +220,7 @@ pub struct PersonDetail {
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn person(
+pub(crate) async fn person(
     State(app): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {

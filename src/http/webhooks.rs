@@ -22,7 +22,7 @@ use crate::telemetry::escape;
 
 /// How one delivery was taken.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Delivered {
+pub(super) struct Delivered {
     /// The journal event of a delivery that carried one record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<Uuid>,
@@ -35,7 +35,7 @@ pub struct Delivered {
 
 /// One record of a delivery.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveredEvent {
+pub(super) struct DeliveredEvent {
     pub event_id: Uuid,
     pub duplicate: bool,
     /// The event kind, or `ignored` for a notice Keycard does not act on.
@@ -47,7 +47,7 @@ pub struct DeliveredEvent {
 /// What became of one record.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum DeliveryOutcome {
+pub(super) enum DeliveryOutcome {
     Accepted,
     Duplicate,
     Ignored,
@@ -79,7 +79,7 @@ pub enum DeliveryOutcome {
             headers(("Retry-After" = u32, description = "Seconds"))),
     )
 )]
-pub async fn receive(
+pub(super) async fn receive(
     State(app): State<AppState>,
     Path(source): Path<String>,
     headers: HeaderMap,
@@ -121,7 +121,7 @@ pub async fn receive(
         (status = 405, description = "This kind of source has no GET handshake (`Allow: POST`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn handshake(
+pub(super) async fn handshake(
     State(app): State<AppState>,
     Path(source): Path<String>,
     headers: HeaderMap,

@@ -23,7 +23,7 @@ use crate::journal::{
 };
 
 /// The most actions one bulk release takes.
-pub const MAX_BULK: usize = 1000;
+pub(super) const MAX_BULK: usize = 1000;
 
 fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Problem> {
     serde_json::from_slice(bytes)
@@ -44,7 +44,7 @@ fn action_id(id: &str) -> Result<Uuid, Problem> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReasonBody {
+pub(super) struct ReasonBody {
     /// Why (kept in the journal beside the operator's name; 1 to 2000 characters, not
     /// blank). `note` is accepted as another name for it.
     #[serde(alias = "note")]
@@ -54,7 +54,7 @@ pub struct ReasonBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BulkReleaseBody {
+pub(super) struct BulkReleaseBody {
     /// The held actions to release (1 to 1000 ids).
     #[schema(min_items = 1, max_items = 1000)]
     pub ids: Vec<String>,
@@ -65,7 +65,7 @@ pub struct BulkReleaseBody {
 
 /// Who a request is signed in as.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
+pub(super) struct Me {
     pub name: String,
     pub role: Role,
     pub via: Via,
@@ -80,7 +80,7 @@ pub struct Me {
     tag = "operators",
     responses((status = 200, description = "The signed-in operator", body = Me))
 )]
-pub async fn me(Extension(who): Extension<Identity>) -> Response {
+pub(super) async fn me(Extension(who): Extension<Identity>) -> Response {
     axum::Json(Me {
         can_write: who.can_write(),
         name: who.name,
@@ -114,7 +114,7 @@ async fn release_one(app: &AppState, id: Uuid, who: &OperatorWrite) -> Result<Re
         (status = 409, description = "The action is not held", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn release(
+pub(super) async fn release(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
@@ -130,7 +130,7 @@ pub async fn release(
 
 /// An action a bulk release did not release, and why (the problem it would have had alone).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Refused {
+pub(super) struct Refused {
     pub id: String,
     pub status: u16,
     #[serde(rename = "type")]
@@ -140,7 +140,7 @@ pub struct Refused {
 
 /// What a bulk release did.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BulkReleased {
+pub(super) struct BulkReleased {
     pub released: Vec<ActionRow>,
     pub refused: Vec<Refused>,
 }
@@ -158,7 +158,7 @@ pub struct BulkReleased {
         (status = 400, description = "The body is not valid, or the reason is blank", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn release_bulk(
+pub(super) async fn release_bulk(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     bytes: axum::body::Bytes,
@@ -224,7 +224,7 @@ pub async fn release_bulk(
         (status = 409, description = "The action does not need manual action, or is resolved already", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn resolve(
+pub(super) async fn resolve(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
@@ -242,7 +242,7 @@ pub async fn resolve(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LinkBody {
+pub(super) struct LinkBody {
     /// The Admin API user id this person's account is; `null` unlinks.
     #[schema(required, min_length = 1, pattern = r"\S")]
     user_id: Option<String>,
@@ -253,7 +253,7 @@ pub struct LinkBody {
 
 /// The person with the link as set, and whom the account was moved from.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Linked {
+pub(super) struct Linked {
     pub person: PersonRow,
     /// The person the account was linked to before, now unlinked.
     pub moved_from: Option<Uuid>,
@@ -261,7 +261,7 @@ pub struct Linked {
 
 /// A sync request, journaled.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SyncRequested {
+pub(super) struct SyncRequested {
     /// The operator log entry of the request.
     pub requested: Uuid,
 }
@@ -282,7 +282,7 @@ pub struct SyncRequested {
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn link(
+pub(super) async fn link(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(key): Path<String>,
@@ -360,7 +360,7 @@ pub async fn link(
         (status = 400, description = "The body is not valid, or the reason is blank", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn sync(
+pub(super) async fn sync(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     bytes: axum::body::Bytes,
@@ -390,7 +390,7 @@ pub async fn sync(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct LogParams {
+pub(super) struct LogParams {
     /// The operator's name.
     operator: Option<String>,
     /// The write.
@@ -420,7 +420,7 @@ pub struct LogParams {
         (status = 400, description = "A filter, cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn operator_log(
+pub(super) async fn operator_log(
     State(app): State<AppState>,
     params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {

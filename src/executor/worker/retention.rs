@@ -30,10 +30,10 @@ impl RetentionConfig {
 }
 
 /// The name of the chore in `worker_state`.
-pub const CHORE: &str = "retention";
+pub(super) const CHORE: &str = "retention";
 
 /// How often the policy runs (across every process).
-pub fn every() -> Duration {
+pub(super) fn every() -> Duration {
     Duration::days(1)
 }
 
