@@ -161,6 +161,27 @@ impl utoipa::Modify for Shared {
                 .responses
                 .insert(name.to_owned(), RefOr::T(response.build()));
         }
+        // `/events` and `/actions` share one filter struct; each takes its own statuses and
+        // kinds, so the document names the right enum for each (a value outside it is a 400).
+        let typed = [
+            ("/api/v1/events", "EventStatus", "EventKind"),
+            ("/api/v1/actions", "ActionStatus", "ActionKind"),
+        ];
+        for (path, status, kind) in typed {
+            let Some(operation) = doc.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) else {
+                continue;
+            };
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter {
+                    let schema = match parameter.name.as_str() {
+                        "status" => status,
+                        "kind" => kind,
+                        _ => continue,
+                    };
+                    parameter.schema = Some(RefOr::Ref(Ref::from_schema_name(schema)));
+                }
+            }
+        }
         let shared_by_status = [
             ("401", "Unauthorized"),
             ("403", "Forbidden"),
@@ -209,6 +230,24 @@ mod tests {
         documented.sort();
         served.sort();
         assert_eq!(documented, served);
+    }
+
+    #[test]
+    fn events_and_actions_take_their_own_statuses_and_kinds() {
+        let doc = serde_json::to_value(document_value()).unwrap();
+        for (path, status, kind) in [
+            ("/api/v1/events", "EventStatus", "EventKind"),
+            ("/api/v1/actions", "ActionStatus", "ActionKind"),
+        ] {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let schema = |name: &str| {
+                params.iter().find(|p| p["name"] == name).unwrap()["schema"]["$ref"].clone()
+            };
+            assert_eq!(schema("status"), format!("#/components/schemas/{status}"));
+            assert_eq!(schema("kind"), format!("#/components/schemas/{kind}"));
+            assert!(doc["components"]["schemas"][status]["enum"].is_array());
+            assert!(doc["components"]["schemas"][kind]["enum"].is_array());
+        }
     }
 
     #[test]

@@ -69,13 +69,11 @@ pub(crate) struct FilterParams {
     person: Option<String>,
     /// An email address (compared case-insensitively).
     email: Option<String>,
-    /// An event status (`EventStatus`: `received`, `applied`, ...) or an action status
-    /// (`ActionStatus`: `held`, `failed`, `needs_manual_action`, ...). Another value is a 400.
+    /// An event status (`/events`) or an action status (`/actions`); another value is a 400.
     status: Option<String>,
     /// A configured source's name.
     source: Option<String>,
-    /// An event kind (`EventKind`: `hired`, `departed`, ...) or an action kind
-    /// (`ActionKind`: `create_invite`, `remove_user`, ...). Another value is a 400.
+    /// An event kind (`/events`) or an action kind (`/actions`); another value is a 400.
     kind: Option<String>,
     /// From this time on (RFC 3339, inclusive).
     since: Option<DateTime<Utc>>,
