@@ -68,15 +68,15 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> JournalResult<(u64, u64)> {
         // Who: departed (their last applied event, the departure, is dated before cutoff).
-        let departed = "SELECT 1 FROM people p
-             WHERE p.status = 'departed' AND p.redacted_at IS NULL AND p.last_order_key < $2
-               AND p.source = events.source AND p.source_person_id = events.person_source_id";
+        // Few people, found by a partial index; their events by `events_person`.
+        let departed = "SELECT source, source_person_id FROM people
+             WHERE status = 'departed' AND redacted_at IS NULL AND last_order_key < $2";
         let events = self
             .execute(
                 sql(format!(
                     "UPDATE events SET payload = '{REDACTED_PAYLOAD}', email = NULL,
                             email_key = NULL, payload_removed_at = COALESCE(payload_removed_at, $1)
-                     WHERE status IN {SETTLED} AND EXISTS ({departed})"
+                     WHERE status IN {SETTLED} AND (source, person_source_id) IN ({departed})"
                 ))
                 .bind(now)
                 .bind(cutoff),
