@@ -58,6 +58,9 @@ pub struct WorkerSettings {
     pub unmanaged: crate::adoption::UnmanagedPolicy,
     /// `[retention]`: raw bodies removed and departed people redacted after so many days.
     pub retention: RetentionConfig,
+    /// `[hygiene] archive_unused_workspaces`: after how many days an unused workspace is
+    /// archived (`None`: never; only reported).
+    pub archive_unused_after_days: Option<u32>,
 }
 
 impl WorkerSettings {
@@ -85,6 +88,11 @@ impl WorkerSettings {
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
             unmanaged: config.raw.unmanaged.policy,
             retention: config.raw.retention,
+            archive_unused_after_days: config
+                .raw
+                .hygiene
+                .archive_unused_workspaces
+                .then_some(config.raw.hygiene.unused_workspace_days),
         }
     }
 }
