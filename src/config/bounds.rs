@@ -157,6 +157,7 @@ pub const TOP_LEVEL: &[Bound] = &[
 pub fn all() -> Vec<Bound> {
     let mut all = TOP_LEVEL.to_vec();
     all.push(crate::sources::config::TOLERANCE);
+    all.push(crate::sources::api::PULL_INTERVAL);
     all
 }
 

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::dates::{LocalDates, parse_zone};
+use super::api::{SourceApi, SourceApiConfig};
 use super::{Adapter, SourceKind};
 use crate::settings::{Bound, ConfigError, Lookup, resolve_secret};
 
@@ -60,6 +61,10 @@ pub struct SourceConfig {
     /// `timezone` (kinds that send dates: [`SourceKind::reads_dates`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// `[sources.api]`: reading the sender's own API, to enrich thin notices and pull the
+    /// whole directory (gusto, hibob, okta, graph, bamboohr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<SourceApiConfig>,
     /// The keys of this source's kind (e.g. okta's `header_name`), read by its adapter.
     #[serde(flatten)]
     pub options: toml::Table,
@@ -97,6 +102,8 @@ pub struct Source {
     pub dates: LocalDates,
     /// The webhook adapter (every kind but `scim`).
     pub adapter: Option<Adapter>,
+    /// The sender's API, when `[sources.api]` is configured.
+    pub api: Option<SourceApi>,
 }
 
 impl std::fmt::Debug for Source {
@@ -115,6 +122,7 @@ impl std::fmt::Debug for Source {
             .field("deactivate_means", &self.deactivate_means)
             .field("dates", &self.dates)
             .field("adapter", &self.adapter)
+            .field("api", &self.api)
             .finish()
     }
 }
@@ -223,6 +231,11 @@ fn load_one(
         deactivate_means: DeactivateMeans::default(),
         dates,
         adapter: None,
+        api: s
+            .api
+            .as_ref()
+            .map(|raw| SourceApi::load(s.kind, raw, key, lookup))
+            .transpose()?,
     };
     // A kind may wait for its secret (Gusto's verification handshake hands it over);
     // every other needs one from the start.
@@ -312,6 +325,13 @@ fn check_keys_fit_kind(s: &SourceConfig, key: &str) -> Result<(), ConfigError> {
 
 /// A SCIM source: a bearer token and what deactivation means.
 fn scim_source(s: &SourceConfig, key: &str, lookup: Lookup<'_>) -> Result<Source, ConfigError> {
+    if s.api.is_some() {
+        // SCIM pushes whole Users: there is nothing thin to enrich, and the IdP is the caller.
+        return Err(ConfigError::invalid(
+            format!("{key}.api"),
+            "kind = \"scim\" sources send whole records and take no [sources.api]; remove it",
+        ));
+    }
     for (given, field) in [
         (s.secret_env.is_some(), "secret_env"),
         (s.secret_file.is_some(), "secret_file"),
@@ -362,6 +382,7 @@ fn scim_source(s: &SourceConfig, key: &str, lookup: Lookup<'_>) -> Result<Source
         deactivate_means: s.deactivate_means.unwrap_or_default(),
         dates: LocalDates::default(),
         adapter: None,
+        api: None,
     })
 }
 

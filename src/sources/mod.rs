@@ -11,6 +11,7 @@
 //! Adapters read no clock and do no I/O besides Gusto's token file: `received_at` comes in
 //! with the [`Delivery`].
 
+pub mod api;
 pub mod bamboohr;
 pub mod config;
 pub mod dates;
@@ -166,6 +167,7 @@ macro_rules! source_kinds {
                     deactivate_means: DeactivateMeans::default(),
                     dates: dates::LocalDates::default(),
                     adapter: None,
+                    api: None,
                 };
                 let err = match self {
                     $(Self::$variant => <$ty as Kind>::build(&source).err(),)+
