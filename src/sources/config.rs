@@ -14,8 +14,8 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::dates::{LocalDates, parse_zone};
 use super::api::{SourceApi, SourceApiConfig};
+use super::dates::{LocalDates, parse_zone};
 use super::{Adapter, SourceKind};
 use crate::settings::{Bound, ConfigError, Lookup, resolve_secret};
 
