@@ -43,6 +43,8 @@ pub(crate) mod console;
 pub(crate) mod credential;
 pub mod demo;
 pub mod executor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod gusto_cli;
 pub mod http;
 pub mod ingest;

@@ -79,6 +79,8 @@ pub const SECTIONS: &[&str] = &[
     "unmanaged",
     "hygiene",
     "retention",
+    "timezone",
+    "dates",
 ];
 
 /// Lists of tables, which the rule sets whole (an entry has no stable name to address).

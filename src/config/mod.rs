@@ -48,6 +48,28 @@ pub struct RawConfig {
     pub hygiene: crate::adoption::HygieneConfig,
     /// `[retention]`: how long raw bodies and departed people's personal data are kept.
     pub retention: crate::executor::RetentionConfig,
+    /// The organization's IANA time zone: date-only HR dates are days there (default UTC).
+    pub timezone: Option<String>,
+    /// `[dates]`: the local times of day at which date-only starts and ends take effect.
+    pub dates: DatesConfig,
+}
+
+/// `[dates]`: when a date-only hire, return or move (`start_time`) and a termination
+/// (`end_time`, on the last day worked) take effect, in the organization's zone.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatesConfig {
+    pub start_time: String,
+    pub end_time: String,
+}
+
+impl Default for DatesConfig {
+    fn default() -> Self {
+        Self {
+            start_time: crate::sources::dates::DEFAULT_START_TIME.into(),
+            end_time: crate::sources::dates::DEFAULT_END_TIME.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -293,7 +315,18 @@ impl Config {
             .extract()
             .map_err(|e| provenance.figment_error(&e))?;
         Self::validate(&raw).map_err(|e| provenance.explain(e))?;
-        let sources = crate::sources::config::load(&raw.sources, lookup)
+        let dates = crate::sources::dates::LocalDates::parse(
+            (
+                "timezone",
+                raw.timezone
+                    .as_deref()
+                    .unwrap_or(crate::sources::dates::DEFAULT_TIMEZONE),
+            ),
+            ("dates.start_time", &raw.dates.start_time),
+            ("dates.end_time", &raw.dates.end_time),
+        )
+        .map_err(|e| provenance.explain(e))?;
+        let sources = crate::sources::config::load(&raw.sources, lookup, &dates)
             .map_err(|e| provenance.explain(e))?;
         let ops_token = crate::settings::resolve_secret(
             lookup,

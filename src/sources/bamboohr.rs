@@ -134,6 +134,8 @@ pub struct BambooHr {
     keys: KeyRing,
     tolerance: std::time::Duration,
     settings: Settings,
+    /// How the payload's date-only dates are read (the source's or organization's zone).
+    dates: super::dates::LocalDates,
 }
 
 impl BambooHr {
@@ -144,6 +146,7 @@ impl BambooHr {
             keys,
             tolerance: source.tolerance,
             settings: settings.clone(),
+            dates: source.dates,
         })
     }
 
@@ -421,7 +424,7 @@ impl BambooHr {
             kind,
             person,
             occurred_at,
-            payload::effective_from_date(date, occurred_at, d.received_at),
+            self.dates.effective(kind, date, occurred_at, d.received_at),
             d.received_at,
             d.body,
         );

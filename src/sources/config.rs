@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::api::{SourceApi, SourceApiConfig};
+use super::dates::{LocalDates, parse_zone};
 use super::{Adapter, SourceKind};
 use crate::settings::{Bound, ConfigError, Lookup, resolve_secret};
 
@@ -56,6 +57,10 @@ pub struct SourceConfig {
     /// `kind = "scim"`: what `active: false` means for this IdP (default `suspend`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivate_means: Option<DeactivateMeans>,
+    /// The IANA zone this source's date-only dates are read in, over the top-level
+    /// `timezone` (kinds that send dates: [`SourceKind::reads_dates`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// `[sources.api]`: reading the sender's own API, to enrich thin notices and pull the
     /// whole directory (gusto, hibob, okta, graph, bamboohr).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +98,8 @@ pub struct Source {
     /// `kind = "scim"`: the bearer token. Never printed.
     pub token: Option<SecretString>,
     pub deactivate_means: DeactivateMeans,
+    /// How date-only dates are read (the organization's zone, or the source's own).
+    pub dates: LocalDates,
     /// The webhook adapter (every kind but `scim`).
     pub adapter: Option<Adapter>,
     /// The sender's API, when `[sources.api]` is configured.
@@ -113,6 +120,7 @@ impl std::fmt::Debug for Source {
             .field("options", &self.options)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("deactivate_means", &self.deactivate_means)
+            .field("dates", &self.dates)
             .field("adapter", &self.adapter)
             .field("api", &self.api)
             .finish()
@@ -137,15 +145,24 @@ impl Source {
     }
 }
 
-/// Validates every `[[sources]]` entry and builds its adapter, by name.
+/// Validates every `[[sources]]` entry and builds its adapter, by name. `dates`: the
+/// organization's reading of date-only dates, which a source's `timezone` overrides.
 pub fn load(
     raw: &[SourceConfig],
     lookup: Lookup<'_>,
+    dates: &LocalDates,
 ) -> Result<BTreeMap<String, Source>, ConfigError> {
     let mut sources = BTreeMap::new();
     for (i, s) in raw.iter().enumerate() {
         let key = format!("sources[{i}]");
-        let source = load_one(s, &key, lookup)?;
+        let dates = match &s.timezone {
+            // On other kinds the key is refused below, naming the kinds it applies to.
+            Some(zone) if s.kind.reads_dates() => {
+                dates.in_zone(parse_zone(&format!("{key}.timezone"), zone)?)
+            }
+            _ => *dates,
+        };
+        let source = load_one(s, &key, lookup, dates)?;
         if sources.insert(s.name.clone(), source).is_some() {
             return Err(ConfigError::invalid(
                 format!("{key}.name"),
@@ -156,7 +173,12 @@ pub fn load(
     Ok(sources)
 }
 
-fn load_one(s: &SourceConfig, key: &str, lookup: Lookup<'_>) -> Result<Source, ConfigError> {
+fn load_one(
+    s: &SourceConfig,
+    key: &str,
+    lookup: Lookup<'_>,
+    dates: LocalDates,
+) -> Result<Source, ConfigError> {
     let valid_name = !s.name.is_empty()
         && s.name.len() <= 64
         && s.name
@@ -207,6 +229,7 @@ fn load_one(s: &SourceConfig, key: &str, lookup: Lookup<'_>) -> Result<Source, C
         options: s.options.clone(),
         token: None,
         deactivate_means: DeactivateMeans::default(),
+        dates,
         adapter: None,
         api: s
             .api
@@ -243,10 +266,15 @@ fn check_keys_fit_kind(s: &SourceConfig, key: &str) -> Result<(), ConfigError> {
     if s.tolerance_secs.is_some() {
         given.push("tolerance_secs");
     }
+    if s.timezone.is_some() {
+        given.push("timezone");
+    }
     for name in given {
         let fits = |k: &SourceKind| {
             if name == "tolerance_secs" {
                 k.signs_timestamp()
+            } else if name == "timezone" {
+                k.reads_dates()
             } else {
                 k.keys().contains(&name)
             }
@@ -272,6 +300,9 @@ fn check_keys_fit_kind(s: &SourceConfig, key: &str) -> Result<(), ConfigError> {
                 ]);
                 if s.kind.signs_timestamp() {
                     known.push("tolerance_secs");
+                }
+                if s.kind.reads_dates() {
+                    known.push("timezone");
                 }
             }
             known.extend(s.kind.keys());
@@ -349,6 +380,7 @@ fn scim_source(s: &SourceConfig, key: &str, lookup: Lookup<'_>) -> Result<Source
         options: toml::Table::new(),
         token: Some(token),
         deactivate_means: s.deactivate_means.unwrap_or_default(),
+        dates: LocalDates::default(),
         adapter: None,
         api: None,
     })
@@ -365,9 +397,11 @@ mod tests {
         }
         let file: File =
             toml::from_str(text).map_err(|e| ConfigError::invalid("toml", e.to_string()))?;
-        load(&file.sources, &|k| {
-            (k == "TOK").then(|| "0123456789abcdef0123".to_owned())
-        })
+        load(
+            &file.sources,
+            &|k| (k == "TOK").then(|| "0123456789abcdef0123".to_owned()),
+            &LocalDates::default(),
+        )
     }
 
     #[test]

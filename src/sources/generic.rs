@@ -392,6 +392,8 @@ pub struct GenericHmac {
     keys: KeyRing,
     tolerance: Duration,
     settings: Settings,
+    /// How a date-only `effective_at` is read (the source's or organization's zone).
+    dates: super::dates::LocalDates,
 }
 
 /// What authentication established about a delivery.
@@ -411,6 +413,7 @@ impl GenericHmac {
             keys,
             tolerance: source.tolerance,
             settings: settings.clone(),
+            dates: source.dates,
         })
     }
 
@@ -620,7 +623,8 @@ impl GenericHmac {
                         .and_then(|t| chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").ok())
                     {
                         (
-                            payload::effective_from_date(Some(date), occurred_at, d.received_at),
+                            self.dates
+                                .effective(kind, Some(date), occurred_at, d.received_at),
                             Some(date),
                         )
                     } else {

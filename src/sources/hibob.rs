@@ -25,6 +25,8 @@ pub const SIGNATURE_HEADER: &str = "bob-signature";
 #[derive(Debug, Clone)]
 pub struct HiBob {
     keys: KeyRing,
+    /// How `effectiveDate` is read (the source's or organization's zone).
+    dates: super::dates::LocalDates,
 }
 
 /// What a HiBob event type means here.
@@ -67,7 +69,10 @@ impl HiBob {
     pub fn build(source: &Source) -> Result<Self, ConfigError> {
         let keys = KeyRing::new(Algorithm::Sha512, &source.secrets, KeyEncoding::Raw)
             .map_err(|(i, e)| source.secret_error(i, e))?;
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            dates: source.dates,
+        })
     }
 
     pub fn verify(&self, d: &Delivery<'_>) -> Result<usize, AuthError> {
@@ -159,7 +164,8 @@ impl HiBob {
             kind,
             person,
             occurred_at,
-            payload::effective_from_date(effective_date, occurred_at, d.received_at),
+            self.dates
+                .effective(kind, effective_date, occurred_at, d.received_at),
             d.received_at,
             d.body,
         );

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod bamboohr;
 pub mod config;
+pub mod dates;
 pub mod error;
 pub mod generic;
 pub mod gusto;
@@ -164,6 +165,7 @@ macro_rules! source_kinds {
                     options: table,
                     token: None,
                     deactivate_means: DeactivateMeans::default(),
+                    dates: dates::LocalDates::default(),
                     adapter: None,
                     api: None,
                 };
@@ -253,6 +255,15 @@ source_kinds! {
     Okta => okta::Okta,
     Gusto => gusto::Gusto,
     GenericHmac => generic::GenericHmac,
+}
+
+impl SourceKind {
+    /// Whether the kind's payloads carry date-only dates (hire, termination), so a
+    /// `timezone` applies: the HR systems and generic mappings. Native events, Okta and
+    /// Gusto's notices carry instants or no date at all.
+    pub fn reads_dates(self) -> bool {
+        matches!(self, Self::BambooHr | Self::HiBob | Self::GenericHmac)
+    }
 }
 
 impl Default for SourceKind {

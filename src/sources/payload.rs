@@ -2,7 +2,7 @@
 //! timestamp spellings), strict where a guess would invent data (an id that is missing is an
 //! error; an address that does not parse is left out, not repaired).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::error::PayloadError;
@@ -138,20 +138,6 @@ pub fn date(value: &Value) -> Option<NaiveDate> {
         .or_else(|| instant_text(text).map(|t| t.date_naive()))
 }
 
-/// When a change dated `date` takes effect: a future date is scheduled at the start of that
-/// day (UTC; the source's site zone is not in the payload), a past or current one is in
-/// force at `occurred_at`.
-pub fn effective_from_date(
-    date: Option<NaiveDate>,
-    occurred_at: DateTime<Utc>,
-    received_at: DateTime<Utc>,
-) -> DateTime<Utc> {
-    match date {
-        Some(d) if d > received_at.date_naive() => d.and_time(NaiveTime::MIN).and_utc(),
-        _ => occurred_at.min(received_at),
-    }
-}
-
 /// A dedupe key within `source`.
 pub fn key(source: &str, id: impl Into<String>) -> DedupeKey {
     DedupeKey {
@@ -223,23 +209,6 @@ mod tests {
         }
         assert_eq!(instant(&json!("yesterday")), None);
         assert_eq!(instant(&json!(null)), None);
-    }
-
-    #[test]
-    fn dates_schedule_only_when_in_the_future() {
-        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-            .expect("t")
-            .to_utc();
-        let future = date(&json!("2026-12-01"));
-        assert_eq!(
-            effective_from_date(future, now, now).to_rfc3339(),
-            "2026-12-01T00:00:00+00:00"
-        );
-        assert_eq!(
-            effective_from_date(date(&json!("2026-11-28")), now, now),
-            now
-        );
-        assert_eq!(effective_from_date(None, now, now), now);
     }
 
     #[test]

@@ -103,7 +103,8 @@ fn future_hire_date_is_scheduled_at_that_date() {
     ));
     assert_eq!(event.kind, EventKind::Hired);
     assert!(event.is_scheduled());
-    assert_eq!(event.effective_at.to_rfc3339(), "2026-12-07T00:00:00+00:00");
+    // At dates.start_time (06:00) in the organization's zone (UTC when none is set).
+    assert_eq!(event.effective_at.to_rfc3339(), "2026-12-07T06:00:00+00:00");
     assert_eq!(
         event
             .origin
@@ -124,7 +125,17 @@ fn changed_fields_decide_the_kind() {
     ] {
         let event = one_event(deliver(&fixture(&format!("bamboohr/{file}")), t0()));
         assert_eq!(event.kind, kind, "{file}");
-        assert!(!event.is_scheduled(), "{file}");
+        if kind == EventKind::Departed {
+            // Dated today: the last day is worked, access ends at dates.end_time (18:00).
+            assert_eq!(
+                event.effective_at.to_rfc3339(),
+                "2026-11-28T18:00:00+00:00",
+                "{file}"
+            );
+        } else {
+            // Dated today, past dates.start_time (06:00): in force now.
+            assert!(!event.is_scheduled(), "{file}");
+        }
     }
     let moved = one_event(deliver(&fixture("bamboohr/field_role_change.json"), t0()));
     assert_eq!(moved.person.department, Attr::Value("Sales".into()));

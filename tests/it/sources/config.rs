@@ -126,3 +126,61 @@ fn weak_secrets_are_refused_when_the_config_is_loaded() {
         );
     }
 }
+
+/// Issue 15: the organization's zone and a source's own are IANA names, refused at load with
+/// the key and the fix; a source's `timezone` overrides the organization's for its dates.
+#[test]
+fn time_zones_are_checked_at_load_and_a_source_may_override_the_organizations() {
+    let bamboo = "[[sources]]\nname = \"b\"\nkind = \"bamboohr\"\nsecret_env = \"S\"\n";
+    let err = error(&format!("timezone = \"America/Nowhere\"\n{bamboo}"));
+    assert!(
+        err.starts_with("timezone: 'America/Nowhere' is not an IANA time zone name; use one such as America/New_York"),
+        "{err}"
+    );
+    let err = error(&format!("{bamboo}timezone = \"Mars/Olympus\"\n"));
+    assert!(
+        err.starts_with("sources[0].timezone: 'Mars/Olympus'"),
+        "{err}"
+    );
+    let err = error(&format!("{bamboo}[dates]\nend_time = \"6pm\"\n"));
+    assert!(
+        err.starts_with("dates.end_time: '6pm' is not a time of day"),
+        "{err}"
+    );
+    let err = error(
+        "[[sources]]\nname = \"o\"\nkind = \"okta\"\nsecret_env = \"S\"\ntimezone = \"UTC\"\n",
+    );
+    assert!(
+        err.starts_with(
+            "sources[0].timezone: only applies to sources of kind bamboohr or hibob or generic-hmac"
+        ),
+        "{err}"
+    );
+
+    // The same termination, dated 2026-12-01, read in New York (the organization) and in
+    // Berlin (the source's own zone): 18:00 local on that day in each.
+    let config = load(&format!(
+        "timezone = \"America/New_York\"\n{bamboo}\n[[sources]]\nname = \"de\"\nkind = \"bamboohr\"\nsecret_env = \"S\"\ntimezone = \"Europe/Berlin\"\n"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let body = String::from_utf8(super::common::fixture("bamboohr/field_terminated.json"))
+        .unwrap_or_default()
+        .replace("\"2026-11-28\"", "\"2026-12-01\"")
+        .into_bytes();
+    let now = super::harness::t0();
+    let effective = |name: &str| {
+        let adapter = super::common::adapter_from(&config, name);
+        let (ts, sig) = keycard::sources::bamboohr::sign(secret("BAMBOO_SECRET"), &body, now)
+            .unwrap_or_else(|| panic!("sign"));
+        let event = super::common::one_event(super::common::receive(
+            &adapter,
+            name,
+            &[("x-bamboohr-signature", sig), ("x-bamboohr-timestamp", ts)],
+            &body,
+            now,
+        ));
+        event.effective_at.to_rfc3339()
+    };
+    assert_eq!(effective("b"), "2026-12-01T23:00:00+00:00");
+    assert_eq!(effective("de"), "2026-12-01T17:00:00+00:00");
+}

@@ -90,6 +90,12 @@ async fn bamboohr_hire_move_and_termination(pool: PgPool) {
     post(&h, "bamboo", bamboo(&left, &h), left).await;
     h.settle().await;
     assert!(
+        h.user("tefi.adams@acme.test").is_some(),
+        "dated today: the last day is worked until dates.end_time"
+    );
+    h.advance(8 * 3600);
+    h.settle().await;
+    assert!(
         h.user("tefi.adams@acme.test").is_none(),
         "removed from the organization"
     );
@@ -128,6 +134,12 @@ async fn hibob_v1_hire_then_v2_departure(pool: PgPool) {
         .replace("2026-11-28T09:58:00.000451", "2026-11-28T10:01:10")
         .into_bytes();
     post(&h, "bob", sign(&left), left).await;
+    h.settle().await;
+    assert!(
+        h.user("marie.curie@acme.test").is_some(),
+        "until 18:00 that day"
+    );
+    h.advance(8 * 3600);
     h.settle().await;
     assert!(h.user("marie.curie@acme.test").is_none());
     // HiBob also sends employee.inactivated for a termination: it does not revive anyone.
@@ -291,6 +303,9 @@ async fn generic_github_style_hire_and_stripe_style_departure(pool: PgPool) {
         .into_bytes();
     post(&h, "stripeish", stripe(&left, &h), left).await;
     h.settle().await;
+    assert!(h.user("ken@acme.test").is_some(), "until 18:00 that day");
+    h.advance(8 * 3600);
+    h.settle().await;
     assert!(h.user("ken@acme.test").is_none());
     assert!(
         h.user("linus@acme.test").is_some(),
@@ -363,4 +378,60 @@ department = "/employee/department"
         .flatten()
         .unwrap_or_else(|| panic!("person"));
     assert_eq!(person.status.as_str(), "departed");
+}
+
+/// Issue 15: BambooHR sends dates. In an organization in New York, a hire dated D grants access
+/// from 06:00 New York time on D and a termination dated D removes it at 18:00 New York time
+/// on D — on the day clocks spring forward too (EDT, UTC-4), not at 00:00 UTC (the afternoon
+/// of D-1 in New York) nor with the winter offset.
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn bamboohr_dates_are_days_in_the_organizations_time_zone(pool: PgPool) {
+    let text = format!("timezone = \"America/New_York\"\n{}", toml());
+    let h = Harness::start_with(pool, &text, seed()).await;
+    // t0 is 2026-11-28T10:00Z, 05:00 in New York: the hire dated today starts at 06:00 EST.
+    let body = fixture("bamboohr/field_created.json");
+    post(&h, "bamboo", bamboo(&body, &h), body).await;
+    h.settle().await;
+    assert!(
+        h.invites("tefi.adams@acme.test").is_empty(),
+        "not before 06:00 New York time"
+    );
+    h.advance(3600);
+    accept_and_settle(&h, "tefi.adams@acme.test").await;
+
+    // Termination dated 2027-03-14, when New York moves from EST to EDT at 02:00.
+    let left = String::from_utf8(fixture("bamboohr/field_terminated.json"))
+        .unwrap_or_default()
+        .replace("2026-11-28T09:58:00+0000", "2026-11-28T11:05:00+0000")
+        .replace("\"2026-11-28\"", "\"2027-03-14\"")
+        .into_bytes();
+    h.advance(60);
+    post(&h, "bamboo", bamboo(&left, &h), left).await;
+    h.settle().await;
+    assert!(h.user("tefi.adams@acme.test").is_some(), "scheduled");
+
+    use keycard::clock::Clock;
+    let until = |rfc3339: &str| {
+        let target = chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_utc();
+        u64::try_from((target - h.clock.now()).num_seconds()).unwrap_or_else(|e| panic!("{e}"))
+    };
+    // 00:00 UTC on the date (the old reading) and 23:00 UTC (18:00 with the winter offset)
+    // are both still working hours on the last day.
+    h.advance(until("2027-03-14T00:00:01Z"));
+    h.settle().await;
+    assert!(h.user("tefi.adams@acme.test").is_some(), "not at 00:00 UTC");
+    h.advance(until("2027-03-14T21:59:00Z"));
+    h.settle().await;
+    assert!(
+        h.user("tefi.adams@acme.test").is_some(),
+        "17:59 EDT: still the last day"
+    );
+    h.advance(until("2027-03-14T22:00:01Z"));
+    h.settle().await;
+    assert!(
+        h.user("tefi.adams@acme.test").is_none(),
+        "removed at 18:00 EDT"
+    );
 }

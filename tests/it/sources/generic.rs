@@ -155,13 +155,14 @@ fn the_mapping_fills_every_configured_field() {
     // Only the id: a notice.
     let left = one_event(github(&fixture("generic-hmac/departed.json"), "d-3"));
     assert_eq!(left.completeness, Completeness::Notice);
-    assert!(!left.is_scheduled());
+    // Dated today: removed at the end of that last day (dates.end_time, UTC by default).
+    assert_eq!(left.effective_at.to_rfc3339(), "2026-11-28T18:00:00+00:00");
     let later = one_event(github(
         &fixture("generic-hmac/departed_scheduled.json"),
         "d-4",
     ));
     assert!(later.is_scheduled());
-    assert_eq!(later.effective_at.to_rfc3339(), "2026-12-05T00:00:00+00:00");
+    assert_eq!(later.effective_at.to_rfc3339(), "2026-12-05T18:00:00+00:00");
 }
 
 #[test]

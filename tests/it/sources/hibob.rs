@@ -66,15 +66,13 @@ fn effective_dates_are_kept() {
         left.occurred_at.to_rfc3339(),
         "2026-11-28T09:58:00.000451+00:00"
     );
-    assert!(
-        !left.is_scheduled(),
-        "lifecycle events fire on the effective date"
-    );
+    // A departure dated today takes effect at the end of that last day (dates.end_time).
+    assert_eq!(left.effective_at.to_rfc3339(), "2026-11-28T18:00:00+00:00");
 
     // A work-table row dated ahead takes effect on that date.
     let table = one_event(deliver(&fixture("hibob/v2_table_entry_created.json")));
     assert!(table.is_scheduled());
-    assert_eq!(table.effective_at.to_rfc3339(), "2026-12-15T00:00:00+00:00");
+    assert_eq!(table.effective_at.to_rfc3339(), "2026-12-15T06:00:00+00:00");
     assert_eq!(
         table.origin.map(|o| o.changed_fields),
         Some(vec!["table:work".to_owned()])
