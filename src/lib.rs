@@ -45,3 +45,4 @@ pub mod settings;
 pub mod sources;
 pub mod state;
 pub mod telemetry;
+pub mod enrich;

@@ -88,6 +88,26 @@ pub(super) fn stale_reason(person: &PersonRow, ev: &EventRow) -> Option<String> 
     })
 }
 
+/// Why an enriched event changes nothing, when it does not: the record it read is what is
+/// already known (a second notice of one change, or a change read before its notice came).
+pub(super) fn read_changes_nothing(person: &PersonRow, ev: &EventRow) -> Option<String> {
+    let enrichment = ev.payload.get("enrichment")?;
+    if person.status == PersonStatus::New {
+        return None;
+    }
+    let update = person_update(person, ev);
+    let same = update.attributes == person.attributes
+        && update.status == person.status
+        && update.email == person.email;
+    same.then(|| {
+        let at = enrichment
+            .get("fetched_at")
+            .and_then(Value::as_str)
+            .unwrap_or("the last read");
+        format!("nothing to apply: the record read at {at} is what was already known")
+    })
+}
+
 /// The person after an event is applied.
 pub(super) struct PersonUpdate {
     pub attributes: Value,
