@@ -211,9 +211,8 @@ mod tests {
         use EventKind as K;
         use PersonStatus as P;
         let d = DeactivateMeans::Suspend;
-        let k = |notice, current, status| {
-            kind_after_read(notice, false, current, &record(status), d)
-        };
+        let k =
+            |notice, current, status| kind_after_read(notice, false, current, &record(status), d);
         assert_eq!(k(K::Hired, P::New, S::Active), K::Hired);
         assert_eq!(k(K::Updated, P::New, S::Active), K::Hired);
         assert_eq!(k(K::Updated, P::Active, S::Active), K::Updated);

@@ -289,14 +289,7 @@ impl Enricher {
             ),
         };
         let ours = tx
-            .finish_enrichment(
-                row,
-                &self.settings.owner,
-                &enriched,
-                fetched_at,
-                &from,
-                now,
-            )
+            .finish_enrichment(row, &self.settings.owner, &enriched, fetched_at, &from, now)
             .await?;
         if !ours {
             return Ok(Outcome::LeaseLost);

@@ -61,11 +61,9 @@ impl Tx {
         enriching: &[String],
         now: DateTime<Utc>,
     ) -> JournalResult<usize> {
-        let mut release = sql(
-            "UPDATE events SET status = 'received',
+        let mut release = sql("UPDATE events SET status = 'received',
                     status_reason = 'enrichment is off for this source: applied as notified'
-             WHERE status = 'awaiting_enrichment'",
-        );
+             WHERE status = 'awaiting_enrichment'");
         if !enriching.is_empty() {
             release
                 .push(" AND source NOT IN ")
@@ -75,12 +73,10 @@ impl Tx {
         if enriching.is_empty() {
             return Ok(0);
         }
-        let mut park = sql(
-            "UPDATE events SET status = 'awaiting_enrichment',
+        let mut park = sql("UPDATE events SET status = 'awaiting_enrichment',
                     status_reason = 'waiting for the record to be read from the sender''s API'
              WHERE status = 'received' AND completeness <> 'full'
-               AND person_source_id IS NOT NULL AND source IN ",
-        );
+               AND person_source_id IS NOT NULL AND source IN ");
         park.push_list(enriching.iter().map(String::as_str))
             .push(" RETURNING source, person_source_id");
         let parked: Vec<(String, String)> = self.fetch_all(park).await?;
@@ -126,26 +122,23 @@ impl Tx {
         if sources.is_empty() {
             return Ok(None);
         }
-        let mut s = sql(
-            "SELECT source, source_person_id FROM enrichments
+        let mut s = sql("SELECT source, source_person_id FROM enrichments
              WHERE status = 'pending' AND next_attempt_at <= $1
-               AND (lease_until IS NULL OR lease_until < $1) AND source IN ",
-        )
+               AND (lease_until IS NULL OR lease_until < $1) AND source IN ")
         .bind(now);
-        s.push_list(sources.iter().map(String::as_str)).push(&format!(
-            " ORDER BY next_attempt_at, source, source_person_id LIMIT 1 {}",
-            self.dialect.skip_locked
-        ));
+        s.push_list(sources.iter().map(String::as_str))
+            .push(&format!(
+                " ORDER BY next_attempt_at, source, source_person_id LIMIT 1 {}",
+                self.dialect.skip_locked
+            ));
         let Some((source, id)) = self.fetch_optional::<(String, String)>(s).await? else {
             return Ok(None);
         };
         self.fetch_optional(
-            sql(
-                "UPDATE enrichments SET lease_owner = $3, lease_until = $4
+            sql("UPDATE enrichments SET lease_owner = $3, lease_until = $4
                  WHERE source = $1 AND source_person_id = $2 AND status = 'pending'
                    AND (lease_until IS NULL OR lease_until < $5)
-                 RETURNING *",
-            )
+                 RETURNING *")
             .bind(source)
             .bind(id)
             .bind(owner)
@@ -162,11 +155,9 @@ impl Tx {
         source_person_id: &str,
     ) -> JournalResult<Vec<EventRow>> {
         self.fetch_all(
-            sql(
-                "SELECT * FROM events
+            sql("SELECT * FROM events
                  WHERE status = 'awaiting_enrichment' AND source = $1 AND person_source_id = $2
-                 ORDER BY order_key, received_at, id",
-            )
+                 ORDER BY order_key, received_at, id")
             .bind(source)
             .bind(source_person_id),
         )
@@ -323,11 +314,9 @@ impl Tx {
         if keys.is_empty() {
             return Ok(Some(false));
         }
-        let mut s = sql(
-            "SELECT count(*) FROM org_mirror
+        let mut s = sql("SELECT count(*) FROM org_mirror
              WHERE gone = FALSE AND (kind = 'user' OR (kind = 'invite' AND status = 'pending'))
-               AND email_key IN ",
-        );
+               AND email_key IN ");
         s.push_list(keys.iter().map(String::as_str));
         let found: i64 = self.scalar(s).await?;
         Ok(Some(found > 0))

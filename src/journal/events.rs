@@ -389,7 +389,9 @@ impl Tx {
                 let update = person_update(&person, ev);
                 let departed_without_access = ev.kind == EventKind::Departed
                     && update.status == PersonStatus::Departed
-                    && self.may_have_access(&person, update.email.as_deref()).await?
+                    && self
+                        .may_have_access(&person, update.email.as_deref())
+                        .await?
                         == Some(false);
                 self.execute(
                 sql("UPDATE people SET attributes = $2, status = $3, email = $4, email_key = $5,
