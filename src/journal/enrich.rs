@@ -84,6 +84,20 @@ impl Tx {
         people.sort();
         people.dedup();
         for (source, id) in people {
+            // The person is known from the first notice on (status `new` until an event is
+            // applied), so the people views list them and their timeline shows the wait.
+            self.execute(
+                sql(
+                    "INSERT INTO people (id, source, source_person_id, status, created_at, updated_at)
+                     VALUES ($1, $2, $3, 'new', $4, $4)
+                     ON CONFLICT (source, source_person_id) DO NOTHING",
+                )
+                .bind(Uuid::now_v7())
+                .bind(source.as_str())
+                .bind(id.as_str())
+                .bind(now),
+            )
+            .await?;
             // A read already in backoff keeps its schedule (a new notice must not defeat a
             // rate limit); a finished one is due again now.
             self.execute(

@@ -463,6 +463,22 @@ pub async fn a_failed_read_is_visible_and_retried_until_it_completes(db: TestDb)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     assert!(listed.to_string().contains("next attempt at"), "{listed}");
+    // And on the person's page: known from the notice on, the wait in their timeline.
+    let person: serde_json::Value =
+        s.h.http
+            .get(format!("{}/api/v1/people/{id}", s.h.base))
+            .bearer_auth(OPS_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        person.to_string().contains("awaiting_enrichment")
+            && person.to_string().contains("failed 1 time(s)"),
+        "{person}"
+    );
 
     // Still down at the next attempt: backed off further.
     let wait = (row.next_attempt_at - s.h.clock_now()).num_seconds() + 1;
