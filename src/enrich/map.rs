@@ -162,15 +162,13 @@ pub fn enrich_event(
     }
 }
 
-/// The sender has no record of the person (deleted, or never existed): the event applies as
-/// notified, saying so.
-pub fn not_found_event(ev: &EventRow, from: &str, at: DateTime<Utc>) -> Enriched {
+/// The event as the sender notified it, without a record (the sender has none, or a
+/// departure could not wait for the read): `note` says which.
+pub fn as_notified(ev: &EventRow, read: &str, at: DateTime<Utc>, note: String) -> Enriched {
     let mut payload = ev.payload.clone();
     if let Some(map) = payload.as_object_mut() {
-        map.insert(
-            "enrichment".into(),
-            json!({ "fetched_at": at, "from": from, "not_found": true }),
-        );
+        // No `fetched_at`: nothing was read, so nothing can be "already known" from it.
+        map.insert("enrichment".into(), json!({ "read": read, "at": at }));
     }
     Enriched {
         event_id: ev.id,
@@ -178,14 +176,11 @@ pub fn not_found_event(ev: &EventRow, from: &str, at: DateTime<Utc>) -> Enriched
         payload,
         order_key: ev.order_key,
         email: ev.email.clone(),
-        note: Some(format!(
-            "the sender has no record of this person (read at {}): applied as notified",
-            stamp(at)
-        )),
+        note: Some(note),
     }
 }
 
-fn stamp(at: DateTime<Utc>) -> String {
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

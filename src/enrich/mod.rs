@@ -31,6 +31,8 @@
 //! honoured, pacing within the vendor's published limits) and returns
 //! `RateLimited { retry_after }` for long ones, which becomes the next attempt's time. A 404
 //! (the sender deleted the record) ends the wait: the event applies as notified, saying so.
+//! So does a failed read when a departure in force is waiting: its kind and its person need
+//! no read, and a leaver's access must not outlast an outage of the sender's API.
 //!
 //! # Idempotence
 //!
@@ -83,6 +85,8 @@ pub enum Outcome {
         error: String,
         next_attempt_at: DateTime<Utc>,
     },
+    /// The read failed but a departure was waiting: it was applied as notified.
+    Released { events: usize, error: String },
     /// Another worker took the read over (the lease lapsed mid-read): nothing written.
     LeaseLost,
 }
@@ -219,6 +223,10 @@ impl Enricher {
                 next_attempt_at = %next_attempt_at.to_rfc3339(),
                 "reading the record for enrichment failed; will retry"
             ),
+            Outcome::Released { error, .. } => tracing::warn!(
+                source = %row.source, person = %row.source_person_id, %error,
+                "reading the record failed; the departure waiting for it is applied as notified"
+            ),
             Outcome::LeaseLost => {}
         }
         Ok(Some(outcome))
@@ -282,7 +290,13 @@ impl Enricher {
             Err(from) => (
                 waiting
                     .iter()
-                    .map(|ev| map::not_found_event(ev, from, now))
+                    .map(|ev| {
+                        let note = format!(
+                            "the sender has no record of this person (read at {}): applied as notified",
+                            map::stamp(now)
+                        );
+                        map::as_notified(ev, "not_found", now, note)
+                    })
                     .collect(),
                 now,
                 from.clone(),
@@ -312,6 +326,39 @@ impl Enricher {
         let next_attempt_at = now + self.wait_after(row.attempts, error);
         let text = error.to_string();
         let mut tx = self.journal.begin().await?;
+        let waiting = tx
+            .events_awaiting(&row.source, &row.source_person_id)
+            .await?;
+        // A leaver's access must not outlast the sender's API: a departure in force is
+        // applied as notified (its kind and person need no read), with what failed.
+        let departure_due = waiting.iter().any(|ev| {
+            ev.kind == crate::journal::EventKind::Departed
+                && ev.effective_at.is_none_or(|t| t <= now)
+        });
+        if departure_due {
+            let note = format!(
+                "reading the record failed ({text}); a departure does not wait for the sender's API: applied as notified"
+            );
+            let released: Vec<_> = waiting
+                .iter()
+                .map(|ev| map::as_notified(ev, "failed", now, note.clone()))
+                .collect();
+            let from = format!("{} GET failed: departure applied as notified", row.source);
+            if !tx
+                .finish_enrichment(row, &self.settings.owner, &released, now, &from, now)
+                .await?
+            {
+                return Ok(Outcome::LeaseLost);
+            }
+            tx.commit().await?;
+            if let Some(n) = &self.applied {
+                n.notify_waiters();
+            }
+            return Ok(Outcome::Released {
+                events: released.len(),
+                error: text,
+            });
+        }
         tx.enrichment_failed(row, &self.settings.owner, &text, next_attempt_at, now)
             .await?;
         tx.commit().await?;

@@ -418,6 +418,11 @@ impl Tx {
                     (EventStatus::Applied, None)
                 }
             };
+        // What enrichment noted (the kind the record decided, a read that failed) stays.
+        let reason = match (&reason, ev.payload.get("enrichment")) {
+            (None, Some(_)) if status == EventStatus::Applied => ev.status_reason.clone(),
+            _ => reason,
+        };
         // A departure that found nothing to remove still took effect: the person is departed
         // and announcements of it are fulfilled.
         let took_effect = status == EventStatus::Applied

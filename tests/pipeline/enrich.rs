@@ -520,3 +520,34 @@ pub async fn a_departure_with_no_account_is_journaled_as_no_change(db: TestDb) {
         Some("departed, but had no account and no invite")
     );
 }
+
+pub async fn a_departure_does_not_wait_for_a_sender_outage(db: TestDb) {
+    let s = start(db, SenderKind::HiBob).await;
+    let id = s.add("leaver@acme.test", "Sales");
+    s.join(&id, "leaver@acme.test", Action::Joined).await;
+    s.sim
+        .sim
+        .terminate(&id, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.sim
+        .sim
+        .inject(Fault {
+            route: "people.read".into(),
+            status: Some(503),
+            count: 1000,
+            retry_after: None,
+            delay_ms: None,
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.notify(&id, Action::Terminated).await;
+    assert_eq!(s.enrich_and_settle().await, 1);
+    assert!(s.h.user("leaver@acme.test").is_none(), "offboarded anyway");
+    let last = s.events().await.pop().unwrap_or_else(|| panic!("events"));
+    assert_eq!(last.kind.as_str(), "departed");
+    assert_eq!(last.status.as_str(), "applied");
+    let reason = last.status_reason.unwrap_or_default();
+    assert!(
+        reason.contains("reading the record failed") && reason.contains("503"),
+        "{reason}"
+    );
+}

@@ -28,6 +28,7 @@ use alerts::{
 };
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
 use enrich::{
+    a_departure_does_not_wait_for_a_sender_outage,
     a_departure_with_no_account_is_journaled_as_no_change,
     a_failed_read_is_visible_and_retried_until_it_completes,
     a_gusto_hire_without_email_is_invited_after_enrichment,
@@ -1278,4 +1279,5 @@ on_both_backends!(
     a_record_changed_twice_more_before_the_read_applies_once,
     a_failed_read_is_visible_and_retried_until_it_completes,
     a_departure_with_no_account_is_journaled_as_no_change,
+    a_departure_does_not_wait_for_a_sender_outage,
 );
