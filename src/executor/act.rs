@@ -12,7 +12,7 @@ use crate::mirror::{
 use crate::planner::Step;
 
 /// The request as journaled: method, route and body; never credentials.
-pub fn request_of(step: &Step) -> Value {
+pub(super) fn request_of(step: &Step) -> Value {
     let (method, path, body) = match step {
         Step::CreateInvite { email, role } => (
             "POST",
@@ -68,6 +68,11 @@ pub fn request_of(step: &Step) -> Value {
             format!("/v1/organizations/users/{user_id}"),
             Value::Null,
         ),
+        Step::ArchiveWorkspace { workspace_id, .. } => (
+            "POST",
+            format!("/v1/organizations/workspaces/{workspace_id}/archive"),
+            Value::Null,
+        ),
         Step::WaitForAcceptance { .. } | Step::ManualAction { .. } => return Value::Null,
     };
     json!({ "method": method, "path": path, "body": body })
@@ -89,7 +94,7 @@ pub struct Done {
 
 /// The mirror entry a destructive step acts on, to read again before the write when the
 /// mirror's copy is old.
-pub fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
+pub(super) fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
     match step {
         Step::WithdrawInvite { invite_id, .. } => Some((ObjectKind::Invite, invite_id.clone())),
         Step::RemoveWorkspaceMember {
@@ -102,12 +107,15 @@ pub fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
         )),
         Step::DeactivateApiKey { key_id, .. } => Some((ObjectKind::ApiKey, key_id.clone())),
         Step::RemoveUser { user_id, .. } => Some((ObjectKind::User, user_id.clone())),
+        Step::ArchiveWorkspace { workspace_id, .. } => {
+            Some((ObjectKind::Workspace, workspace_id.clone()))
+        }
         _ => None,
     }
 }
 
 /// What a removal that found its object already gone means for the mirror.
-pub fn gone_effects(step: &Step) -> Vec<Effect> {
+pub(super) fn gone_effects(step: &Step) -> Vec<Effect> {
     match step {
         Step::RemoveUser { user_id, .. } => vec![Effect::UserGone(user_id.clone())],
         other => target_of(other)
@@ -183,6 +191,13 @@ pub async fn perform(client: &AdminClient, step: &Step) -> Result<Done, AdminApi
                 .update_api_key(key_id, &UpdateApiKey::new().status(status))
                 .await?;
             (reply.meta, vec![Effect::Put(key_object(&reply.value))])
+        }
+        Step::ArchiveWorkspace { workspace_id, .. } => {
+            let reply = client.archive_workspace(workspace_id).await?;
+            (
+                reply.meta,
+                vec![Effect::Put(crate::mirror::workspace_object(&reply.value))],
+            )
         }
         Step::WaitForAcceptance { .. } | Step::ManualAction { .. } => unreachable_step()?,
     };

@@ -672,3 +672,160 @@ pub async fn an_organization_without_workspaces_is_read_and_reported(db: TestDb)
     assert!(notes.contains("cannot manage workspaces"), "{notes}");
     assert!(notes.contains("cannot manage api_keys"), "{notes}");
 }
+
+/// Claude Platform on AWS has workspaces but no members, invites or keys (admin-api.md §9):
+/// the read records what is missing, a joiner becomes one manual note instead of calls that
+/// fail, and nothing is retried.
+pub async fn an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing(db: TestDb) {
+    let mut seed = existing_org(0);
+    seed.organization = serde_json::from_value(json!({ "kind": "aws" })).unwrap();
+    let h = Harness::start_with(db, RULES, seed).await;
+    h.settle().await;
+    let limits = h.db().await.org_limits().await.unwrap();
+    let features: Vec<&str> = limits.iter().map(|l| l.feature.as_str()).collect();
+    assert_eq!(
+        features,
+        vec!["api_keys", "invites", "users", "workspace_members"]
+    );
+
+    let (status, body) = h
+        .deliver(
+            "msg_aws_hire",
+            hire("E1", "ada@acme.test", "Engineering", t0()),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.settle().await;
+    let actions = h.actions("E1").await;
+    let manual: Vec<_> = actions
+        .iter()
+        .filter(|a| a.status == ActionStatus::NeedsManualAction)
+        .collect();
+    assert_eq!(manual.len(), 1, "{actions:?}");
+    let note = manual[0].params.to_string();
+    assert!(note.contains("invites endpoints"), "{note}");
+    assert!(note.contains("invite ada@acme.test"), "{note}");
+    assert_eq!(h.calls("invites.create"), 0, "no call that cannot succeed");
+
+    let before = h.sim.sim.calls().len();
+    h.advance(6 * 3_600);
+    h.settle().await;
+    let writes = h
+        .sim
+        .sim
+        .calls()
+        .iter()
+        .skip(before)
+        .filter(|c| c.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "nothing retried");
+    assert_eq!(h.actions("E1").await.len(), actions.len(), "no new actions");
+    let access = report(&h, "access").await;
+    let notes = access["notes"].to_string();
+    assert!(notes.contains("cannot manage invites"), "{notes}");
+}
+
+/// `[hygiene] archive_unused_workspaces`: only workspaces with no members, no active keys and
+/// no rule, older than `unused_workspace_days`, are archived — each through the removal cap,
+/// the one beyond it held until an operator releases it.
+pub async fn unused_workspaces_are_archived_through_the_cap_when_the_config_says_so(db: TestDb) {
+    let config = format!(
+        "{RULES}\n[hygiene]\narchive_unused_workspaces = true\nunused_workspace_days = 1\n\n[safety]\nmax_removals_per_hour = 1\n"
+    );
+    let seed: Seed = serde_json::from_value(json!({
+        "admin_keys": [ADMIN_KEY],
+        "users": [
+            { "email": "root@acme.test", "name": "Root", "role": "admin" },
+            { "email": "dev@acme.test", "name": "Dev", "role": "developer" }
+        ],
+        "workspaces": [
+            { "name": "Engineering" }, { "name": "Sandbox" }, { "name": "Sales" },
+            { "name": "Research" },
+            { "name": "Old Data", "members": [ { "email": "dev@acme.test", "workspace_role": "workspace_user" } ] },
+            { "name": "Legacy" }, { "name": "Scratch" }
+        ],
+        "api_keys": [ { "name": "ci", "workspace": "Research", "created_by": "dev@acme.test", "status": "active" } ]
+    }))
+    .unwrap();
+    let h = Harness::start_with(db, &config, seed).await;
+    let archived = |h: &Harness| -> Vec<String> {
+        let mut names: Vec<String> = h.state()["workspaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|w| !w["archived_at"].is_null())
+            .filter_map(|w| w["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+
+    h.settle().await;
+    assert_eq!(
+        h.calls("workspaces.archive"),
+        0,
+        "younger than a day: never unused yet"
+    );
+
+    h.advance(2 * 86_400);
+    h.settle().await;
+    let first = archived(&h);
+    assert_eq!(
+        first.len(),
+        1,
+        "the cap admits one archive an hour: {first:?}"
+    );
+    assert!(first[0] == "Legacy" || first[0] == "Scratch", "{first:?}");
+    let conn_actions = {
+        let filter = keycard::journal::JournalFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        h.journal
+            .conn()
+            .await
+            .unwrap()
+            .list_actions(&filter)
+            .await
+            .unwrap()
+            .data
+    };
+    let archives: Vec<_> = conn_actions
+        .iter()
+        .filter(|a| a.kind.as_str() == "archive_workspace")
+        .collect();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    let held: Vec<_> = archives
+        .iter()
+        .filter(|a| a.status == ActionStatus::Held)
+        .collect();
+    assert_eq!(held.len(), 1, "{archives:?}");
+    let report = report(&h, "workspaces").await;
+    assert!(report.to_string().contains("being archived"), "{report}");
+
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
+        .bearer_auth(OPS_TOKEN)
+        .json(&json!({ "reason": "both are leftovers of the 2025 pilot" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    h.settle().await;
+    assert_eq!(
+        archived(&h),
+        vec!["Legacy".to_owned(), "Scratch".to_owned()]
+    );
+    assert_eq!(h.calls("workspaces.archive"), 2, "each archived once");
+
+    // Nothing else, ever: rule-named, used by a member or by a key.
+    h.advance(3 * 86_400);
+    h.settle().await;
+    assert_eq!(h.calls("workspaces.archive"), 2);
+}
