@@ -65,7 +65,7 @@ fn say(out: &mut String, line: String) {
 }
 
 /// Runs the Gusto demo; returns its transcript.
-pub async fn run(args: DemoArgs, dir: &Path) -> Result<String, String> {
+pub(super) async fn run(args: DemoArgs, dir: &Path) -> Result<String, String> {
     let started = Instant::now();
     let seed: Seed = serde_json::from_value(json!({
         "organization": { "name": "Acme (simulated)" },
