@@ -142,6 +142,7 @@ pub struct Application {
     worker: Worker,
     workers: usize,
     alerts: crate::notify::Dispatcher,
+    enricher: crate::enrich::Enricher,
     /// How long a stop waits for in-flight work (`server.shutdown_grace_secs`).
     grace: std::time::Duration,
 }
@@ -224,6 +225,16 @@ impl Application {
         let has_client = client.is_some();
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings)
             .with_credential(credential.clone());
+        // Thin notices of sources with `[sources.api]` wait for a read of the record.
+        let enricher = crate::enrich::Enricher::from_config(
+            &config,
+            journal.clone(),
+            clock.clone(),
+            format!("{}-{}-enrich", hostname(), uuid::Uuid::new_v4().simple()),
+        )
+        .map_err(|e| StartError::Other(e.to_string()))?
+        .waking(worker.notifier());
+        let worker = worker.with_enrichment(enricher.sources(), enricher.notifier());
         let listener = bind("server.listen", &config.raw.server.listen).await?;
         let ops_listener = match &config.raw.server.ops_listen {
             Some(addr) => Some(bind("server.ops_listen", addr).await?),
@@ -299,6 +310,7 @@ impl Application {
                 1
             },
             alerts,
+            enricher,
             grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
         })
     }
@@ -314,6 +326,11 @@ impl Application {
 
     pub fn worker(&self) -> &Worker {
         &self.worker
+    }
+
+    /// The enrichment loop (tests run its reads themselves with `run_until_idle`).
+    pub fn enricher(&self) -> &crate::enrich::Enricher {
+        &self.enricher
     }
 
     /// The alert dispatcher (tests run its passes themselves with `run_once`).
@@ -407,6 +424,11 @@ impl Application {
         let alerts = self.alerts.clone();
         let stop = stopped(&tx);
         tasks.push(tokio::spawn(async move { alerts.run(stop).await }));
+        if !self.enricher.sources().is_empty() {
+            let enricher = self.enricher.clone();
+            let stop = stopped(&tx);
+            tasks.push(tokio::spawn(async move { enricher.run(stop).await }));
+        }
         let bridge = crate::notify::journal_notices(
             self.state.notices.clone(),
             self.state.journal.clone(),

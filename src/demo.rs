@@ -21,6 +21,8 @@ use crate::config::{Config, RawConfig};
 use crate::journal::{Journal, JournalFilter, render};
 use crate::sources::standard_webhooks::{MessageId, WebhookSecret, sign};
 
+mod gusto;
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Exit after printing the results instead of serving until Ctrl-C (CI, scripts).
@@ -29,6 +31,10 @@ pub struct DemoArgs {
     /// Keep the demo's files here instead of a fresh temporary directory.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Which sender to demonstrate: `keycard` (signed native events) or `gusto` (thin Gusto
+    /// notices enriched from the Gusto API simulator).
+    #[arg(long, default_value = "keycard", value_parser = ["keycard", "gusto"])]
+    pub source: String,
 }
 
 const ADMIN_KEY: &str = "sk-ant-admin01-keycard-demo";
@@ -296,6 +302,9 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
         (None, None) => return Err("no directory for the demo".into()),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if args.source == "gusto" {
+        return gusto::run(args, &dir).await;
+    }
 
     // The organization: two admins, four workspaces.
     let seed: Seed = serde_json::from_value(json!({

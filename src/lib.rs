@@ -42,6 +42,7 @@ pub mod config;
 pub(crate) mod console;
 pub(crate) mod credential;
 pub mod demo;
+pub mod enrich;
 pub mod executor;
 #[doc(hidden)]
 pub mod fuzzing;

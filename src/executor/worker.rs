@@ -132,6 +132,10 @@ pub struct Worker {
     stopping: CancellationToken,
     /// A rejected credential closes the gate to every Admin API call (`crate::credential`).
     credential: Option<Arc<crate::credential::CredentialHealth>>,
+    /// Sources whose thin events wait for a read of the record (`crate::enrich`), and the
+    /// enrichment loop to wake when some were parked.
+    enriching: Arc<Vec<String>>,
+    enrich_wake: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -164,7 +168,17 @@ impl Worker {
             notify: Arc::new(Notify::new()),
             jobs: Arc::new(Notify::new()),
             credential: None,
+            enriching: Arc::new(Vec::new()),
+            enrich_wake: None,
         }
+    }
+
+    /// Parks the thin events of these sources until `crate::enrich` read their records;
+    /// `wake` is woken when some were parked.
+    pub fn with_enrichment(mut self, sources: Vec<String>, wake: Arc<Notify>) -> Self {
+        self.enriching = Arc::new(sources);
+        self.enrich_wake = Some(wake);
+        self
     }
 
     /// Stops scheduling Admin API work while `health` says the credential is rejected.
@@ -270,9 +284,16 @@ impl Worker {
 
     /// Applies the events that are due, in one transaction; returns how many.
     pub async fn apply_events(&self) -> WorkerResult<usize> {
+        let now = self.clock.now();
         let mut tx = self.journal.begin().await?;
-        let applied = tx.apply_pending_events(self.clock.now(), 200).await?;
+        let parked = tx.park_thin_events(&self.enriching, now).await?;
+        let applied = tx.apply_pending_events(now, 200).await?;
         tx.commit().await?;
+        if parked > 0
+            && let Some(wake) = &self.enrich_wake
+        {
+            wake.notify_waiters();
+        }
         Ok(applied.len())
     }
 

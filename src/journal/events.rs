@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::db::{Tx, sql};
-use super::logic::{order_key, person_update, stale_reason};
+use super::logic::{order_key, person_update, read_changes_nothing, stale_reason};
 use super::types::{
-    AppliedEvent, EventKind, EventRow, EventStatus, PersonRow, Priority, Recorded, fold_email,
+    AppliedEvent, EventKind, EventRow, EventStatus, PersonRow, PersonStatus, Priority, Recorded,
+    fold_email,
 };
 use super::{JournalError, JournalResult};
 use crate::ingest::{DedupeKey, IgnoredNotice, LifecycleEvent, Record};
@@ -267,7 +268,8 @@ impl Tx {
     }
 
     /// Applies up to `limit` received (or now-due scheduled) events to their people, in
-    /// source order, and queues those people for reconciliation. Run it in a transaction:
+    /// source order, and queues those people for reconciliation. A person's events after
+    /// one still awaiting enrichment wait behind it (`crate::enrich`). Run it in a transaction:
     /// rows are claimed with SKIP LOCKED so concurrent workers take disjoint events, and the
     /// person row lock makes the staleness check safe.
     pub async fn apply_pending_events(
@@ -279,7 +281,12 @@ impl Tx {
             .fetch_all(
                 sql(format!(
                     "SELECT * FROM events
-                     WHERE status = 'received' OR (status = 'scheduled' AND effective_at <= $1)
+                     WHERE (status = 'received' OR (status = 'scheduled' AND effective_at <= $1))
+                       AND NOT EXISTS (
+                           SELECT 1 FROM events w
+                           WHERE w.status = 'awaiting_enrichment' AND w.source = events.source
+                             AND w.person_source_id = events.person_source_id
+                             AND w.order_key <= events.order_key)
                      ORDER BY order_key, received_at, id
                      LIMIT $2 {}",
                     self.dialect.skip_locked
@@ -374,8 +381,18 @@ impl Tx {
                 )
             } else if let Some(reason) = stale_reason(&person, ev) {
                 (EventStatus::Stale, Some(reason))
+            } else if let Some(reason) = read_changes_nothing(&person, ev) {
+                // The read found what was already known (the record changed and was read
+                // before, or a later notice of the same change): said so, nothing queued.
+                (EventStatus::NoChange, Some(reason))
             } else {
                 let update = person_update(&person, ev);
+                let departed_without_access = ev.kind == EventKind::Departed
+                    && update.status == PersonStatus::Departed
+                    && self
+                        .may_have_access(&person, update.email.as_deref())
+                        .await?
+                        == Some(false);
                 self.execute(
                 sql("UPDATE people SET attributes = $2, status = $3, email = $4, email_key = $5,
                             email_history = $6, last_order_key = $7, last_event_id = $8,
@@ -392,8 +409,24 @@ impl Tx {
                 .bind(now),
             )
             .await?;
-                (EventStatus::Applied, None)
+                if departed_without_access {
+                    (
+                        EventStatus::NoChange,
+                        Some("departed, but had no account and no invite".to_owned()),
+                    )
+                } else {
+                    (EventStatus::Applied, None)
+                }
             };
+        // What enrichment noted (the kind the record decided, a read that failed) stays.
+        let reason = match (&reason, ev.payload.get("enrichment")) {
+            (None, Some(_)) if status == EventStatus::Applied => ev.status_reason.clone(),
+            _ => reason,
+        };
+        // A departure that found nothing to remove still took effect: the person is departed
+        // and announcements of it are fulfilled.
+        let took_effect = status == EventStatus::Applied
+            || (status == EventStatus::NoChange && ev.kind == EventKind::Departed);
 
         self.execute(
             sql("UPDATE events SET status = $2, status_reason = $3, person_id = $4, processed_at = $5
@@ -406,7 +439,7 @@ impl Tx {
         )
         .await?;
 
-        if status == EventStatus::Applied && ev.kind != EventKind::ChangeCancelled {
+        if took_effect && ev.kind != EventKind::ChangeCancelled {
             // Announcements of this change that came without a date are now fulfilled.
             self.execute(
                 sql(
@@ -425,7 +458,9 @@ impl Tx {
             )
             .await?;
         }
-        if status == EventStatus::Applied {
+        // The no-access departure is reconciled all the same: the mirror may be behind, and
+        // a leaver's access is the one thing never to leave to an assumption.
+        if took_effect {
             self.enqueue_job(
                 person.id,
                 now,

@@ -88,6 +88,21 @@ pub(super) fn stale_reason(person: &PersonRow, ev: &EventRow) -> Option<String> 
     })
 }
 
+/// Why an enriched event changes nothing, when it does not: the record it read is what is
+/// already known (a second notice of one change, or a change read before its notice came).
+pub(super) fn read_changes_nothing(person: &PersonRow, ev: &EventRow) -> Option<String> {
+    // Only a record actually read (not a notice let through unread) can match.
+    let at = ev.payload.get("enrichment")?.get("fetched_at")?.as_str()?;
+    if person.status == PersonStatus::New {
+        return None;
+    }
+    let update = person_update(person, ev);
+    let same = update.attributes == person.attributes
+        && update.status == person.status
+        && update.email == person.email;
+    same.then(|| format!("nothing to apply: the record read at {at} is what was already known"))
+}
+
 /// The person after an event is applied.
 pub(super) struct PersonUpdate {
     pub attributes: Value,

@@ -95,6 +95,13 @@ text_enum! {
         /// Acknowledged and journaled, but not a lifecycle change Keycard acts on (an event
         /// type it does not map, a deleted record, an unusable entry of a batch).
         Ignored => "ignored",
+        /// A thin notice waiting for its person's record to be read from the sender's API
+        /// (`crate::enrich`); the reason says how the reads went and when the next one is.
+        AwaitingEnrichment => "awaiting_enrichment",
+        /// Applied, and it changed nothing (the reason says why): a departure for someone
+        /// with no account and no invite, a read that matched what was known. Never a bare
+        /// `applied`.
+        NoChange => "no_change",
     }
 }
 

@@ -13,6 +13,7 @@ async fn demo_shows_the_whole_lifecycle() -> anyhow::Result<()> {
     let transcript = run(DemoArgs {
         exit: true,
         dir: Some(dir.path().to_path_buf()),
+        source: "keycard".into(),
     })
     .await
     .map_err(anyhow::Error::msg)?;
@@ -34,6 +35,33 @@ async fn demo_shows_the_whole_lifecycle() -> anyhow::Result<()> {
     assert!(!transcript.contains("ada@acme.test  developer  pending"));
     assert!(transcript.contains("ada-laptop  inactive"), "{transcript}");
     assert!(dir.path().join("journal.db").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn demo_gusto_enriches_a_thin_hire_then_offboards() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let transcript = run(DemoArgs {
+        exit: true,
+        dir: Some(dir.path().to_path_buf()),
+        source: "gusto".into(),
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
+    for expected in [
+        "employee.onboarded",
+        "(no email) -> 202",
+        "Keycard read the record: gusto GET",
+        "email grace@acme.test",
+        "employee.terminated_effective",
+        "create_invite developer",
+        "remove_user",
+    ] {
+        assert!(
+            transcript.contains(expected),
+            "missing {expected:?} in:\n{transcript}"
+        );
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 mod adoption;
 mod alerts;
 mod credential;
+mod enrich;
 mod export;
 mod guards;
 mod hardening;
@@ -29,6 +30,15 @@ use alerts::{
     alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
 };
 use credential::a_rejected_credential_stops_writes_until_a_probe_succeeds;
+use enrich::{
+    a_departure_does_not_wait_for_a_sender_outage,
+    a_departure_with_no_account_is_journaled_as_no_change,
+    a_failed_read_is_visible_and_retried_until_it_completes,
+    a_gusto_hire_without_email_is_invited_after_enrichment,
+    a_hibob_v2_termination_removes_the_member,
+    a_record_changed_twice_more_before_the_read_applies_once,
+    an_okta_profile_update_changes_the_workspace, enrichment_waits_out_a_429_storm_and_completes,
+};
 use export::journal_exports_are_fit_for_audit;
 use guards::{
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
@@ -1271,4 +1281,12 @@ on_both_backends!(
     journal_exports_are_fit_for_audit,
     the_openapi_document_describes_every_route,
     retention_removes_old_bodies_and_redacts_long_departed_people,
+    a_gusto_hire_without_email_is_invited_after_enrichment,
+    a_hibob_v2_termination_removes_the_member,
+    an_okta_profile_update_changes_the_workspace,
+    enrichment_waits_out_a_429_storm_and_completes,
+    a_record_changed_twice_more_before_the_read_applies_once,
+    a_failed_read_is_visible_and_retried_until_it_completes,
+    a_departure_with_no_account_is_journaled_as_no_change,
+    a_departure_does_not_wait_for_a_sender_outage,
 );

@@ -157,6 +157,13 @@ pub const EXTRA_ENV: &[(&str, &str)] = &[
     ("GITHUB_OLD_SECRET", "the previous github-style secret"),
     ("STRIPE_SECRET", "whsec_test_stripe_style_secret_0001"),
     ("STRIPE_OLD_SECRET", "whsec_test_stripe_style_secret_0000"),
+    // The sender simulators' defaults (`keycard::sender_sim`), for the enrichment tests.
+    ("SIM_GUSTO_SECRET", "gusto-sim-verification-token"),
+    ("SIM_HIBOB_SECRET", "hibob-sim-webhook-secret"),
+    ("SIM_OKTA_SECRET", "Bearer okta-sim-event-hook-secret"),
+    ("SIM_GUSTO_TOKEN", "gusto-sim-access-token"),
+    ("SIM_HIBOB_TOKEN", "hibob-sim-token"),
+    ("SIM_OKTA_TOKEN", "okta-sim-api-token"),
 ];
 
 pub fn t0() -> DateTime<Utc> {
@@ -218,8 +225,17 @@ impl Harness {
     }
 
     pub async fn start_with(db: impl Into<TestDb>, toml_text: &str, seed: Seed) -> Self {
+        Self::start_on(db, toml_text, seed, Arc::new(ManualClock::new(t0()))).await
+    }
+
+    /// Like `start_with`, on a clock the test shares with other simulators.
+    pub async fn start_on(
+        db: impl Into<TestDb>,
+        toml_text: &str,
+        seed: Seed,
+        clock: Arc<ManualClock>,
+    ) -> Self {
         let db = db.into();
-        let clock = Arc::new(ManualClock::new(t0()));
         let sim = Simulator::new(seed, clock.clone()).unwrap_or_else(|e| panic!("sim: {e}"));
         let sim = sim
             .spawn(([127, 0, 0, 1], 0).into())
