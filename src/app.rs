@@ -144,6 +144,8 @@ pub struct Application {
     alerts: crate::notify::Dispatcher,
     /// How long a stop waits for in-flight work (`server.shutdown_grace_secs`).
     grace: std::time::Duration,
+    /// Scheduled full pulls of the senders' directories (src/pull).
+    puller: crate::pull::Puller,
 }
 
 impl std::fmt::Debug for Application {
@@ -224,6 +226,12 @@ impl Application {
         let has_client = client.is_some();
         let worker = Worker::new(journal.clone(), client, rules, clock.clone(), settings)
             .with_credential(credential.clone());
+        let puller = crate::pull::Puller::from_config(
+            &config,
+            journal.clone(),
+            clock.clone(),
+            owner_of(&worker),
+        );
         let listener = bind("server.listen", &config.raw.server.listen).await?;
         let ops_listener = match &config.raw.server.ops_listen {
             Some(addr) => Some(bind("server.ops_listen", addr).await?),
@@ -300,6 +308,7 @@ impl Application {
             },
             alerts,
             grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
+            puller,
         })
     }
 
@@ -414,6 +423,11 @@ impl Application {
             stopped(&tx),
         );
         tasks.push(tokio::spawn(bridge));
+        let puller = self.puller.clone();
+        let stop = self.worker.stopping();
+        tasks.push(tokio::spawn(async move {
+            puller.run(stop, std::time::Duration::from_secs(30)).await
+        }));
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.
@@ -499,6 +513,10 @@ fn stopped(
     async move {
         let _ = rx.recv().await;
     }
+}
+
+fn owner_of(worker: &Worker) -> String {
+    worker.owner().to_owned()
 }
 
 fn hostname() -> String {

@@ -37,6 +37,7 @@ pub mod journal;
 pub mod mirror;
 pub mod notify;
 pub mod planner;
+pub mod pull;
 pub mod rules;
 pub mod scim;
 pub mod sender_api;

@@ -46,6 +46,10 @@ pub struct RawConfig {
     pub mode: crate::adoption::Mode,
     pub unmanaged: crate::adoption::UnmanagedConfig,
     pub hygiene: crate::adoption::HygieneConfig,
+    /// `[pull]`: scheduled full pulls of the senders' directories (src/pull).
+    pub pull: crate::pull::PullConfig,
+    /// `[correlation]`: when two feeds' records are one person (src/pull).
+    pub correlation: crate::pull::CorrelationConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -291,6 +295,7 @@ impl Config {
             .extract()
             .map_err(|e| provenance.figment_error(&e))?;
         Self::validate(&raw).map_err(|e| provenance.explain(e))?;
+        crate::pull::validate(&raw.pull, &raw.correlation).map_err(|e| provenance.explain(e))?;
         let sources = crate::sources::config::load(&raw.sources, lookup)
             .map_err(|e| provenance.explain(e))?;
         let ops_token = crate::settings::resolve_secret(

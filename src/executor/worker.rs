@@ -54,6 +54,8 @@ pub struct WorkerSettings {
     pub drift_check: Option<Duration>,
     /// `[unmanaged] policy`: whether members no person names are offboarded.
     pub unmanaged: crate::adoption::UnmanagedPolicy,
+    /// `[correlation]`: when a new feed id is the person another feed already knows.
+    pub correlation: Option<crate::journal::CorrelationKey>,
 }
 
 impl WorkerSettings {
@@ -80,6 +82,7 @@ impl WorkerSettings {
             failure_recheck: secs(r.failure_recheck_secs.max(1)),
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
             unmanaged: config.raw.unmanaged.policy,
+            correlation: config.raw.correlation.key().ok().flatten(),
         }
     }
 }
@@ -258,6 +261,9 @@ impl Worker {
     /// Applies the events that are due, in one transaction; returns how many.
     pub async fn apply_events(&self) -> WorkerResult<usize> {
         let mut tx = self.journal.begin().await?;
+        if let Some(key) = &self.settings.correlation {
+            tx.correlate_pending(key, self.clock.now()).await?;
+        }
         let applied = tx.apply_pending_events(self.clock.now(), 200).await?;
         tx.commit().await?;
         Ok(applied.len())

@@ -65,6 +65,7 @@ fn ops_routes(state: &AppState) -> Router<AppState> {
         .route("/operator-log", get(writes::operator_log))
         .route("/me", get(writes::me))
         .merge(crate::adoption::http::routes())
+        .merge(crate::pull::http::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -78,6 +78,9 @@ text_enum! {
         /// Acknowledged and journaled, but not a lifecycle change Keycard acts on (an event
         /// type it does not map, a deleted record, an unusable entry of a batch).
         Ignored => "ignored",
+        /// Journaled but not applied until an operator releases it (a scheduled pull's
+        /// departures beyond the removal cap, `src/pull`).
+        Held => "held",
     }
 }
 

@@ -1,0 +1,325 @@
+//! A directory compared with Keycard's people of one feed: pure, so the rules of what a pull
+//! journals are tested without a network or a database.
+//!
+//! Per record, by the sender's normalised status (`EmploymentStatus`):
+//! - active / pending: unknown or departed → `hired` (or `rehired`); on leave → `leave_ended`;
+//!   otherwise `updated` when an attribute the sender reports differs from what is known.
+//! - on leave: unknown → `hired` then `leave_started`; working → `leave_started`.
+//! - terminated / suspended (access disabled at the IdP): known and not departed →
+//!   `departed`; unknown → nothing (no one to offboard).
+//! - unknown status: attributes only.
+//!
+//! People of the feed whose id is not in the directory are returned as `absent`: the caller
+//! decides (every sender's list includes terminated people, so absence means the record was
+//! deleted; the caller confirms with a read of that id before departing anyone).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::ingest::{
+    Attr, Completeness, DedupeKey, Email, EventKind, LifecycleEvent, Origin, PersonAttributes,
+    PersonId, sha256_hex,
+};
+use crate::journal::{PersonRow, PersonStatus};
+use crate::sender_api::{EmploymentStatus, SenderRecord};
+
+/// The sender's event type every pull event carries (`events.source_event_type`), and the
+/// prefix of its dedupe key: how the journal says an event came from a pull, not a notice.
+pub const PULL_ORIGIN: &str = "pull";
+
+/// What one directory record calls for.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub source_person_id: String,
+    pub email: Option<String>,
+    pub kind: EventKind,
+    /// Why, in a sentence (CLI output, the run's detail).
+    pub why: String,
+    pub event: LifecycleEvent,
+}
+
+/// The comparison of a whole directory.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub findings: Vec<Finding>,
+    /// People of the feed (by feed id) the directory does not list.
+    pub absent: Vec<(String, PersonRow)>,
+    pub unchanged: usize,
+}
+
+/// The attributes a record reports, as a canonical person (absent where the sender said
+/// nothing). `known` keeps custom attributes the record does not carry.
+pub fn person_of(record: &SenderRecord, known: Option<&PersonRow>) -> Option<PersonAttributes> {
+    let id = PersonId::parse(record.source_person_id.clone()).ok()?;
+    let mut p = PersonAttributes::new(id);
+    let text = |v: &Option<String>| v.clone().map_or(Attr::Absent, Attr::Value);
+    if let Some(email) = record.email.as_deref().and_then(|e| Email::parse(e).ok()) {
+        p.email = Attr::Value(email);
+    }
+    p.name = record.full_name().map_or(Attr::Absent, Attr::Value);
+    p.department = text(&record.department);
+    p.title = text(&record.title);
+    p.division = text(&record.division);
+    p.cost_center = text(&record.cost_center);
+    p.location = text(&record.location);
+    p.worker_type = text(&record.worker_type);
+    if let Some(email) = record
+        .manager
+        .as_ref()
+        .and_then(|m| m.email.as_deref())
+        .and_then(|e| Email::parse(e).ok())
+    {
+        p.manager_email = Attr::Value(email);
+    }
+    // The merge replaces `attributes` whole: carry what is known, add the employee number
+    // (a correlation key when `[correlation] attribute = "employee_number"`).
+    if let Some(number) = &record.employee_number {
+        let mut map: Map<String, Value> = known
+            .and_then(|k| k.attributes.get("attributes"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        map.insert("employee_number".into(), Value::String(number.clone()));
+        p.attributes = Attr::Value(map);
+    }
+    Some(p)
+}
+
+/// The reported attributes that differ from what is known (names, for the reason).
+pub fn changed_fields(reported: &PersonAttributes, known: &PersonRow) -> Vec<String> {
+    let Ok(Value::Object(reported)) = serde_json::to_value(reported) else {
+        return Vec::new();
+    };
+    reported
+        .iter()
+        .filter(|(k, _)| k.as_str() != "id")
+        .filter(|(k, v)| {
+            let have = known.attributes.get(k.as_str());
+            match (have, v) {
+                // Emails compare folded: a sender's capitalisation is no change.
+                (Some(Value::String(a)), Value::String(b)) if k.ends_with("email") => {
+                    !a.eq_ignore_ascii_case(b)
+                }
+                (Some(a), b) => a != *b,
+                (None, b) => !b.is_null(),
+            }
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Builds one pull event. The dedupe key is deterministic in what the pull saw and in the
+/// person's state (`basis`: their last applied event): the same finding about the same
+/// person is journaled once, however often or by however many processes the pull runs,
+/// while the same change after a later event (departed, rehired, departed again) is new.
+pub fn event(
+    source: &str,
+    kind: EventKind,
+    person: PersonAttributes,
+    record: Option<&SenderRecord>,
+    basis: Option<Uuid>,
+    now: DateTime<Utc>,
+    run_id: Uuid,
+) -> LifecycleEvent {
+    let content = serde_json::to_vec(&(kind, &person)).unwrap_or_default();
+    let hash = sha256_hex(&content);
+    let basis = basis.map_or_else(|| "none".to_owned(), |b| b.simple().to_string());
+    let key = DedupeKey {
+        source: source.to_owned(),
+        delivery_id: format!(
+            "{PULL_ORIGIN}:{}:{}:{basis}:{}",
+            person.id.as_str(),
+            kind.as_str(),
+            &hash[..16]
+        ),
+    };
+    let raw = record
+        .map(|r| serde_json::to_vec(&r.raw).unwrap_or_default())
+        .unwrap_or_default();
+    let at = record.map_or(now, |r| r.fetched_at);
+    let mut ev = LifecycleEvent::new(key, kind, person, at, at, now, &raw);
+    ev.completeness = Completeness::Full;
+    let mut origin = Origin::new(PULL_ORIGIN);
+    origin.tenant = record.and_then(|r| r.tenant.clone());
+    ev.origin = Some(origin);
+    ev.unknown_fields
+        .insert("pull_run".into(), Value::String(run_id.to_string()));
+    if let Some(r) = record {
+        ev.unknown_fields
+            .insert("read_from".into(), Value::String(r.from.clone()));
+    }
+    ev
+}
+
+/// What one record calls for, given the person the feed knows by its id (if any).
+pub fn compare_one(
+    source: &str,
+    record: &SenderRecord,
+    known: Option<&PersonRow>,
+    attributes_owned: bool,
+    now: DateTime<Utc>,
+    run_id: Uuid,
+) -> Vec<Finding> {
+    let Some(person) = person_of(record, known) else {
+        return Vec::new();
+    };
+    let basis = known.and_then(|k| k.last_event_id);
+    let email = record.email.clone();
+    let found = |kind: EventKind, why: String, person: PersonAttributes| Finding {
+        source_person_id: record.source_person_id.clone(),
+        email: email.clone(),
+        kind,
+        why,
+        event: event(source, kind, person, Some(record), basis, now, run_id),
+    };
+    let status = known.map(|k| k.status);
+    let working = matches!(status, Some(PersonStatus::Active | PersonStatus::OnLeave));
+    match record.status {
+        EmploymentStatus::Active | EmploymentStatus::Pending => match status {
+            None | Some(PersonStatus::New) => vec![found(
+                EventKind::Hired,
+                "in the directory, unknown to Keycard".into(),
+                person,
+            )],
+            Some(PersonStatus::Departed) => vec![found(
+                EventKind::Rehired,
+                "working again in the directory, departed in Keycard".into(),
+                person,
+            )],
+            Some(PersonStatus::OnLeave) => vec![found(
+                EventKind::LeaveEnded,
+                "back from leave in the directory".into(),
+                person,
+            )],
+            Some(PersonStatus::Active) => updated(known, person, attributes_owned, found),
+        },
+        EmploymentStatus::OnLeave => match status {
+            None | Some(PersonStatus::New) | Some(PersonStatus::Departed) => {
+                let kind = if status == Some(PersonStatus::Departed) {
+                    EventKind::Rehired
+                } else {
+                    EventKind::Hired
+                };
+                vec![
+                    found(
+                        kind,
+                        "on leave in the directory, not working in Keycard".into(),
+                        person.clone(),
+                    ),
+                    found(
+                        EventKind::LeaveStarted,
+                        "on leave in the directory".into(),
+                        person,
+                    ),
+                ]
+            }
+            Some(PersonStatus::Active) => vec![found(
+                EventKind::LeaveStarted,
+                "on leave in the directory".into(),
+                person,
+            )],
+            Some(PersonStatus::OnLeave) => updated(known, person, attributes_owned, found),
+        },
+        EmploymentStatus::Terminated | EmploymentStatus::Suspended if working => {
+            let what = if record.status == EmploymentStatus::Terminated {
+                "terminated"
+            } else {
+                "disabled"
+            };
+            vec![found(
+                EventKind::Departed,
+                format!("{what} in the directory, still working in Keycard (a lost notice)"),
+                person,
+            )]
+        }
+        EmploymentStatus::Terminated | EmploymentStatus::Suspended => Vec::new(),
+        EmploymentStatus::Unknown if working => updated(known, person, attributes_owned, found),
+        EmploymentStatus::Unknown => Vec::new(),
+    }
+}
+
+fn updated(
+    known: Option<&PersonRow>,
+    person: PersonAttributes,
+    attributes_owned: bool,
+    found: impl Fn(EventKind, String, PersonAttributes) -> Finding,
+) -> Vec<Finding> {
+    // A person another feed created keeps that feed's attributes: the pull of a linked feed
+    // repairs lifecycle only (two feeds would otherwise overwrite each other every pull).
+    let Some(known) = known.filter(|_| attributes_owned) else {
+        return Vec::new();
+    };
+    let fields = changed_fields(&person, known);
+    if fields.is_empty() {
+        return Vec::new();
+    }
+    vec![found(
+        EventKind::Updated,
+        format!("changed in the directory: {}", fields.join(", ")),
+        person,
+    )]
+}
+
+/// Compares a whole directory with the people the feed knows (by feed id).
+pub fn compare(
+    source: &str,
+    records: &[SenderRecord],
+    people: &[(String, PersonRow)],
+    now: DateTime<Utc>,
+    run_id: Uuid,
+) -> Comparison {
+    let by_id: HashMap<&str, &PersonRow> = people.iter().map(|(id, p)| (id.as_str(), p)).collect();
+    let mut out = Comparison::default();
+    let mut seen = std::collections::HashSet::new();
+    for record in records {
+        if !seen.insert(record.source_person_id.as_str()) {
+            continue;
+        }
+        let known = by_id.get(record.source_person_id.as_str()).copied();
+        let owned = known.is_none_or(|k| k.source == source);
+        let found = compare_one(source, record, known, owned, now, run_id);
+        if found.is_empty() {
+            out.unchanged += 1;
+        }
+        out.findings.extend(found);
+    }
+    out.absent = people
+        .iter()
+        .filter(|(id, p)| {
+            !seen.contains(id.as_str())
+                && matches!(p.status, PersonStatus::Active | PersonStatus::OnLeave)
+        })
+        .cloned()
+        .collect();
+    out
+}
+
+/// The departure of someone the directory no longer lists (confirmed gone, or held).
+pub fn absent_departure(
+    source: &str,
+    source_person_id: &str,
+    known: &PersonRow,
+    why: &str,
+    now: DateTime<Utc>,
+    run_id: Uuid,
+) -> Option<Finding> {
+    let id = PersonId::parse(source_person_id.to_owned()).ok()?;
+    Some(Finding {
+        source_person_id: source_person_id.to_owned(),
+        email: known.email.clone(),
+        kind: EventKind::Departed,
+        why: why.to_owned(),
+        event: event(
+            source,
+            EventKind::Departed,
+            PersonAttributes::new(id),
+            None,
+            known.last_event_id,
+            now,
+            run_id,
+        ),
+    })
+}
