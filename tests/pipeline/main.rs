@@ -14,6 +14,7 @@ mod ingest;
 mod metrics;
 mod operators;
 mod org;
+mod pull;
 
 use adoption::{
     an_organization_without_workspaces_is_read_and_reported, import_a_thousand_rows_with_bad_ones,
@@ -44,6 +45,13 @@ use org::{
     a_member_made_admin_by_hand_is_seen_before_a_removal,
     an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
     the_mirror_reads_members_across_page_boundaries,
+};
+use pull::{
+    a_lost_termination_and_a_silent_hire_are_repaired_by_the_next_pull,
+    a_pull_during_a_429_storm_completes,
+    an_empty_directory_departs_nobody_until_an_operator_releases_it,
+    an_operator_merges_two_people_and_it_is_journaled,
+    correlation_by_email_makes_hr_and_okta_one_person, departures_beyond_the_cap_are_held,
 };
 use serde_json::json;
 
@@ -1216,6 +1224,12 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 }
 
 on_both_backends!(
+    a_lost_termination_and_a_silent_hire_are_repaired_by_the_next_pull,
+    a_pull_during_a_429_storm_completes,
+    an_empty_directory_departs_nobody_until_an_operator_releases_it,
+    an_operator_merges_two_people_and_it_is_journaled,
+    correlation_by_email_makes_hr_and_okta_one_person,
+    departures_beyond_the_cap_are_held,
     protected_people_are_never_offboarded_by_automation,
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
     import_a_thousand_rows_with_bad_ones,
