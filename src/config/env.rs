@@ -78,6 +78,8 @@ pub const SECTIONS: &[&str] = &[
     "mode",
     "unmanaged",
     "hygiene",
+    "pull",
+    "correlation",
 ];
 
 /// Lists of tables, which the rule sets whole (an entry has no stable name to address).

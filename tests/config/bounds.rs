@@ -9,12 +9,18 @@ use keycard::settings::Bound;
 use super::{file, load};
 
 const SOURCES_KEY: &str = "sources[].tolerance_secs";
+const PULL_KEY: &str = "sources[].api.pull_interval_secs";
 
 /// The file setting `bound`'s key to `value`.
 fn toml_for(b: &Bound, value: u64) -> String {
     if b.key == SOURCES_KEY {
         return format!(
             "[[sources]]\nname = \"hr\"\nkind = \"keycard\"\nsecret_env = \"S\"\ntolerance_secs = {value}\n"
+        );
+    }
+    if b.key == PULL_KEY {
+        return format!(
+            "[[sources]]\nname = \"g\"\nkind = \"gusto\"\nsecret_env = \"S\"\n[sources.api]\ntenant = \"t\"\ntoken_env = \"S\"\npull_interval_secs = {value}\n"
         );
     }
     let (section, key) = b.key.split_once('.').unwrap();
@@ -28,6 +34,14 @@ fn env_for(b: &Bound, value: u64) -> (String, String) {
             "KEYCARD_SOURCES".into(),
             format!(
                 "[{{ name = \"hr\", kind = \"keycard\", secret_env = \"S\", tolerance_secs = {value} }}]"
+            ),
+        );
+    }
+    if b.key == PULL_KEY {
+        return (
+            "KEYCARD_SOURCES".into(),
+            format!(
+                "[{{ name = \"g\", kind = \"gusto\", secret_env = \"S\", api = {{ tenant = \"t\", token_env = \"S\", pull_interval_secs = {value} }} }}]"
             ),
         );
     }
