@@ -323,3 +323,182 @@ pub fn absent_departure(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sender_api::SenderKind;
+    use serde_json::json;
+    use sqlx::types::Json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn record(id: &str, status: EmploymentStatus, dept: &str) -> SenderRecord {
+        SenderRecord {
+            sender: SenderKind::Gusto,
+            source_person_id: id.into(),
+            tenant: None,
+            email: Some(format!("{id}@acme.test")),
+            personal_email: None,
+            username: None,
+            employee_number: Some("42".into()),
+            given_name: Some("Ada".into()),
+            family_name: Some("L".into()),
+            preferred_name: None,
+            display_name: None,
+            department: Some(dept.into()),
+            division: None,
+            title: None,
+            location: None,
+            cost_center: None,
+            organization: None,
+            worker_type: None,
+            manager: None,
+            status,
+            active: status == EmploymentStatus::Active,
+            hire_date: None,
+            termination_date: None,
+            source_updated_at: None,
+            version: None,
+            fetched_at: now(),
+            from: "gusto GET /x".into(),
+            raw: json!({"id": id}),
+        }
+    }
+
+    fn known(id: &str, status: PersonStatus, attributes: Value) -> PersonRow {
+        PersonRow {
+            id: Uuid::nil(),
+            source: "gusto".into(),
+            source_person_id: id.into(),
+            email: Some(format!("{id}@acme.test")),
+            email_history: Json(Vec::new()),
+            attributes,
+            status,
+            last_order_key: None,
+            last_event_id: Some(Uuid::from_u128(7)),
+            anthropic_user_id: None,
+            desired: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn attributes_of(r: &SenderRecord) -> Value {
+        serde_json::to_value(person_of(r, None).unwrap_or_else(|| {
+            PersonAttributes::new(PersonId::parse("x").unwrap_or_else(|e| panic!("{e}")))
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn each_status_against_each_known_state() {
+        let run = Uuid::nil();
+        let kinds = |r: &SenderRecord, k: Option<&PersonRow>| -> Vec<EventKind> {
+            compare_one("gusto", r, k, true, now(), run)
+                .into_iter()
+                .map(|f| f.kind)
+                .collect()
+        };
+        let active = record("a", EmploymentStatus::Active, "Eng");
+        let same = known("a", PersonStatus::Active, attributes_of(&active));
+        assert_eq!(kinds(&active, None), [EventKind::Hired]);
+        assert!(
+            kinds(&active, Some(&same)).is_empty(),
+            "no change, no event"
+        );
+        let moved = record("a", EmploymentStatus::Active, "Sales");
+        assert_eq!(kinds(&moved, Some(&same)), [EventKind::Updated]);
+        let departed = known("a", PersonStatus::Departed, attributes_of(&active));
+        assert_eq!(kinds(&active, Some(&departed)), [EventKind::Rehired]);
+        let on_leave = known("a", PersonStatus::OnLeave, attributes_of(&active));
+        assert_eq!(kinds(&active, Some(&on_leave)), [EventKind::LeaveEnded]);
+        let leave = record("a", EmploymentStatus::OnLeave, "Eng");
+        assert_eq!(kinds(&leave, Some(&same)), [EventKind::LeaveStarted]);
+        assert_eq!(
+            kinds(&leave, None),
+            [EventKind::Hired, EventKind::LeaveStarted]
+        );
+        for gone in [EmploymentStatus::Terminated, EmploymentStatus::Suspended] {
+            let r = record("a", gone, "Eng");
+            assert_eq!(kinds(&r, Some(&same)), [EventKind::Departed]);
+            assert!(kinds(&r, Some(&departed)).is_empty());
+            assert!(kinds(&r, None).is_empty(), "no one to offboard");
+        }
+        // A feed that did not create the person repairs lifecycle, not attributes.
+        let linked = compare_one("okta", &moved, Some(&same), false, now(), run);
+        assert!(linked.is_empty());
+    }
+
+    #[test]
+    fn a_finding_has_one_dedupe_key_per_person_state() {
+        let r = record("a", EmploymentStatus::Terminated, "Eng");
+        let k = known("a", PersonStatus::Active, json!({}));
+        let key = |k: &PersonRow, run: u128| {
+            compare_one("gusto", &r, Some(k), true, now(), Uuid::from_u128(run))[0]
+                .event
+                .dedupe_key
+                .delivery_id
+                .clone()
+        };
+        // Another run, another time: the same key.
+        assert_eq!(key(&k, 1), key(&k, 2));
+        // After another event applied: a new one.
+        let mut later = k.clone();
+        later.last_event_id = Some(Uuid::from_u128(8));
+        assert_ne!(key(&k, 1), key(&later, 1));
+        let ev = &compare_one("gusto", &r, Some(&k), true, now(), Uuid::nil())[0].event;
+        assert_eq!(ev.completeness, Completeness::Full);
+        assert_eq!(
+            ev.origin.as_ref().map(|o| o.event_type.as_str()),
+            Some("pull")
+        );
+        assert!(ev.dedupe_key.delivery_id.starts_with("pull:a:departed:"));
+    }
+
+    #[test]
+    fn emails_compare_folded_and_custom_attributes_are_kept() {
+        let r = record("a", EmploymentStatus::Active, "Eng");
+        let mut attrs = attributes_of(&r);
+        attrs["email"] = json!("A@ACME.test");
+        let k = known("a", PersonStatus::Active, attrs);
+        assert!(
+            changed_fields(&person_of(&r, Some(&k)).unwrap_or_else(|| panic!()), &k).is_empty()
+        );
+        let mut attrs = attributes_of(&r);
+        attrs["attributes"] = json!({"level": "L6", "employee_number": "42"});
+        let k = known("a", PersonStatus::Active, attrs);
+        let p = person_of(&r, Some(&k)).unwrap_or_else(|| panic!());
+        assert_eq!(
+            p.attributes.value().and_then(|m| m.get("level")),
+            Some(&json!("L6")),
+            "the pull must not wipe attributes it does not read"
+        );
+        assert!(changed_fields(&p, &k).is_empty());
+    }
+
+    #[test]
+    fn absent_people_are_returned_not_departed() {
+        let r = record("a", EmploymentStatus::Active, "Eng");
+        let people = vec![
+            (
+                "a".to_owned(),
+                known("a", PersonStatus::Active, attributes_of(&r)),
+            ),
+            ("b".to_owned(), known("b", PersonStatus::Active, json!({}))),
+            (
+                "c".to_owned(),
+                known("c", PersonStatus::Departed, json!({})),
+            ),
+        ];
+        let cmp = compare("gusto", &[r.clone(), r], &people, now(), Uuid::nil());
+        assert!(cmp.findings.is_empty());
+        assert_eq!(cmp.unchanged, 1, "a repeated record counts once");
+        let absent: Vec<&str> = cmp.absent.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(absent, ["b"]);
+    }
+}

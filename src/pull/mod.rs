@@ -557,3 +557,50 @@ pub async fn request_now(
     tracing::info!(%source, %reason, "pull requested");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(by: Option<&str>, attribute: Option<&str>) -> Result<Option<CorrelationKey>, String> {
+        CorrelationConfig {
+            by: by.map(str::to_owned),
+            attribute: attribute.map(str::to_owned),
+        }
+        .key()
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn correlation_settings_are_validated() {
+        assert_eq!(key(None, None), Ok(None));
+        assert_eq!(
+            key(Some("work_email"), None),
+            Ok(Some(CorrelationKey::WorkEmail))
+        );
+        assert_eq!(
+            key(Some("attribute"), Some("employee_number")),
+            Ok(Some(CorrelationKey::Attribute("employee_number".into())))
+        );
+        assert!(key(Some("attribute"), None).is_err_and(|e| e.contains("correlation.attribute")));
+        assert!(key(Some("work_email"), Some("x")).is_err());
+        assert!(key(Some("attribute"), Some("a b")).is_err());
+        assert!(key(Some("attribute"), Some(&"x".repeat(65))).is_err());
+        assert!(key(Some("name"), None).is_err_and(|e| e.contains("correlation.by")));
+    }
+
+    #[test]
+    fn the_directory_share_is_bounded() {
+        let ok = |p: u64| {
+            validate(
+                &PullConfig {
+                    min_directory_percent: p,
+                },
+                &CorrelationConfig::default(),
+            )
+            .is_ok()
+        };
+        assert!(ok(10) && ok(50) && ok(100));
+        assert!(!ok(9) && !ok(0) && !ok(101));
+    }
+}

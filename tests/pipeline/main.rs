@@ -52,6 +52,7 @@ use pull::{
     an_empty_directory_departs_nobody_until_an_operator_releases_it,
     an_operator_merges_two_people_and_it_is_journaled,
     correlation_by_email_makes_hr_and_okta_one_person, departures_beyond_the_cap_are_held,
+    two_replicas_pull_once_and_a_request_pulls_now,
 };
 use serde_json::json;
 
@@ -1230,6 +1231,7 @@ on_both_backends!(
     an_operator_merges_two_people_and_it_is_journaled,
     correlation_by_email_makes_hr_and_okta_one_person,
     departures_beyond_the_cap_are_held,
+    two_replicas_pull_once_and_a_request_pulls_now,
     protected_people_are_never_offboarded_by_automation,
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
     import_a_thousand_rows_with_bad_ones,

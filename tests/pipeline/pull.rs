@@ -486,3 +486,40 @@ pub async fn an_operator_merges_two_people_and_it_is_journaled(db: TestDb) {
         .unwrap_or_else(|| panic!("E1"));
     assert_eq!(e1.status.as_str(), "departed");
 }
+
+/// Two replicas pull a source once per interval between them; a request (Graph's `missed`)
+/// brings the next pull forward.
+pub async fn two_replicas_pull_once_and_a_request_pulls_now(db: TestDb) {
+    let sim = sender(
+        SenderKind::Gusto,
+        json!([person("g-ada", "Ada", "ada@acme.test", "Engineering")]),
+        None,
+    )
+    .await;
+    let token = token_file(SenderKind::Gusto);
+    let h = Harness::start_with(db, &gusto_config(&sim, &token, ""), seed()).await;
+    let a = Puller::from_config(&h.config, h.journal.clone(), h.clock.clone(), "a".into());
+    let b = Puller::from_config(&h.config, h.journal.clone(), h.clock.clone(), "b".into());
+    let (ra, rb) = tokio::join!(a.run_due(), b.run_due());
+    assert_eq!(ra.len() + rb.len(), 1, "{ra:?} {rb:?}");
+    h.advance(60);
+    assert!(a.run_due().await.is_empty() && b.run_due().await.is_empty());
+    keycard::pull::request_now(
+        &h.journal,
+        "gusto",
+        "graph reported missed notifications",
+        keycard::clock::Clock::now(&*h.clock),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(1);
+    assert_eq!(b.run_due().await.len(), 1, "a requested pull did not run");
+    assert!(a.run_due().await.is_empty(), "a request pulls once");
+    let runs = h
+        .db()
+        .await
+        .pull_runs(Some("gusto"), 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(runs.len(), 2);
+}
