@@ -168,12 +168,25 @@ pub fn compare_one(
     };
     let basis = known.and_then(|k| k.last_event_id);
     let email = record.email.clone();
-    let found = |kind: EventKind, why: String, person: PersonAttributes| Finding {
-        source_person_id: record.source_person_id.clone(),
-        email: email.clone(),
-        kind,
-        why,
-        event: event(source, kind, person, Some(record), basis, now, run_id),
+    // Someone starting later is hired as of their start date (a scheduled event), as the
+    // sender's own hire notice would.
+    let starts = record
+        .hire_date
+        .filter(|d| record.status == EmploymentStatus::Pending && *d > now.date_naive())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    let found = |kind: EventKind, why: String, person: PersonAttributes| {
+        let mut ev = event(source, kind, person, Some(record), basis, now, run_id);
+        if let (Some(at), EventKind::Hired) = (starts, kind) {
+            ev.effective_at = at;
+        }
+        Finding {
+            source_person_id: record.source_person_id.clone(),
+            email: email.clone(),
+            kind,
+            why,
+            event: ev,
+        }
     };
     let status = known.map(|k| k.status);
     let working = matches!(status, Some(PersonStatus::Active | PersonStatus::OnLeave));
@@ -429,6 +442,16 @@ mod tests {
             assert!(kinds(&r, Some(&departed)).is_empty());
             assert!(kinds(&r, None).is_empty(), "no one to offboard");
         }
+        // Starting later: hired as of the start date.
+        let mut pending = record("a", EmploymentStatus::Pending, "Eng");
+        pending.hire_date = chrono::NaiveDate::from_ymd_opt(2026, 12, 7);
+        let hire = compare_one("gusto", &pending, None, true, now(), run);
+        assert_eq!(hire[0].kind, EventKind::Hired);
+        assert!(hire[0].event.is_scheduled());
+        assert_eq!(
+            hire[0].event.effective_at.date_naive(),
+            pending.hire_date.unwrap_or_default()
+        );
         // A feed that did not create the person repairs lifecycle, not attributes.
         let linked = compare_one("okta", &moved, Some(&same), false, now(), run);
         assert!(linked.is_empty());
