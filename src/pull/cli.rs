@@ -82,10 +82,17 @@ pub fn render(r: &PullReport) -> String {
             );
         }
     }
-    for f in &r.found {
+    let repeated = r.found.iter().filter(|f| f.duplicate).count();
+    if repeated > 0 {
         let _ = writeln!(
             out,
-            "  {:<13} {}{}: {}{}{}",
+            "{repeated} finding(s) were already journaled by an earlier run and wait to be applied (is keycard serve running?)"
+        );
+    }
+    for f in r.found.iter().filter(|f| !f.duplicate) {
+        let _ = writeln!(
+            out,
+            "  {:<13} {}{}: {}{}",
             f.kind.as_str(),
             f.person,
             f.email
@@ -94,11 +101,6 @@ pub fn render(r: &PullReport) -> String {
                 .unwrap_or_default(),
             f.why,
             if f.held { " [held]" } else { "" },
-            if f.duplicate {
-                " [already journaled]"
-            } else {
-                ""
-            },
         );
     }
     for e in &r.errors {
