@@ -10,6 +10,8 @@ use super::{file, load};
 
 const SOURCES_KEY: &str = "sources[].tolerance_secs";
 const PULL_KEY: &str = "sources[].api.pull_interval_secs";
+/// A source with an API (the credential is the same variable as the webhook secret).
+const API_SOURCE: &str = "name = \"bob\", kind = \"hibob\", secret_env = \"S\"";
 
 /// The file setting `bound`'s key to `value`.
 fn toml_for(b: &Bound, value: u64) -> String {
@@ -20,7 +22,8 @@ fn toml_for(b: &Bound, value: u64) -> String {
     }
     if b.key == PULL_KEY {
         return format!(
-            "[[sources]]\nname = \"g\"\nkind = \"gusto\"\nsecret_env = \"S\"\n[sources.api]\ntenant = \"t\"\ntoken_env = \"S\"\npull_interval_secs = {value}\n"
+            "[[sources]]\n{}\n[sources.api]\nclient_id = \"SERVICE\"\ntoken_env = \"S\"\npull_interval_secs = {value}\n",
+            API_SOURCE.replace(", ", "\n")
         );
     }
     let (section, key) = b.key.split_once('.').unwrap();
@@ -41,7 +44,7 @@ fn env_for(b: &Bound, value: u64) -> (String, String) {
         return (
             "KEYCARD_SOURCES".into(),
             format!(
-                "[{{ name = \"g\", kind = \"gusto\", secret_env = \"S\", api = {{ tenant = \"t\", token_env = \"S\", pull_interval_secs = {value} }} }}]"
+                "[{{ {API_SOURCE}, api = {{ client_id = \"SERVICE\", token_env = \"S\", pull_interval_secs = {value} }} }}]"
             ),
         );
     }
