@@ -7,6 +7,7 @@
 //! through the one planner (`crate::planner`); the only Admin API calls are the reads that
 //! fill a mirror that was never read.
 
+pub mod archive;
 pub mod cli;
 mod config;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod preview;
 pub mod progress;
 pub mod reports;
 pub mod snapshot;
+mod stand_in;
 pub mod unmanaged;
 
 pub use config::{HygieneConfig, Mode, UnmanagedConfig, UnmanagedPolicy};

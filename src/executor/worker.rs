@@ -56,6 +56,9 @@ pub struct WorkerSettings {
     pub unmanaged: crate::adoption::UnmanagedPolicy,
     /// `[correlation]`: when a new feed id is the person another feed already knows.
     pub correlation: Option<crate::journal::CorrelationKey>,
+    /// `[hygiene] archive_unused_workspaces`: after how many days an unused workspace is
+    /// archived (`None`: never; only reported).
+    pub archive_unused_after_days: Option<u32>,
 }
 
 impl WorkerSettings {
@@ -83,6 +86,11 @@ impl WorkerSettings {
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
             unmanaged: config.raw.unmanaged.policy,
             correlation: config.raw.correlation.key().ok().flatten(),
+            archive_unused_after_days: config
+                .raw
+                .hygiene
+                .archive_unused_workspaces
+                .then_some(config.raw.hygiene.unused_workspace_days),
         }
     }
 }

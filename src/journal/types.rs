@@ -201,6 +201,7 @@ text_enum! {
         RemoveWorkspaceMember => "remove_workspace_member",
         DeactivateApiKey => "deactivate_api_key",
         RemoveUser => "remove_user",
+        ArchiveWorkspace => "archive_workspace",
         WaitForAcceptance => "wait_for_acceptance",
         NeedsManualAction => "needs_manual_action",
     }
@@ -212,6 +213,7 @@ impl ActionKind {
         Self::RemoveUser,
         Self::DeactivateApiKey,
         Self::RemoveWorkspaceMember,
+        Self::ArchiveWorkspace,
     ];
 
     pub fn is_destructive(self) -> bool {
