@@ -145,6 +145,8 @@ pub struct Application {
     enricher: crate::enrich::Enricher,
     /// How long a stop waits for in-flight work (`server.shutdown_grace_secs`).
     grace: std::time::Duration,
+    /// Scheduled full pulls of the senders' directories (src/pull).
+    puller: crate::pull::Puller,
 }
 
 impl std::fmt::Debug for Application {
@@ -235,6 +237,12 @@ impl Application {
         .map_err(|e| StartError::Other(e.to_string()))?
         .waking(worker.notifier());
         let worker = worker.with_enrichment(enricher.sources(), enricher.notifier());
+        let puller = crate::pull::Puller::from_config(
+            &config,
+            journal.clone(),
+            clock.clone(),
+            owner_of(&worker),
+        );
         let listener = bind("server.listen", &config.raw.server.listen).await?;
         let ops_listener = match &config.raw.server.ops_listen {
             Some(addr) => Some(bind("server.ops_listen", addr).await?),
@@ -312,6 +320,7 @@ impl Application {
             alerts,
             enricher,
             grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
+            puller,
         })
     }
 
@@ -436,6 +445,11 @@ impl Application {
             stopped(&tx),
         );
         tasks.push(tokio::spawn(bridge));
+        let puller = self.puller.clone();
+        let stop = self.worker.stopping();
+        tasks.push(tokio::spawn(async move {
+            puller.run(stop, std::time::Duration::from_secs(30)).await
+        }));
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.
@@ -521,6 +535,10 @@ fn stopped(
     async move {
         let _ = rx.recv().await;
     }
+}
+
+fn owner_of(worker: &Worker) -> String {
+    worker.owner().to_owned()
 }
 
 fn hostname() -> String {

@@ -87,6 +87,8 @@ pub enum Command {
     GustoToken(crate::gusto_cli::GustoTokenArgs),
     /// Send a test alert to the configured notify targets now and report how each answered.
     NotifyTest(crate::notify::NotifyTestArgs),
+    /// Read a source's whole directory now and journal what no notice said (--dry-run: print only).
+    Pull(crate::pull::cli::PullArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -247,6 +249,7 @@ pub async fn run() -> ExitCode {
             | Command::Resolve(_)
             | Command::Sync(_)
             | Command::GustoToken(_)
+            | Command::Pull(_)
     );
     crate::telemetry::init_with_default(if quiet { "warn" } else { "info" });
     if matches!(
@@ -285,6 +288,7 @@ pub async fn run() -> ExitCode {
         Command::Health(args) => health(args).await,
         Command::GustoToken(args) => crate::gusto_cli::run(args),
         Command::NotifyTest(args) => crate::notify::run_test_cli(args).await,
+        Command::Pull(args) => crate::pull::cli::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

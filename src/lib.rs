@@ -53,6 +53,7 @@ pub mod journal;
 pub(crate) mod mirror;
 pub mod notify;
 pub mod planner;
+pub mod pull;
 pub mod rules;
 pub(crate) mod scim;
 pub mod sender_api;

@@ -174,6 +174,7 @@ pub fn all() -> Vec<Bound> {
     let mut all = TOP_LEVEL.to_vec();
     all.push(crate::sources::config::TOLERANCE);
     all.push(crate::sources::api::PULL_INTERVAL);
+    all.push(crate::pull::MIN_DIRECTORY_PERCENT);
     all
 }
 

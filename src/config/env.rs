@@ -81,6 +81,8 @@ pub const SECTIONS: &[&str] = &[
     "retention",
     "timezone",
     "dates",
+    "pull",
+    "correlation",
 ];
 
 /// Lists of tables, which the rule sets whole (an entry has no stable name to address).

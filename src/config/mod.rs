@@ -52,6 +52,10 @@ pub struct RawConfig {
     pub timezone: Option<String>,
     /// `[dates]`: the local times of day at which date-only starts and ends take effect.
     pub dates: DatesConfig,
+    /// `[pull]`: scheduled full pulls of the senders' directories (src/pull).
+    pub pull: crate::pull::PullConfig,
+    /// `[correlation]`: when two feeds' records are one person (src/pull).
+    pub correlation: crate::pull::CorrelationConfig,
 }
 
 /// `[dates]`: when a date-only hire, return or move (`start_time`) and a termination
@@ -326,6 +330,7 @@ impl Config {
             ("dates.end_time", &raw.dates.end_time),
         )
         .map_err(|e| provenance.explain(e))?;
+        crate::pull::validate(&raw.pull, &raw.correlation).map_err(|e| provenance.explain(e))?;
         let sources = crate::sources::config::load(&raw.sources, lookup, &dates)
             .map_err(|e| provenance.explain(e))?;
         let ops_token = crate::settings::resolve_secret(

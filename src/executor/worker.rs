@@ -58,6 +58,8 @@ pub struct WorkerSettings {
     pub unmanaged: crate::adoption::UnmanagedPolicy,
     /// `[retention]`: raw bodies removed and departed people redacted after so many days.
     pub retention: RetentionConfig,
+    /// `[correlation]`: when a new feed id is the person another feed already knows.
+    pub correlation: Option<crate::journal::CorrelationKey>,
     /// `[hygiene] archive_unused_workspaces`: after how many days an unused workspace is
     /// archived (`None`: never; only reported).
     pub archive_unused_after_days: Option<u32>,
@@ -88,6 +90,7 @@ impl WorkerSettings {
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
             unmanaged: config.raw.unmanaged.policy,
             retention: config.raw.retention,
+            correlation: config.raw.correlation.key().ok().flatten(),
             archive_unused_after_days: config
                 .raw
                 .hygiene
@@ -286,6 +289,9 @@ impl Worker {
     pub async fn apply_events(&self) -> WorkerResult<usize> {
         let now = self.clock.now();
         let mut tx = self.journal.begin().await?;
+        if let Some(key) = &self.settings.correlation {
+            tx.correlate_pending(key, now).await?;
+        }
         let parked = tx.park_thin_events(&self.enriching, now).await?;
         let applied = tx.apply_pending_events(now, 200).await?;
         tx.commit().await?;

@@ -5,7 +5,7 @@ pub mod openapi;
 pub(crate) mod ops;
 pub mod problem;
 mod webhooks;
-mod writes;
+pub(crate) mod writes;
 
 use std::net::SocketAddr;
 
@@ -69,6 +69,7 @@ fn ops_api() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/me", get(writes::me)),
     ];
     routes.extend(crate::adoption::http::routes());
+    routes.extend(crate::pull::http::routes());
     routes
 }
 

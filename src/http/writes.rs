@@ -25,13 +25,13 @@ use crate::journal::{
 /// The most actions one bulk release takes.
 pub(super) const MAX_BULK: usize = 1000;
 
-fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Problem> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Problem> {
     serde_json::from_slice(bytes)
         .map_err(|e| Problem::invalid_body(format!("expected {expected}: {e}")))
 }
 
 /// The operator's record of this write, or 400 `reason_required`.
-fn signed(who: &Identity, reason: &str) -> Result<OperatorWrite, Problem> {
+pub(crate) fn signed(who: &Identity, reason: &str) -> Result<OperatorWrite, Problem> {
     who.write(reason).map_err(|e| match e {
         JournalError::InvalidQuery(detail) => Problem::reason_required(detail),
         other => Problem::from(other),
@@ -44,7 +44,7 @@ fn action_id(id: &str) -> Result<Uuid, Problem> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReasonBody {
+pub(crate) struct ReasonBody {
     /// Why (kept in the journal beside the operator's name; 1 to 2000 characters, not
     /// blank). `note` is accepted as another name for it.
     #[serde(alias = "note")]

@@ -334,28 +334,10 @@ impl Tx {
             )));
         };
 
-        // The person, created on first sight and locked for the rest of the transaction.
-        self.execute(
-            sql(
-                "INSERT INTO people (id, source, source_person_id, status, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'new', $4, $4)
-                 ON CONFLICT (source, source_person_id) DO NOTHING",
-            )
-            .bind(Uuid::now_v7())
-            .bind(&ev.source)
-            .bind(source_person_id)
-            .bind(now),
-        )
-        .await?;
+        // The person, created on first sight (or the one another feed's id is linked to),
+        // locked for the rest of the transaction.
         let person: PersonRow = self
-            .fetch_one(
-                sql(format!(
-                    "SELECT * FROM people WHERE source = $1 AND source_person_id = $2 {}",
-                    self.dialect.lock_row
-                ))
-                .bind(&ev.source)
-                .bind(source_person_id),
-            )
+            .person_for_event(&ev.source, source_person_id, now)
             .await?;
 
         let (status, reason) =

@@ -102,6 +102,9 @@ text_enum! {
         /// with no account and no invite, a read that matched what was known. Never a bare
         /// `applied`.
         NoChange => "no_change",
+        /// Journaled but not applied until an operator releases it (a scheduled pull's
+        /// departures beyond the removal cap, `src/pull`).
+        Held => "held",
     }
 }
 

@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod operators;
 mod org;
+mod pull;
 mod retention;
 
 use adoption::{
@@ -58,6 +59,14 @@ use org::{
     a_member_made_admin_by_hand_is_seen_before_a_removal,
     an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
     the_mirror_reads_members_across_page_boundaries,
+};
+use pull::{
+    a_lost_termination_and_a_silent_hire_are_repaired_by_the_next_pull,
+    a_pull_during_a_429_storm_completes,
+    an_empty_directory_departs_nobody_until_an_operator_releases_it,
+    an_operator_merges_two_people_and_it_is_journaled,
+    correlation_by_email_makes_hr_and_okta_one_person, departures_beyond_the_cap_are_held,
+    two_replicas_pull_once_and_a_request_pulls_now,
 };
 use retention::retention_removes_old_bodies_and_redacts_long_departed_people;
 use serde_json::json;
@@ -1231,6 +1240,13 @@ async fn a_release_holds_even_when_the_released_step_was_done_by_hand(db: TestDb
 }
 
 on_both_backends!(
+    a_lost_termination_and_a_silent_hire_are_repaired_by_the_next_pull,
+    a_pull_during_a_429_storm_completes,
+    an_empty_directory_departs_nobody_until_an_operator_releases_it,
+    an_operator_merges_two_people_and_it_is_journaled,
+    correlation_by_email_makes_hr_and_okta_one_person,
+    departures_beyond_the_cap_are_held,
+    two_replicas_pull_once_and_a_request_pulls_now,
     protected_people_are_never_offboarded_by_automation,
     a_worker_that_lost_its_lease_mid_plan_makes_no_further_call,
     import_a_thousand_rows_with_bad_ones,
