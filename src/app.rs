@@ -144,6 +144,8 @@ pub struct Application {
     alerts: crate::notify::Dispatcher,
     /// How long a stop waits for in-flight work (`server.shutdown_grace_secs`).
     grace: std::time::Duration,
+    /// The Microsoft Graph subscriptions of `graph` sources, kept alive while serving.
+    graph: Option<Arc<crate::sources::graph_subscription::GraphUpkeep>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -195,6 +197,14 @@ impl Application {
             vec![credential.clone(), metrics.clone()],
         )?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let graph = crate::sources::graph_subscription::GraphUpkeep::from_config(
+            &config,
+            journal.clone(),
+            clock.clone(),
+            format!("{owner}-graph"),
+        )
+        .map_err(|e| StartError::Other(e.to_string()))?
+        .map(Arc::new);
         let settings = WorkerSettings::from_config(&config, owner);
         if settings.dry_run {
             let why = if config.admin_credential.is_none() {
@@ -300,6 +310,7 @@ impl Application {
             },
             alerts,
             grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
+            graph,
         })
     }
 
@@ -414,6 +425,10 @@ impl Application {
             stopped(&tx),
         );
         tasks.push(tokio::spawn(bridge));
+        if let Some(graph) = self.graph.clone() {
+            let stop = stopped(&tx);
+            tasks.push(tokio::spawn(async move { graph.run(stop).await }));
+        }
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.

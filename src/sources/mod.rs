@@ -16,6 +16,8 @@ pub mod bamboohr;
 pub mod config;
 pub mod error;
 pub mod generic;
+pub mod graph;
+pub mod graph_subscription;
 pub mod gusto;
 pub mod gusto_token;
 pub mod hibob;
@@ -84,6 +86,12 @@ pub trait Kind: Sized {
     fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection>;
     /// A GET: the kind's one-time verification handshake, if it has one.
     fn handshake(&self, _headers: &HeaderMap) -> Option<Result<Value, Rejection>> {
+        None
+    }
+    /// A POST answered from its query string alone, before any content check, secret or
+    /// body (Graph's `?validationToken=`, which is unsigned): the text to answer with, as
+    /// `200 text/plain`. `None`: an ordinary delivery.
+    fn validation(&self, _query: Option<&str>) -> Option<Result<String, Rejection>> {
         None
     }
     /// The status of a successful delivery, where the sender's contract names one.
@@ -214,6 +222,12 @@ macro_rules! source_kinds {
                 }
             }
 
+            fn dispatch_validation(&self, query: Option<&str>) -> Option<Result<String, Rejection>> {
+                match self {
+                    $(Self::$variant(a) => Kind::validation(a.as_ref(), query),)+
+                }
+            }
+
             /// The status of a successful delivery: 202, except where the sender's contract
             /// names others (Okta event hooks expect 200 or 204).
             pub fn success_status(&self) -> u16 {
@@ -253,6 +267,8 @@ source_kinds! {
     Okta => okta::Okta,
     Gusto => gusto::Gusto,
     GenericHmac => generic::GenericHmac,
+    /* Microsoft Graph change notifications on users */
+    Graph => graph::Graph,
 }
 
 impl Default for SourceKind {
@@ -303,6 +319,12 @@ impl Adapter {
                 self.kind().as_str()
             )))
         })
+    }
+
+    /// A POST the kind answers from its query alone (Graph's validation token), before the
+    /// content type, body or secret are looked at.
+    pub fn validation(&self, query: Option<&str>) -> Option<Result<String, Rejection>> {
+        self.dispatch_validation(query)
     }
 
     /// Whether deliveries must be JSON (every kind today; BambooHR's form encoding is
