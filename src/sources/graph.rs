@@ -512,3 +512,274 @@ impl Kind for Graph {
         Some(DEADLINE)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+    use serde_json::json;
+
+    use super::*;
+    use crate::ingest::IgnoredNotice;
+    use crate::sources::config::{SourceConfig, load};
+
+    const STATE: &str = "client-state-current-0123456789";
+    const OLD: &str = "client-state-previous-987654321";
+    const TENANT: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+
+    fn loaded(text: &str) -> Result<Source, ConfigError> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            sources: Vec<SourceConfig>,
+        }
+        let file: File =
+            toml::from_str(text).map_err(|e| ConfigError::invalid("toml", e.to_string()))?;
+        let mut sources = load(&file.sources, &|k| match k {
+            "CS" => Some(STATE.to_owned()),
+            "OLD" => Some(OLD.to_owned()),
+            "SHORT" => Some("tooshort".to_owned()),
+            "TOK" => Some("graph-client-secret".to_owned()),
+            _ => None,
+        })?;
+        sources
+            .remove("entra")
+            .ok_or_else(|| ConfigError::invalid("entra", "missing"))
+    }
+
+    const API: &str = "[sources.api]\ntenant = \"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\"\nclient_id = \"app\"\ntoken_env = \"TOK\"\n";
+
+    fn graph() -> Graph {
+        let text = format!(
+            "[[sources]]\nname = \"entra\"\nkind = \"graph\"\nnotification_url = \"https://kc.example.com/webhooks/entra\"\nsecret_env = \"CS\"\nprevious_secret_env = \"OLD\"\n{API}"
+        );
+        match loaded(&text).map(|s| s.adapter) {
+            Ok(Some(crate::sources::Adapter::Graph(g))) => (*g).clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
+    fn receive(g: &Graph, body: &Value) -> Result<Outcome, Rejection> {
+        let bytes = body.to_string().into_bytes();
+        g.receive(&Delivery {
+            source: "entra",
+            headers: &HeaderMap::new(),
+            body: &bytes,
+            received_at: at(),
+        })
+    }
+
+    fn note(state: &str, change: &str, user: &str) -> Value {
+        json!({
+            "id": format!("n-{change}-{user}"),
+            "subscriptionId": "sub-1",
+            "subscriptionExpirationDateTime": "2027-01-01T00:00:00Z",
+            "clientState": state,
+            "changeType": change,
+            "resource": format!("Users/{user}"),
+            "tenantId": TENANT,
+            "resourceData": {"@odata.type": "#Microsoft.Graph.User", "@odata.id": format!("Users/{user}"), "id": user, "organizationId": TENANT, "sequenceNumber": 3}
+        })
+    }
+
+    fn records(result: Result<Outcome, Rejection>) -> (usize, Vec<Record>) {
+        match result {
+            Ok(Outcome::Accepted { key_index, records }) => (key_index, records),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn ignored(record: &Record) -> &IgnoredNotice {
+        match record {
+            Record::Ignored(n) => n,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_validation_token_is_decoded_bounded_and_only_from_the_query() {
+        let g = graph();
+        assert_eq!(g.validate(None), None);
+        assert_eq!(g.validate(Some("a=b")), None);
+        assert_eq!(
+            g.validate(Some("validationToken=Validation%3A+Testing+client%2Fapp")),
+            Some(Ok("Validation: Testing client/app".to_owned()))
+        );
+        let long = "x".repeat(MAX_VALIDATION_TOKEN + 1);
+        for bad in [
+            format!("validationToken={long}"),
+            "validationToken=".to_owned(),
+            "validationToken=a%0Ab".to_owned(),
+            "validationToken=a&validationToken=b".to_owned(),
+        ] {
+            assert!(
+                matches!(g.validate(Some(&bad)), Some(Err(Rejection::Payload(_)))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_notification_must_carry_an_active_client_state() {
+        let g = graph();
+        let wrong = json!({"value": [note("client-state-forged-000000000", "updated", "u1")]});
+        let err = receive(&g, &wrong).err();
+        assert!(
+            matches!(&err, Some(Rejection::Auth(AuthError::SecretMismatch(_)))),
+            "{err:?}"
+        );
+        assert!(!format!("{err:?}").contains("forged"), "{err:?}");
+        let missing = json!({"value": [{"changeType": "updated", "resource": "Users/u1"}]});
+        assert!(matches!(receive(&g, &missing), Err(Rejection::Auth(_))));
+        // The previous secret still matches subscriptions made before a rotation.
+        let (key, recs) = records(receive(&g, &json!({"value": [note(OLD, "updated", "u1")]})));
+        assert_eq!((key, recs.len()), (1, 1));
+        // A mixed batch keeps only what matches.
+        let mixed = json!({"value": [
+            note("client-state-forged-000000000", "deleted", "u9"),
+            note(STATE, "updated", "u2"),
+        ]});
+        let (key, recs) = records(receive(&g, &mixed));
+        assert_eq!(key, 0);
+        assert_eq!(recs.len(), 1);
+        assert_eq!(
+            recs[0].as_event().map(|e| e.person.id.to_string()),
+            Some("u2".to_owned())
+        );
+        assert!(matches!(
+            receive(&g, &json!({"value": []})),
+            Err(Rejection::Payload(_))
+        ));
+    }
+
+    #[test]
+    fn user_changes_become_notices_and_lifecycle_notifications_reach_the_inbox() {
+        let g = graph();
+        let body = json!({"value": [
+            note(STATE, "created", "u1"),
+            note(STATE, "updated", "u2"),
+            note(STATE, "deleted", "u3"),
+        ]});
+        let (_, recs) = records(receive(&g, &body));
+        let kinds: Vec<_> = recs
+            .iter()
+            .map(|r| r.as_event().map(|e| (e.kind, e.person.id.to_string())))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Some((EventKind::Hired, "u1".to_owned())),
+                Some((EventKind::Updated, "u2".to_owned())),
+                Some((EventKind::Departed, "u3".to_owned())),
+            ]
+        );
+        let e = recs[1].as_event().unwrap_or_else(|| panic!("event"));
+        assert_eq!(e.completeness, Completeness::Notice);
+        assert_eq!(e.dedupe_key.delivery_id, "n-updated-u2");
+        let origin = e.origin.clone().unwrap_or_default();
+        assert_eq!(origin.event_type, "users.updated");
+        assert_eq!(origin.tenant.as_deref(), Some(TENANT));
+
+        // Without an id, the key is the subscription, change, user and sequence number.
+        let mut plain = note(STATE, "updated", "u2");
+        plain.as_object_mut().map(|o| o.remove("id"));
+        let (_, recs) = records(receive(&g, &json!({"value": [plain]})));
+        assert_eq!(
+            recs[0].as_event().map(|e| e.dedupe_key.delivery_id.clone()),
+            Some("sub-1/updated/u2/3".to_owned())
+        );
+
+        // Another tenant, another resource: journaled as ignored.
+        let mut other = note(STATE, "updated", "u4");
+        other["tenantId"] = json!("another-tenant");
+        let mut group = note(STATE, "updated", "g1");
+        group["resource"] = json!("Groups/g1");
+        group["resourceData"]["@odata.type"] = json!("#Microsoft.Graph.Group");
+        let (_, recs) = records(receive(&g, &json!({"value": [other, group]})));
+        assert!(
+            ignored(&recs[0])
+                .reason
+                .contains("not this source's tenant")
+        );
+        assert!(ignored(&recs[1]).reason.contains("not a user"));
+
+        let life = |event: &str| {
+            json!({"value": [{"subscriptionId": "sub-1", "clientState": STATE, "tenantId": TENANT,
+                "lifecycleEvent": event, "subscriptionExpirationDateTime": "2027-01-01T00:00:00Z"}]})
+        };
+        assert!(g.inbox().take().is_empty());
+        let (_, recs) = records(receive(&g, &life("missed")));
+        assert!(ignored(&recs[0]).reason.contains("full resync"));
+        let (_, recs) = records(receive(&g, &life("reauthorizationRequired")));
+        assert!(ignored(&recs[0]).reason.contains("renews"));
+        let (_, recs) = records(receive(&g, &life("somethingNew")));
+        assert!(ignored(&recs[0]).reason.contains("not handled"));
+        let signals: Vec<_> = g
+            .inbox()
+            .take()
+            .into_iter()
+            .map(|s| (s.event, s.subscription_id))
+            .collect();
+        assert_eq!(
+            signals,
+            vec![
+                (Lifecycle::Missed, Some("sub-1".to_owned())),
+                (Lifecycle::ReauthorizationRequired, Some("sub-1".to_owned())),
+            ]
+        );
+        // A forged lifecycle notification reaches nobody.
+        let mut forged = life("subscriptionRemoved");
+        forged["value"][0]["clientState"] = json!("client-state-forged-000000000");
+        assert!(receive(&g, &forged).is_err());
+        assert!(g.inbox().take().is_empty());
+    }
+
+    #[test]
+    fn config_mistakes_name_the_key() {
+        let key_of = |text: String| loaded(&text).err().and_then(|e| e.key().map(str::to_owned));
+        let head = "[[sources]]\nname = \"entra\"\nkind = \"graph\"\n";
+        let url = "notification_url = \"https://kc.example.com/webhooks/entra\"\n";
+        assert_eq!(
+            key_of(format!("{head}{url}secret_env = \"CS\"\n")).as_deref(),
+            Some("sources[0].api")
+        );
+        assert_eq!(
+            key_of(format!("{head}secret_env = \"CS\"\n{API}")).as_deref(),
+            Some("sources[0].notification_url")
+        );
+        assert_eq!(
+            key_of(format!(
+                "{head}notification_url = \"http://kc.example.com/webhooks/entra\"\nsecret_env = \"CS\"\n{API}"
+            ))
+            .as_deref(),
+            Some("sources[0].notification_url")
+        );
+        assert_eq!(
+            key_of(format!(
+                "{head}{url}lifecycle_notification_url = \"ftp://x\"\nsecret_env = \"CS\"\n{API}"
+            ))
+            .as_deref(),
+            Some("sources[0].lifecycle_notification_url")
+        );
+        assert_eq!(
+            key_of(format!("{head}{url}{API}")).as_deref(),
+            Some("sources[0].secret_env")
+        );
+        assert_eq!(
+            key_of(format!("{head}{url}secret_env = \"SHORT\"\n{API}")).as_deref(),
+            Some("sources[0].secret")
+        );
+        assert_eq!(
+            key_of(format!(
+                "{head}{url}secret_env = \"CS\"\nheader_name = \"x\"\n{API}"
+            ))
+            .as_deref(),
+            Some("sources[0].header_name")
+        );
+        let ok = loaded(&format!("{head}{url}secret_env = \"CS\"\n{API}"));
+        assert!(ok.is_ok(), "{ok:?}");
+        assert!(!format!("{ok:?}").contains(STATE), "secret never printed");
+    }
+}
