@@ -158,7 +158,7 @@ impl std::fmt::Debug for Operators {
 }
 
 /// The name the older single `server.ops_token_env` signs in as.
-pub const LEGACY_OPERATOR: &str = "ops";
+pub(crate) const LEGACY_OPERATOR: &str = "ops";
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()

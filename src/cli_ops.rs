@@ -109,7 +109,7 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-pub async fn release(args: ReleaseArgs) -> CliResult {
+pub(crate) async fn release(args: ReleaseArgs) -> CliResult {
     let answer = args
         .client
         .post(
@@ -120,7 +120,7 @@ pub async fn release(args: ReleaseArgs) -> CliResult {
     let released = answer.get("released").and_then(Value::as_array);
     let refused = answer.get("refused").and_then(Value::as_array);
     for row in released.into_iter().flatten() {
-        println!(
+        outln!(
             "released {}  {}  {}",
             text(row, "id"),
             text(row, "kind"),
@@ -141,7 +141,7 @@ pub async fn release(args: ReleaseArgs) -> CliResult {
     }
 }
 
-pub async fn resolve(args: ResolveArgs) -> CliResult {
+pub(crate) async fn resolve(args: ResolveArgs) -> CliResult {
     let row = args
         .client
         .post(
@@ -149,7 +149,7 @@ pub async fn resolve(args: ResolveArgs) -> CliResult {
             &json!({ "reason": args.reason }),
         )
         .await?;
-    println!(
+    outln!(
         "resolved {}  {}  by {}",
         text(&row, "id"),
         text(&row, "person_email"),
@@ -158,7 +158,7 @@ pub async fn resolve(args: ResolveArgs) -> CliResult {
     Ok(())
 }
 
-pub async fn sync(args: SyncArgs) -> CliResult {
+pub(crate) async fn sync(args: SyncArgs) -> CliResult {
     if args.local {
         return crate::cli::sync_here(&args.config, args.json).await;
     }
@@ -166,7 +166,7 @@ pub async fn sync(args: SyncArgs) -> CliResult {
         .client
         .post("sync", &json!({ "reason": args.reason }))
         .await?;
-    println!(
+    outln!(
         "sync requested ({}): the organization is read within a poll interval",
         text(&answer, "requested")
     );

@@ -42,7 +42,7 @@ pub enum GustoTokenAction {
     Clear,
 }
 
-pub fn run(args: GustoTokenArgs) -> Result<(), String> {
+pub(crate) fn run(args: GustoTokenArgs) -> Result<(), String> {
     let config = Config::load(args.config.config.as_deref()).map_err(|e| e.to_string())?;
     let source = config
         .sources

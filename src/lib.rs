@@ -3,6 +3,8 @@
 //! Data flows one way: deliveries -> events -> plans -> actions -> Admin API, each step
 //! journaled. Each concern lives in its own module.
 
+#![warn(unreachable_pub)]
+
 /// `println!` for command output: a write error (a full disk, `> /dev/full`) becomes the
 /// command's error message and exit code instead of a panic. For functions returning
 /// `Result<_, String>`.
@@ -16,32 +18,43 @@ macro_rules! outln {
     }};
 }
 
+/// `print!` for command output, as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        write!(stdout, $($arg)*)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write the output: {e}"))?
+    }};
+}
+
 pub mod admin_api;
 pub mod admin_sim;
 pub mod adoption;
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
 pub mod budget;
 pub mod cli;
-pub mod cli_ops;
+pub(crate) mod cli_ops;
 pub mod clock;
 pub mod config;
-pub mod console;
-pub mod credential;
+pub(crate) mod console;
+pub(crate) mod credential;
 pub mod demo;
 pub mod executor;
-pub mod gusto_cli;
+pub(crate) mod gusto_cli;
 pub mod http;
 pub mod ingest;
 pub mod journal;
-pub mod mirror;
+pub(crate) mod mirror;
 pub mod notify;
 pub mod planner;
 pub mod rules;
-pub mod scim;
+pub(crate) mod scim;
 pub mod sender_api;
 pub mod sender_sim;
 pub mod settings;
 pub mod sources;
-pub mod state;
+pub(crate) mod state;
 pub mod telemetry;

@@ -1,8 +1,10 @@
-//! What the client logs. Alone in its own test binary on purpose: tracing caches callsite
-//! interest process-wide, so a scoped subscriber in a binary whose other tests run on
-//! parallel threads can miss events.
+//! What the client logs. Alone in its own test binary on purpose (every other integration
+//! test is in `tests/it`): tracing caches callsite interest process-wide, so a scoped
+//! subscriber in a binary whose other tests run on parallel threads can miss events. Being
+//! its own crate, it can only reach the shared support code by path.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
+#[path = "it/support/common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Mutex};

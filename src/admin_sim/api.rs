@@ -524,7 +524,10 @@ async fn handle(shared: &Shared, request: Request) -> Outcome {
 }
 
 /// The fallback handler serving every `/v1/...` request.
-pub async fn admin_api(State(shared): State<std::sync::Arc<Shared>>, request: Request) -> Response {
+pub(super) async fn admin_api(
+    State(shared): State<std::sync::Arc<Shared>>,
+    request: Request,
+) -> Response {
     let request_id = mint_id("req_");
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
@@ -575,7 +578,7 @@ pub async fn admin_api(State(shared): State<std::sync::Arc<Shared>>, request: Re
 }
 
 /// Renders a control-API error in the same envelope.
-pub fn error_response(err: &SimError) -> Response {
+pub(super) fn error_response(err: &SimError) -> Response {
     let request_id = mint_id("req_");
     let mut response = (err.status, axum::Json(err.envelope(&request_id))).into_response();
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -133,4 +133,4 @@ impl SimError {
     }
 }
 
-pub type SimResult<T> = Result<T, SimError>;
+pub(super) type SimResult<T> = Result<T, SimError>;

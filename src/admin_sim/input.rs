@@ -8,12 +8,12 @@ use super::error::{SimError, SimResult};
 
 /// A parsed JSON object body.
 #[derive(Debug, Default)]
-pub struct Body(Map<String, Value>);
+pub(super) struct Body(Map<String, Value>);
 
 impl Body {
     /// Parses raw bytes; an empty body reads as `{}` (archive and an empty API-key update
     /// carry none).
-    pub fn parse(bytes: &[u8]) -> SimResult<Self> {
+    pub(super) fn parse(bytes: &[u8]) -> SimResult<Self> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
@@ -27,7 +27,7 @@ impl Body {
     }
 
     /// Rejects fields the endpoint does not define, as the real API does.
-    pub fn only(&self, allowed: &[&str]) -> SimResult<()> {
+    pub(super) fn only(&self, allowed: &[&str]) -> SimResult<()> {
         match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
             Some(extra) => Err(SimError::invalid(format!(
                 "{extra}: Extra inputs are not permitted"
@@ -36,7 +36,7 @@ impl Body {
         }
     }
 
-    pub fn required_str(&self, field: &str) -> SimResult<&str> {
+    pub(super) fn required_str(&self, field: &str) -> SimResult<&str> {
         match self.0.get(field) {
             None | Some(Value::Null) => Err(SimError::invalid(format!("{field}: Field required"))),
             Some(Value::String(s)) => Ok(s),
@@ -47,7 +47,7 @@ impl Body {
     }
 
     /// Absent or null → `None`.
-    pub fn optional_str(&self, field: &str) -> SimResult<Option<&str>> {
+    pub(super) fn optional_str(&self, field: &str) -> SimResult<Option<&str>> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -57,13 +57,13 @@ impl Body {
         }
     }
 
-    pub fn required_enum<'a>(&'a self, field: &str, allowed: &[&str]) -> SimResult<&'a str> {
+    pub(super) fn required_enum<'a>(&'a self, field: &str, allowed: &[&str]) -> SimResult<&'a str> {
         let value = self.required_str(field)?;
         check_enum(field, value, allowed)?;
         Ok(value)
     }
 
-    pub fn optional_object(&self, field: &str) -> SimResult<Option<&Map<String, Value>>> {
+    pub(super) fn optional_object(&self, field: &str) -> SimResult<Option<&Map<String, Value>>> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -73,7 +73,7 @@ impl Body {
         }
     }
 
-    pub fn optional_string_array(&self, field: &str) -> SimResult<Option<Vec<String>>> {
+    pub(super) fn optional_string_array(&self, field: &str) -> SimResult<Option<Vec<String>>> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
@@ -94,7 +94,7 @@ impl Body {
     }
 }
 
-pub fn check_enum(field: &str, value: &str, allowed: &[&str]) -> SimResult<()> {
+pub(super) fn check_enum(field: &str, value: &str, allowed: &[&str]) -> SimResult<()> {
     if allowed.contains(&value) {
         Ok(())
     } else {
@@ -111,10 +111,10 @@ pub fn check_enum(field: &str, value: &str, allowed: &[&str]) -> SimResult<()> {
 
 /// Decoded query parameters in order.
 #[derive(Debug, Default, Clone)]
-pub struct Query(Vec<(String, String)>);
+pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
+    pub(super) fn parse(raw: Option<&str>) -> Self {
         Self(
             raw.map(|q| {
                 url::form_urlencoded::parse(q.as_bytes())
@@ -126,7 +126,7 @@ impl Query {
     }
 
     /// Last value of a scalar parameter.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .rev()
@@ -135,7 +135,7 @@ impl Query {
     }
 
     /// All values of an array parameter, in either `name[]=` or repeated `name=` form.
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub(super) fn all(&self, name: &str) -> Vec<&str> {
         let bracket = format!("{name}[]");
         self.0
             .iter()
@@ -144,7 +144,7 @@ impl Query {
             .collect()
     }
 
-    pub fn bool(&self, name: &str) -> SimResult<Option<bool>> {
+    pub(super) fn bool(&self, name: &str) -> SimResult<Option<bool>> {
         match self.get(name) {
             None => Ok(None),
             Some("true") | Some("1") => Ok(Some(true)),
@@ -158,14 +158,14 @@ impl Query {
 
 /// `limit` / `after_id` / `before_id` (§3).
 #[derive(Debug, Clone)]
-pub struct PageParams {
+pub(super) struct PageParams {
     pub limit: usize,
     pub after_id: Option<String>,
     pub before_id: Option<String>,
 }
 
 impl PageParams {
-    pub fn parse(query: &Query, reject_both: bool) -> SimResult<Self> {
+    pub(super) fn parse(query: &Query, reject_both: bool) -> SimResult<Self> {
         let limit = match query.get("limit") {
             None => 20,
             Some(raw) => match raw.parse::<i64>() {

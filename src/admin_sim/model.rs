@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Wire form of a timestamp: RFC 3339, UTC, microseconds, `Z` (§2.2).
-pub fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -21,13 +21,13 @@ fn ts_opt(t: Option<DateTime<Utc>>) -> Value {
 
 /// The `anthropic-version` a request was made with; it changes a few shapes (§14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiVersion {
+pub(super) enum ApiVersion {
     V2023_06_01,
     V2026_10_21,
 }
 
 impl ApiVersion {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         match s {
             "2023-06-01" => Some(Self::V2023_06_01),
             "2026-10-21" => Some(Self::V2026_10_21),
@@ -40,7 +40,7 @@ impl ApiVersion {
 /// sign-out: an OAuth token gets `cannot_sign_out_privileged_member` where an API key gets the
 /// role-specific code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caller {
+pub(super) enum Caller {
     ApiKey,
     OAuthToken,
 }
@@ -51,23 +51,25 @@ pub enum OrgKind {
     #[default]
     Console,
     Enterprise,
+    /// Claude Platform on AWS: only the workspace endpoints exist (admin-api.md §9).
+    Aws,
 }
 
 #[derive(Debug, Clone)]
-pub struct Organization {
+pub(super) struct Organization {
     pub id: String,
     pub name: String,
     pub kind: OrgKind,
 }
 
 impl Organization {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({ "id": self.id, "type": "organization", "name": self.name })
     }
 }
 
 /// Organization roles as returned (§6.1).
-pub const RETURNED_ORG_ROLES: &[&str] = &[
+pub(super) const RETURNED_ORG_ROLES: &[&str] = &[
     "admin",
     "billing",
     "claude_code_user",
@@ -80,9 +82,11 @@ pub const RETURNED_ORG_ROLES: &[&str] = &[
 ];
 
 /// Roles the users/invites list `roles` filter accepts, per org kind (§7.2).
-pub fn filterable_roles(kind: OrgKind) -> &'static [&'static str] {
+pub(super) fn filterable_roles(kind: OrgKind) -> &'static [&'static str] {
     match kind {
-        OrgKind::Console => &["user", "developer", "billing", "admin", "claude_code_user"],
+        OrgKind::Console | OrgKind::Aws => {
+            &["user", "developer", "billing", "admin", "claude_code_user"]
+        }
         OrgKind::Enterprise => &[
             "user",
             "owner",
@@ -94,7 +98,7 @@ pub fn filterable_roles(kind: OrgKind) -> &'static [&'static str] {
 }
 
 /// Roles that make a member administrative: never assignable, changeable or removable.
-pub fn is_administrative(role: &str) -> bool {
+pub(super) fn is_administrative(role: &str) -> bool {
     matches!(
         role,
         "admin" | "owner" | "primary_owner" | "membership_admin"
@@ -102,15 +106,15 @@ pub fn is_administrative(role: &str) -> bool {
 }
 
 /// Roles the API may assign by invite or update, per org kind (§6.1).
-pub fn assignable_roles(kind: OrgKind) -> &'static [&'static str] {
+pub(super) fn assignable_roles(kind: OrgKind) -> &'static [&'static str] {
     match kind {
-        OrgKind::Console => &["user", "developer", "billing", "claude_code_user"],
+        OrgKind::Console | OrgKind::Aws => &["user", "developer", "billing", "claude_code_user"],
         OrgKind::Enterprise => &["user", "managed"],
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct User {
+pub(super) struct User {
     pub id: String,
     pub seq: u64,
     pub email: String,
@@ -120,7 +124,7 @@ pub struct User {
 }
 
 impl User {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "id": self.id,
             "type": "user",
@@ -133,7 +137,7 @@ impl User {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InviteStatus {
+pub(super) enum InviteStatus {
     Pending,
     Accepted,
     Expired,
@@ -141,7 +145,7 @@ pub enum InviteStatus {
 }
 
 impl InviteStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Accepted => "accepted",
@@ -152,7 +156,7 @@ impl InviteStatus {
 }
 
 #[derive(Debug, Clone)]
-pub struct Invite {
+pub(super) struct Invite {
     pub id: String,
     pub seq: u64,
     pub email: String,
@@ -165,7 +169,7 @@ pub struct Invite {
 }
 
 impl Invite {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "id": self.id,
             "type": "invite",
@@ -181,20 +185,20 @@ impl Invite {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum AllowedGeos {
+pub(super) enum AllowedGeos {
     Unrestricted,
     List(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
-pub struct DataResidency {
+pub(super) struct DataResidency {
     pub workspace_geo: String,
     pub allowed_inference_geos: AllowedGeos,
     pub default_inference_geo: String,
 }
 
 impl DataResidency {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let allowed = match &self.allowed_inference_geos {
             AllowedGeos::Unrestricted => Value::String("unrestricted".into()),
             AllowedGeos::List(list) => json!(list),
@@ -218,7 +222,7 @@ impl Default for DataResidency {
 }
 
 #[derive(Debug, Clone)]
-pub struct Workspace {
+pub(super) struct Workspace {
     pub id: String,
     pub seq: u64,
     pub name: String,
@@ -233,7 +237,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "id": self.id,
             "type": "workspace",
@@ -251,14 +255,14 @@ impl Workspace {
 }
 
 #[derive(Debug, Clone)]
-pub struct Member {
+pub(super) struct Member {
     pub seq: u64,
     pub user_id: String,
     pub workspace_id: String,
     pub workspace_role: String,
 }
 
-pub fn member_json(user_id: &str, workspace_id: &str, role: &str) -> Value {
+pub(super) fn member_json(user_id: &str, workspace_id: &str, role: &str) -> Value {
     json!({
         "type": "workspace_member",
         "user_id": user_id,
@@ -268,13 +272,13 @@ pub fn member_json(user_id: &str, workspace_id: &str, role: &str) -> Value {
 }
 
 impl Member {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         member_json(&self.user_id, &self.workspace_id, &self.workspace_role)
     }
 }
 
 /// Workspace roles assignable through add-member (§6.2): never `workspace_billing`.
-pub const ADDABLE_WORKSPACE_ROLES: &[&str] = &[
+pub(super) const ADDABLE_WORKSPACE_ROLES: &[&str] = &[
     "workspace_user",
     "workspace_developer",
     "workspace_restricted_developer",
@@ -282,7 +286,7 @@ pub const ADDABLE_WORKSPACE_ROLES: &[&str] = &[
 ];
 
 /// Every workspace role update-member's schema accepts.
-pub const ALL_WORKSPACE_ROLES: &[&str] = &[
+pub(super) const ALL_WORKSPACE_ROLES: &[&str] = &[
     "workspace_user",
     "workspace_developer",
     "workspace_restricted_developer",
@@ -291,7 +295,7 @@ pub const ALL_WORKSPACE_ROLES: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
+pub(super) enum KeyStatus {
     Active,
     Inactive,
     Archived,
@@ -299,7 +303,7 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         match s {
             "active" => Some(Self::Active),
             "inactive" => Some(Self::Inactive),
@@ -309,7 +313,7 @@ impl KeyStatus {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
             Self::Inactive => "inactive",
@@ -320,14 +324,14 @@ impl KeyStatus {
 }
 
 #[derive(Debug, Clone)]
-pub enum KeyScope {
+pub(super) enum KeyScope {
     /// The real workspace id (the Default workspace's too).
     Workspace(String),
     Organization,
 }
 
 #[derive(Debug, Clone)]
-pub struct ApiKey {
+pub(super) struct ApiKey {
     pub id: String,
     pub seq: u64,
     pub name: String,
@@ -343,14 +347,14 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    pub fn effective_status(&self, now: DateTime<Utc>) -> KeyStatus {
+    pub(super) fn effective_status(&self, now: DateTime<Utc>) -> KeyStatus {
         match self.expires_at {
             Some(exp) if exp <= now && self.status == KeyStatus::Active => KeyStatus::Expired,
             _ => self.status,
         }
     }
 
-    pub fn to_json(
+    pub(super) fn to_json(
         &self,
         now: DateTime<Utc>,
         default_workspace_id: &str,
@@ -398,7 +402,7 @@ impl ApiKey {
 const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 /// Mints an id the way the docs' examples look: prefix + `01` + 22 base58 characters.
-pub fn mint_id(prefix: &str) -> String {
+pub(super) fn mint_id(prefix: &str) -> String {
     let mut id = String::with_capacity(prefix.len() + 24);
     id.push_str(prefix);
     id.push_str("01");
@@ -410,13 +414,13 @@ pub fn mint_id(prefix: &str) -> String {
 }
 
 /// A random lowercase UUID-looking string (organization ids, compartment ids).
-pub fn mint_uuid() -> String {
+pub(super) fn mint_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
 /// Normalizes an address for the list `email` filter: case-insensitive, `+tag` ignored
 /// (the documented example: `jane+hiring@example.com` matches `jane@example.com`).
-pub fn normalize_email(email: &str) -> String {
+pub(super) fn normalize_email(email: &str) -> String {
     let lower = email.trim().to_lowercase();
     match lower.split_once('@') {
         Some((local, domain)) => {
@@ -429,7 +433,7 @@ pub fn normalize_email(email: &str) -> String {
 
 /// A deliberately plain address check: one `@`, non-empty local part, a dotted domain,
 /// no whitespace. The real service's exact rules are not documented.
-pub fn looks_like_email(s: &str) -> bool {
+pub(super) fn looks_like_email(s: &str) -> bool {
     if s.len() > 320 || s.chars().any(char::is_whitespace) {
         return false;
     }

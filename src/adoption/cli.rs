@@ -64,7 +64,7 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     journal.close().await;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
@@ -79,7 +79,7 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
                 e.error
             );
         }
-        println!(
+        outln!(
             "{} {} rows into source '{}': {} created, {} updated, {} unchanged, {} linked to existing members, {} rejected",
             if report.written {
                 "imported"
@@ -95,8 +95,8 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
             report.errors.len()
         );
         match report.mirror_refreshed_at {
-            Some(at) => println!("organization mirror as read at {}", at.to_rfc3339()),
-            None => println!(
+            Some(at) => outln!("organization mirror as read at {}", at.to_rfc3339()),
+            None => outln!(
                 "the organization was not read (no credential): members are linked at the first reconcile"
             ),
         }
@@ -192,11 +192,11 @@ pub async fn plan_all(config: &Config, args: crate::cli::PlanArgs) -> Result<(),
         .await
         .map_err(|e| e.to_string())?;
     match args.format {
-        crate::cli::Format::Json => println!(
+        crate::cli::Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&preview).map_err(|e| e.to_string())?
         ),
-        _ => print!("{}", super::preview::table(&preview)),
+        _ => out!("{}", super::preview::table(&preview)),
     }
     if preview.exceeds_cap() {
         return Err(format!(

@@ -12,24 +12,24 @@ use sha2::{Digest, Sha256};
 use super::pages;
 use crate::state::AppState;
 
-pub const COOKIE: &str = "keycard_console";
+pub(super) const COOKIE: &str = "keycard_console";
 /// How long a console session lasts.
 const SESSION_HOURS: i64 = 8;
 
 /// The signed-in operator (in the request's extensions).
 #[derive(Debug, Clone)]
-pub struct Signed {
+pub(crate) struct Signed {
     pub name: String,
     pub role: String,
 }
 
 impl Signed {
-    pub fn can_write(&self) -> bool {
+    pub(crate) fn can_write(&self) -> bool {
         self.role == "operator"
     }
 
     /// The journal record of a write by this operator from the console (the reason checked).
-    pub fn write(
+    pub(crate) fn write(
         &self,
         reason: &str,
     ) -> crate::journal::JournalResult<crate::journal::OperatorWrite> {
@@ -54,7 +54,7 @@ fn digest(id: &str) -> String {
 }
 
 /// Lets a request in with a live session; otherwise to the sign-in page.
-pub async fn require_session(
+pub(super) async fn require_session(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
@@ -92,16 +92,18 @@ pub async fn require_session(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LoginQuery {
+pub(super) struct LoginQuery {
     next: Option<String>,
 }
 
-pub async fn login_page(axum::extract::Query(q): axum::extract::Query<LoginQuery>) -> Response {
+pub(super) async fn login_page(
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+) -> Response {
     pages::login(q.next.as_deref().unwrap_or("/console"), None).into_response()
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LoginForm {
+pub(super) struct LoginForm {
     token: String,
     next: Option<String>,
 }
@@ -128,7 +130,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-pub async fn login(
+pub(super) async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
@@ -177,7 +179,7 @@ pub async fn login(
     resp
 }
 
-pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = session_id(&headers)
         && let Ok(mut c) = app.journal.conn().await
     {
@@ -194,7 +196,7 @@ pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response
 }
 
 /// A write must come from a console page of this host: a cross-site form is refused.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         // Browsers send Origin on every POST; a client that does not is not a browser
         // carrying someone's cookie across sites (SameSite=Strict covers old browsers).

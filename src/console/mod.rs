@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-pub use auth::Signed;
+pub(crate) use auth::Signed;
 
 /// What the console shows about how this process runs (set once at start).
 #[derive(Debug, Clone, Default)]
@@ -35,7 +35,7 @@ pub struct ConsoleInfo {
 }
 
 /// The console's routes, nested at `/console` by `http::router`.
-pub fn router(state: AppState) -> Router<AppState> {
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     let signed_in = Router::new()
         .route("/", get(pages::overview))
         .route("/people", get(pages::people))

@@ -24,7 +24,7 @@ fn fail(e: JournalError) -> (StatusCode, Markup) {
     (status, error_page(&e.to_string()))
 }
 
-pub fn error_page(message: &str) -> Markup {
+pub(super) fn error_page(message: &str) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" { head { meta charset="utf-8"; title { "Keycard" } link rel="stylesheet" href="/console/static/console.css"; }
@@ -75,7 +75,7 @@ fn layout(who: &Signed, active: &str, title: &str, body: Markup) -> Markup {
     }
 }
 
-pub fn login(next: &str, error: Option<&str>) -> Markup {
+pub(super) fn login(next: &str, error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -130,7 +130,10 @@ fn actions_table(rows: &[ActionRow], select: bool) -> Markup {
     }
 }
 
-pub async fn overview(State(app): State<AppState>, Extension(who): Extension<Signed>) -> Page {
+pub(super) async fn overview(
+    State(app): State<AppState>,
+    Extension(who): Extension<Signed>,
+) -> Page {
     let now = app.clock.now();
     let mut c = app.journal.conn().await.map_err(fail)?;
     let o = c.console_overview(now).await.map_err(fail)?;
@@ -195,11 +198,11 @@ fn alerts_table(rows: &[crate::journal::NotificationRow]) -> Markup {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct SearchQuery {
+pub(super) struct SearchQuery {
     q: Option<String>,
 }
 
-pub async fn people(
+pub(super) async fn people(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     Query(query): Query<SearchQuery>,
@@ -265,7 +268,7 @@ fn desired_view(desired: Option<&Value>) -> Markup {
     }
 }
 
-pub async fn person(
+pub(super) async fn person(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     Path(key): Path<String>,
@@ -331,7 +334,7 @@ pub async fn person(
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct ActionQuery {
+pub(super) struct ActionQuery {
     status: Option<String>,
     kind: Option<String>,
     person: Option<String>,
@@ -343,7 +346,7 @@ fn nonempty(v: Option<String>) -> Option<String> {
     v.filter(|s| !s.trim().is_empty())
 }
 
-pub async fn actions(
+pub(super) async fn actions(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     Query(q): Query<ActionQuery>,
@@ -411,7 +414,7 @@ pub async fn actions(
     ))
 }
 
-pub async fn held(
+pub(super) async fn held(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     Query(flash): Query<Flash>,
@@ -435,7 +438,7 @@ pub async fn held(
     ))
 }
 
-pub async fn manual(
+pub(super) async fn manual(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     Query(flash): Query<Flash>,
@@ -473,7 +476,7 @@ async fn list_status(
     Ok(c.list_actions(&filter).await.map_err(fail)?.data)
 }
 
-pub async fn alerts(State(app): State<AppState>, Extension(who): Extension<Signed>) -> Page {
+pub(super) async fn alerts(State(app): State<AppState>, Extension(who): Extension<Signed>) -> Page {
     let mut c = app.journal.conn().await.map_err(fail)?;
     let rows = c.recent_notifications(100).await.map_err(fail)?;
     let mut deliveries = Vec::new();
@@ -501,7 +504,7 @@ pub async fn alerts(State(app): State<AppState>, Extension(who): Extension<Signe
 
 /// A message carried over a redirect after a write (`?ok=` / `?error=`).
 #[derive(Debug, Default, Deserialize)]
-pub struct Flash {
+pub(super) struct Flash {
     ok: Option<String>,
     error: Option<String>,
 }

@@ -53,7 +53,7 @@ fn refuse(who: &Signed, headers: &HeaderMap, page: &str) -> Option<Response> {
 }
 
 /// `POST /console/held/release`: releases every selected held action with the reason.
-pub async fn release(
+pub(super) async fn release(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     headers: HeaderMap,
@@ -105,7 +105,7 @@ pub async fn release(
 
 /// `POST /console/manual/resolve`: marks every selected manual action as dealt with, with
 /// the note (journaled with the operator's name on the operator log).
-pub async fn resolve(
+pub(super) async fn resolve(
     State(app): State<AppState>,
     Extension(who): Extension<Signed>,
     headers: HeaderMap,

@@ -12,7 +12,7 @@ use crate::mirror::{
 use crate::planner::Step;
 
 /// The request as journaled: method, route and body; never credentials.
-pub fn request_of(step: &Step) -> Value {
+pub(super) fn request_of(step: &Step) -> Value {
     let (method, path, body) = match step {
         Step::CreateInvite { email, role } => (
             "POST",
@@ -89,7 +89,7 @@ pub struct Done {
 
 /// The mirror entry a destructive step acts on, to read again before the write when the
 /// mirror's copy is old.
-pub fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
+pub(super) fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
     match step {
         Step::WithdrawInvite { invite_id, .. } => Some((ObjectKind::Invite, invite_id.clone())),
         Step::RemoveWorkspaceMember {
@@ -107,7 +107,7 @@ pub fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
 }
 
 /// What a removal that found its object already gone means for the mirror.
-pub fn gone_effects(step: &Step) -> Vec<Effect> {
+pub(super) fn gone_effects(step: &Step) -> Vec<Effect> {
     match step {
         Step::RemoveUser { user_id, .. } => vec![Effect::UserGone(user_id.clone())],
         other => target_of(other)

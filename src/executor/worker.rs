@@ -100,7 +100,7 @@ enum Flow {
 }
 
 /// Errors that end a worker run (the journal is unreachable, or unreadable).
-pub type WorkerResult<T> = Result<T, JournalError>;
+pub(super) type WorkerResult<T> = Result<T, JournalError>;
 
 #[derive(Clone)]
 pub struct Worker {

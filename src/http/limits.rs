@@ -15,7 +15,7 @@
 //!   refused before a byte of the body is read.
 //!
 //! `/healthz` and well-behaved deliveries keep being served during a bounded slow-client
-//! flood (tests/pipeline/hardening.rs, over real loopback sockets).
+//! flood (tests/it/pipeline/hardening.rs, over real loopback sockets).
 
 use std::future::Future as _;
 use std::pin::Pin;

@@ -19,7 +19,7 @@ use crate::journal::JournalFilter;
 /// trusted sign-in proxy's identity header) and puts the [`Identity`] in its extensions.
 /// Reads need any role; anything else (POST) needs `operator`. With nobody configured the
 /// ops API is closed rather than open.
-pub async fn require_operator(
+pub(crate) async fn require_operator(
     State(app): State<AppState>,
     mut request: Request,
     next: Next,
@@ -57,7 +57,7 @@ pub async fn require_operator(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FilterParams {
+pub(crate) struct FilterParams {
     person: Option<String>,
     email: Option<String>,
     status: Option<String>,
@@ -100,7 +100,7 @@ pub(crate) fn query_problem(err: axum::extract::rejection::QueryRejection) -> Pr
     )
 }
 
-pub async fn events(
+pub(crate) async fn events(
     State(app): State<AppState>,
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -114,7 +114,7 @@ pub async fn events(
     Ok(axum::Json(page).into_response())
 }
 
-pub async fn event(
+pub(crate) async fn event(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -125,7 +125,7 @@ pub async fn event(
     Ok(axum::Json(json!({ "event": event, "actions": actions })).into_response())
 }
 
-pub async fn actions(
+pub(crate) async fn actions(
     State(app): State<AppState>,
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -139,7 +139,7 @@ pub async fn actions(
     Ok(axum::Json(page).into_response())
 }
 
-pub async fn person(
+pub(crate) async fn person(
     State(app): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Response, Problem> {

@@ -18,7 +18,7 @@ use crate::journal::JournalError;
 use crate::sources::{Adapter, Delivery, Outcome, Rejection};
 use crate::telemetry::escape;
 
-pub async fn receive(
+pub(super) async fn receive(
     State(app): State<AppState>,
     Path(source): Path<String>,
     RawQuery(query): RawQuery,
@@ -47,7 +47,7 @@ pub async fn receive(
     response
 }
 
-pub async fn handshake(
+pub(super) async fn handshake(
     State(app): State<AppState>,
     Path(source): Path<String>,
     headers: HeaderMap,

@@ -19,7 +19,7 @@ use crate::auth::Identity;
 use crate::journal::{JournalError, OperatorLogFilter, OperatorVerb, OperatorWrite, Priority};
 
 /// The most actions one bulk release takes.
-pub const MAX_BULK: usize = 1000;
+pub(super) const MAX_BULK: usize = 1000;
 
 fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Problem> {
     serde_json::from_slice(bytes)
@@ -40,7 +40,7 @@ fn action_id(id: &str) -> Result<Uuid, Problem> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReasonBody {
+pub(super) struct ReasonBody {
     /// Why (kept in the journal beside the operator's name). `note` is accepted too.
     #[serde(alias = "note")]
     pub reason: String,
@@ -48,13 +48,13 @@ pub struct ReasonBody {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BulkReleaseBody {
+pub(super) struct BulkReleaseBody {
     pub ids: Vec<String>,
     pub reason: String,
 }
 
 /// `GET /api/v1/me`: who the request is signed in as.
-pub async fn me(Extension(who): Extension<Identity>) -> Response {
+pub(super) async fn me(Extension(who): Extension<Identity>) -> Response {
     axum::Json(json!({
         "name": who.name,
         "role": who.role,
@@ -75,7 +75,7 @@ async fn release_one(app: &AppState, id: Uuid, who: &OperatorWrite) -> Result<Re
 
 /// `POST /api/v1/actions/{id}/release` `{"reason": "..."}`: lets an action held by the
 /// removal cap go ahead.
-pub async fn release(
+pub(super) async fn release(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
@@ -92,7 +92,7 @@ pub async fn release(
 /// `POST /api/v1/actions/release` `{"ids": [...], "reason": "..."}`: releases several
 /// held actions, each on its own (one that is not held does not stop the others). Answers
 /// 200 with what was released and what was not, and why.
-pub async fn release_bulk(
+pub(super) async fn release_bulk(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     bytes: axum::body::Bytes,
@@ -142,7 +142,7 @@ pub async fn release_bulk(
 
 /// `POST /api/v1/actions/{id}/resolve` `{"reason": "what was done"}`: marks a manual action
 /// as dealt with.
-pub async fn resolve(
+pub(super) async fn resolve(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
@@ -160,7 +160,7 @@ pub async fn resolve(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LinkBody {
+pub(super) struct LinkBody {
     /// The Admin API user id this person's account is; `null` unlinks.
     user_id: Option<String>,
     reason: String,
@@ -170,7 +170,7 @@ pub struct LinkBody {
 /// operator settles which account a person is (a rehire under a new id, the same human in
 /// two feeds). Automation never moves a link between people; this does, and both people
 /// are reconciled at once.
-pub async fn link(
+pub(super) async fn link(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(key): Path<String>,
@@ -241,7 +241,7 @@ pub async fn link(
 /// `POST /api/v1/sync` `{"reason": "..."}`: asks for a full read of the organization and a
 /// drift check now. The request is journaled; whichever process keeps the mirror picks it
 /// up within a poll interval. 202: accepted, not done yet.
-pub async fn sync(
+pub(super) async fn sync(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     bytes: axum::body::Bytes,
@@ -265,7 +265,7 @@ pub async fn sync(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LogParams {
+pub(super) struct LogParams {
     operator: Option<String>,
     verb: Option<String>,
     target: Option<String>,
@@ -276,7 +276,7 @@ pub struct LogParams {
 }
 
 /// `GET /api/v1/operator-log`: every operator write, newest first.
-pub async fn operator_log(
+pub(super) async fn operator_log(
     State(app): State<AppState>,
     params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {

@@ -111,19 +111,19 @@ pub(crate) fn sql(text: impl Into<Cow<'static, str>>) -> Stmt {
 
 impl Stmt {
     /// Binds the next `$n` already in the SQL.
-    pub fn bind(mut self, value: impl Into<Arg>) -> Self {
+    pub(crate) fn bind(mut self, value: impl Into<Arg>) -> Self {
         self.args.push(value.into());
         self
     }
 
     /// Appends SQL text (for statements assembled from optional filters).
-    pub fn push(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.sql.to_mut().push_str(text);
         self
     }
 
     /// Appends a placeholder for `value` and binds it.
-    pub fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Self {
+    pub(crate) fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Self {
         self.args.push(value.into());
         let n = self.args.len();
         self.sql.to_mut().push_str(&format!("${n}"));
@@ -131,7 +131,10 @@ impl Stmt {
     }
 
     /// Appends `(v1, v2, ...)` with one placeholder per value (an `IN` list).
-    pub fn push_list<T: Into<Arg>>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self {
+    pub(crate) fn push_list<T: Into<Arg>>(
+        &mut self,
+        values: impl IntoIterator<Item = T>,
+    ) -> &mut Self {
         self.push("(");
         let mut first = true;
         for v in values {

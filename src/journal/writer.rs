@@ -31,9 +31,9 @@ use super::{Journal, JournalError, JournalResult, Recorded};
 use crate::ingest::LifecycleEvent;
 
 /// Most deliveries committed by one statement.
-pub const MAX_BATCH: usize = 64;
+pub(super) const MAX_BATCH: usize = 64;
 /// How often the background probe tries the journal while it is known down.
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Whether the journal is known to be unreachable, and whether a probe is running.
 #[derive(Debug, Default)]

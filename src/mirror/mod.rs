@@ -18,20 +18,20 @@ mod refresh;
 
 use serde::de::DeserializeOwned;
 
-pub use refresh::{
-    ACCEPTANCES, FULL, MirrorError, NewMembers, RefreshReport, keys_unchanged, poll_new_members,
-    refresh, refresh_person, verify,
+pub(crate) use refresh::{
+    ACCEPTANCES, FULL, MirrorError, RefreshReport, keys_unchanged, poll_new_members, refresh,
+    refresh_person, verify,
 };
 
 use crate::admin_api::{ActorType, ApiKey, Invite, User, Workspace, WorkspaceMember};
 use crate::journal::{JournalResult, Tx, fold_email};
-pub use crate::journal::{MirrorObject, MirrorRow, ObjectKind};
+pub(crate) use crate::journal::{MirrorObject, MirrorRow, ObjectKind};
 
 fn data<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
-pub fn user_object(u: &User) -> MirrorObject {
+pub(crate) fn user_object(u: &User) -> MirrorObject {
     MirrorObject {
         kind: ObjectKind::User,
         id: u.id.clone(),
@@ -43,7 +43,7 @@ pub fn user_object(u: &User) -> MirrorObject {
     }
 }
 
-pub fn invite_object(i: &Invite) -> MirrorObject {
+pub(crate) fn invite_object(i: &Invite) -> MirrorObject {
     MirrorObject {
         kind: ObjectKind::Invite,
         id: i.id.clone(),
@@ -55,7 +55,7 @@ pub fn invite_object(i: &Invite) -> MirrorObject {
     }
 }
 
-pub fn workspace_object(w: &Workspace) -> MirrorObject {
+pub(crate) fn workspace_object(w: &Workspace) -> MirrorObject {
     MirrorObject {
         kind: ObjectKind::Workspace,
         id: w.id.clone(),
@@ -75,11 +75,11 @@ pub fn workspace_object(w: &Workspace) -> MirrorObject {
 }
 
 /// The mirror id of a workspace membership.
-pub fn member_id(workspace_id: &str, user_id: &str) -> String {
+pub(crate) fn member_id(workspace_id: &str, user_id: &str) -> String {
     format!("{workspace_id}/{user_id}")
 }
 
-pub fn member_object(m: &WorkspaceMember) -> MirrorObject {
+pub(crate) fn member_object(m: &WorkspaceMember) -> MirrorObject {
     MirrorObject {
         kind: ObjectKind::WorkspaceMember,
         id: member_id(&m.workspace_id, &m.user_id),
@@ -91,7 +91,7 @@ pub fn member_object(m: &WorkspaceMember) -> MirrorObject {
     }
 }
 
-pub fn key_object(k: &ApiKey) -> MirrorObject {
+pub(crate) fn key_object(k: &ApiKey) -> MirrorObject {
     let creator = k
         .created_by
         .as_ref()
@@ -110,7 +110,7 @@ pub fn key_object(k: &ApiKey) -> MirrorObject {
 
 /// A stored object as the API type it was read as; `None` when it no longer decodes (a row
 /// written by another version), which the next full read replaces.
-pub fn decode<T: DeserializeOwned>(row: &MirrorRow) -> Option<T> {
+pub(crate) fn decode<T: DeserializeOwned>(row: &MirrorRow) -> Option<T> {
     match serde_json::from_value(row.data.clone()) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -132,7 +132,7 @@ pub enum Effect {
 }
 
 /// Applies write answers to the mirror, as of `at` (when the write was sent).
-pub async fn apply(
+pub(crate) async fn apply(
     tx: &mut Tx,
     effects: &[Effect],
     at: chrono::DateTime<chrono::Utc>,

@@ -43,9 +43,9 @@ pub struct RefreshReport {
 }
 
 /// The part name under which a full read holds its lease and records its time.
-pub const FULL: &str = "full";
+pub(crate) const FULL: &str = "full";
 /// The part name of the cheap read of the newest members.
-pub const ACCEPTANCES: &str = "acceptances";
+pub(crate) const ACCEPTANCES: &str = "acceptances";
 
 /// How long a reader may hold a part before another process may take it over; renewed
 /// with every page.
@@ -89,7 +89,7 @@ async fn read_list<Q: ListQuery>(
 
 /// Reads the whole organization into the mirror, unless another process is reading it now
 /// (`None`). Whatever a complete read did not see is gone from the mirror afterwards.
-pub async fn refresh(
+pub(crate) async fn refresh(
     client: &AdminClient,
     journal: &Journal,
     clock: &SharedClock,
@@ -199,7 +199,7 @@ async fn read_all(
     drop(conn);
     for ws in &workspaces {
         let member_start = clock.now().trunc_subsecs(6);
-        let (p, n) = read_list(
+        let read = read_list(
             client,
             journal,
             clock,
@@ -207,7 +207,14 @@ async fn read_all(
             ListWorkspaceMembers::new(ws.clone()),
             member_object,
         )
-        .await?;
+        .await;
+        let before = limits.len();
+        let (p, n) = supported(read, "workspace_members", clock, &mut limits)?;
+        if limits.len() > before {
+            // The organization has workspaces but no workspace-member endpoints (Claude
+            // Platform on AWS): one answer says so for all of them.
+            break;
+        }
         report.pages += p;
         report.workspace_members += n;
         journal
@@ -266,7 +273,13 @@ async fn read_all(
 }
 
 /// The parts of the organization a full read lists.
-const FEATURES: &[&str] = &["workspaces", "users", "invites", "api_keys"];
+const FEATURES: &[&str] = &[
+    "workspaces",
+    "users",
+    "invites",
+    "api_keys",
+    "workspace_members",
+];
 
 /// A list the organization answers "not found" for (the endpoint does not exist for its
 /// platform or plan, admin-api.md §9) is a limit, recorded with the read, not a failure to
@@ -296,7 +309,7 @@ fn supported(
 
 /// Members the cheap read found that the mirror did not have.
 #[derive(Debug, Clone, Default)]
-pub struct NewMembers {
+pub(crate) struct NewMembers {
     pub users: Vec<User>,
     pub pages: u64,
     /// The read stopped before reaching a member the mirror knew: a full read is due.
@@ -306,7 +319,7 @@ pub struct NewMembers {
 /// Reads the newest members (the list is newest first) until it reaches one the mirror
 /// already has: usually one request, whatever the number of pending invites. New members
 /// go into the mirror, and pending invites to their addresses are marked accepted.
-pub async fn poll_new_members(
+pub(crate) async fn poll_new_members(
     client: &AdminClient,
     journal: &Journal,
     clock: &SharedClock,
@@ -357,7 +370,7 @@ pub async fn poll_new_members(
 /// then by each address), pending invites to their addresses, their memberships in
 /// `workspaces`, and (with `with_keys`) the active keys they created. For the re-read after
 /// the API says a goal is already met, where the mirror was evidently behind.
-pub async fn refresh_person(
+pub(crate) async fn refresh_person(
     client: &AdminClient,
     journal: &Journal,
     clock: &SharedClock,
@@ -433,7 +446,7 @@ pub async fn refresh_person(
 /// than `max_age`, and stores what it found. `true` when the entry was fresh enough or is
 /// unchanged; `false` when the organization differs from what the plan was made from (the
 /// caller re-plans instead of writing).
-pub async fn verify(
+pub(crate) async fn verify(
     client: &AdminClient,
     journal: &Journal,
     clock: &SharedClock,
@@ -502,7 +515,7 @@ pub async fn verify(
 /// Reads the active API keys a member created and stores them. `true` when the mirror
 /// already had every one of them; `false` when some were new (the caller re-plans, so they
 /// are deactivated with the rest of the offboarding).
-pub async fn keys_unchanged(
+pub(crate) async fn keys_unchanged(
     client: &AdminClient,
     journal: &Journal,
     clock: &SharedClock,

@@ -38,11 +38,11 @@ pub async fn run(args: NotifyTestArgs) -> Result<(), String> {
         )
         .await
         {
-            SendResult::Delivered(status) => println!("{}: delivered ({status})", t.name),
+            SendResult::Delivered(status) => outln!("{}: delivered ({status})", t.name),
             SendResult::Retry { status, error, .. } | SendResult::GiveUp { status, error } => {
                 failed += 1;
                 let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
-                println!("{}: NOT delivered{status}: {error}", t.name);
+                outln!("{}: NOT delivered{status}: {error}", t.name);
             }
         }
     }

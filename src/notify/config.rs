@@ -121,7 +121,7 @@ impl Target {
 }
 
 /// Reads the secret a `*_env` / `*_file` pair names: `(key, env, file)`.
-pub type SecretReader<'a> = dyn Fn(&str, Option<&str>, Option<&std::path::Path>) -> Result<Option<SecretString>, ConfigError>
+pub(super) type SecretReader<'a> = dyn Fn(&str, Option<&str>, Option<&std::path::Path>) -> Result<Option<SecretString>, ConfigError>
     + 'a;
 
 /// Validates `[notify]` and reads every target's URL and secret (`secret` reads a

@@ -65,6 +65,9 @@ pub struct Inputs {
     pub cap: CapState,
     /// The person's actions that may still run (holds and releases among them).
     pub unfinished: Vec<ActionRow>,
+    /// Parts of the Admin API this organization does not offer (the last full read found
+    /// them missing, admin-api.md §9): feature (`users`, `invites`, ...) -> why.
+    pub unsupported: BTreeMap<String, String>,
 }
 
 /// The journal's and the mirror's facts for some people.
@@ -89,6 +92,8 @@ pub struct Facts {
     /// Where the removal cap stands for each person loaded.
     cap_states: HashMap<Uuid, CapState>,
     unfinished: HashMap<Uuid, Vec<ActionRow>>,
+    /// `org_limits`: what this organization's platform or plan does not offer.
+    unsupported: BTreeMap<String, String>,
 }
 
 fn all_addresses(person: &PersonRow) -> Vec<String> {
@@ -135,6 +140,7 @@ impl Facts {
             }
             facts.add_linked(tx.people_linked_to(&user_ids).await?);
             facts.add_mirror(&tx.mirror_all(ObjectKind::Workspace, None, 10_000).await?);
+            facts.add_limits(tx).await?;
         }
         facts
             .cap_states
@@ -145,7 +151,16 @@ impl Facts {
         Ok(facts)
     }
 
-    /// People by their current address.
+    async fn add_limits(&mut self, tx: &mut Tx) -> Result<(), LoadError> {
+        self.unsupported = tx
+            .org_limits()
+            .await?
+            .into_iter()
+            .map(|l| (l.feature, l.reason))
+            .collect();
+        Ok(())
+    }
+
     /// The facts of everyone's plans, read with a few whole-table queries (the drift check,
     /// `keycard plan --all`). Returns them with everyone they are about.
     pub async fn for_everyone(
@@ -187,6 +202,7 @@ impl Facts {
                     after = Some(last);
                 }
             }
+            facts.add_limits(tx).await?;
         }
         let losing = tx
             .people_losing_access_since(now - chrono::Duration::hours(1))
@@ -436,5 +452,6 @@ pub fn inputs(person: &PersonRow, facts: &Facts, rules: &RuleSet) -> Inputs {
         observed,
         account_owner,
         managed,
+        unsupported: facts.unsupported.clone(),
     }
 }

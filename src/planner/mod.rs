@@ -149,6 +149,9 @@ pub fn plan_person(inputs: &Inputs, policy: &Policy) -> Plan {
         link = None;
     }
 
+    if !inputs.unsupported.is_empty() {
+        steps = without_unsupported(steps, &inputs.unsupported);
+    }
     mark_holds(&mut steps, inputs);
     Plan {
         desired: inputs.desired.clone(),
@@ -157,6 +160,38 @@ pub fn plan_person(inputs: &Inputs, policy: &Policy) -> Plan {
         steps,
         link,
     }
+}
+
+/// Steps that need an endpoint the organization does not offer (a Claude Enterprise org
+/// has no API keys, Claude Platform on AWS no members or invites: admin-api.md §9) become
+/// one manual note per missing feature, saying what a person must do instead, rather than
+/// calls that would fail and be retried. The rest of the plan stands.
+fn without_unsupported(
+    steps: Vec<Planned>,
+    unsupported: &BTreeMap<String, String>,
+) -> Vec<Planned> {
+    let mut kept = Vec::new();
+    let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in steps {
+        match p.step.feature().filter(|f| unsupported.contains_key(*f)) {
+            Some(feature) => missing.entry(feature).or_default().push(p.step.describe()),
+            None => kept.push(p),
+        }
+    }
+    for (feature, would_do) in missing {
+        let why = unsupported.get(feature).cloned().unwrap_or_default();
+        kept.push(planned(
+            Step::ManualAction {
+                reason: format!(
+                    "this organization does not offer the Admin API's {feature} endpoints, so Keycard cannot do this; do it where the organization is managed. ({why})"
+                ),
+                would_do,
+            },
+            None,
+            format!("{feature} not offered by this organization"),
+        ));
+    }
+    kept
 }
 
 /// Marks the step where a run stops at the removal cap: an action an operator has not
@@ -310,6 +345,21 @@ impl Step {
             self,
             Self::WaitForAcceptance { .. } | Self::ManualAction { .. }
         )
+    }
+
+    /// The part of the Admin API the step needs (as `org_limits` names it), if any.
+    pub fn feature(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::CreateInvite { .. } | Self::WithdrawInvite { .. } => "invites",
+            // Acceptance is seen in the invite list.
+            Self::WaitForAcceptance { .. } => "invites",
+            Self::UpdateUserRole { .. } | Self::RemoveUser { .. } => "users",
+            Self::AddWorkspaceMember { .. }
+            | Self::UpdateWorkspaceMember { .. }
+            | Self::RemoveWorkspaceMember { .. } => "workspace_members",
+            Self::DeactivateApiKey { .. } => "api_keys",
+            Self::ManualAction { .. } => return None,
+        })
     }
 
     /// A short description for tables and manual-action notes.

@@ -5,34 +5,30 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub(crate) const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// The RFC 7644 `scimType` values Keycard uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScimType {
+pub(crate) enum ScimType {
     InvalidFilter,
-    TooMany,
     Uniqueness,
     Mutability,
     InvalidSyntax,
     InvalidPath,
     NoTarget,
     InvalidValue,
-    InvalidVers,
 }
 
 impl ScimType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::InvalidFilter => "invalidFilter",
-            Self::TooMany => "tooMany",
             Self::Uniqueness => "uniqueness",
             Self::Mutability => "mutability",
             Self::InvalidSyntax => "invalidSyntax",
             Self::InvalidPath => "invalidPath",
             Self::NoTarget => "noTarget",
             Self::InvalidValue => "invalidValue",
-            Self::InvalidVers => "invalidVers",
         }
     }
 }
@@ -40,14 +36,18 @@ impl ScimType {
 /// A SCIM error response. `detail` never carries secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status}: {detail}")]
-pub struct ScimError {
+pub(crate) struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<ScimType>,
     pub detail: String,
 }
 
 impl ScimError {
-    pub fn new(status: StatusCode, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        scim_type: Option<ScimType>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             scim_type,
@@ -55,59 +55,59 @@ impl ScimError {
         }
     }
 
-    pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, Some(scim_type), detail)
     }
 
-    pub fn invalid_filter(detail: impl Into<String>) -> Self {
+    pub(crate) fn invalid_filter(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidFilter, detail)
     }
 
-    pub fn invalid_path(detail: impl Into<String>) -> Self {
+    pub(crate) fn invalid_path(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidPath, detail)
     }
 
-    pub fn invalid_value(detail: impl Into<String>) -> Self {
+    pub(crate) fn invalid_value(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidValue, detail)
     }
 
-    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
+    pub(crate) fn invalid_syntax(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidSyntax, detail)
     }
 
-    pub fn no_target(detail: impl Into<String>) -> Self {
+    pub(crate) fn no_target(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::NoTarget, detail)
     }
 
-    pub fn uniqueness(detail: impl Into<String>) -> Self {
+    pub(crate) fn uniqueness(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, Some(ScimType::Uniqueness), detail)
     }
 
-    pub fn not_found(detail: impl Into<String>) -> Self {
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, None, detail)
     }
 
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, None, detail)
     }
 
-    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+    pub(crate) fn precondition_failed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED, None, detail)
     }
 
-    pub fn not_implemented(detail: impl Into<String>) -> Self {
+    pub(crate) fn not_implemented(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_IMPLEMENTED, None, detail)
     }
 
-    pub fn unavailable(detail: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail)
     }
 
-    pub fn internal(detail: impl Into<String>) -> Self {
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, None, detail)
     }
 
-    pub fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         let mut body = json!({
             "schemas": [ERROR_SCHEMA],
             "status": self.status.as_u16().to_string(),

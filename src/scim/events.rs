@@ -27,7 +27,7 @@ use crate::ingest::{
 use crate::sources::DeactivateMeans;
 
 /// How a User change is classified.
-pub fn classify(
+pub(crate) fn classify(
     before: Option<&Map<String, Value>>,
     after: Option<&Map<String, Value>>,
     means: DeactivateMeans,
@@ -87,7 +87,7 @@ fn bounded(value: Option<&str>) -> Attr<String> {
 
 /// The person's work email: the primary email, else a `work` one, else the first, else
 /// `userName` when it is an address.
-pub fn work_email(user: &Map<String, Value>) -> Option<Email> {
+pub(crate) fn work_email(user: &Map<String, Value>) -> Option<Email> {
     let emails: Vec<&Map<String, Value>> = get_ci(user, "emails")
         .and_then(Value::as_array)
         .into_iter()
@@ -109,7 +109,7 @@ pub fn work_email(user: &Map<String, Value>) -> Option<Email> {
 }
 
 /// What rules see about a SCIM User.
-pub fn person(
+pub(crate) fn person(
     user_id: &str,
     user: Option<&Map<String, Value>>,
     groups: Option<Vec<String>>,
@@ -166,7 +166,7 @@ pub fn person(
 
 /// The journaled event for one change. `body` is the request body (hashed, not stored).
 #[allow(clippy::too_many_arguments)]
-pub fn lifecycle_event(
+pub(crate) fn lifecycle_event(
     source: &str,
     kind: EventKind,
     canonical: &str,

@@ -13,13 +13,13 @@ use serde_json::{Map, Value};
 use super::schema::{AttrDef, COMMON_ATTRS, Kind, ResourceType, find};
 
 /// Longest filter accepted, in bytes.
-pub const MAX_FILTER_LEN: usize = 4096;
+pub(crate) const MAX_FILTER_LEN: usize = 4096;
 /// Deepest nesting of parentheses / `not` / brackets.
 const MAX_DEPTH: usize = 32;
 
 /// A resolved attribute path: optional extension schema, attribute, optional sub-attribute.
 #[derive(Debug, Clone, Copy)]
-pub struct AttrPath {
+pub(crate) struct AttrPath {
     /// The extension URN the attribute lives under (`None`: core or common attribute).
     pub schema: Option<&'static str>,
     pub attr: &'static AttrDef,
@@ -28,12 +28,12 @@ pub struct AttrPath {
 
 impl AttrPath {
     /// The definition of the last segment.
-    pub fn leaf(&self) -> &'static AttrDef {
+    pub(crate) fn leaf(&self) -> &'static AttrDef {
         self.sub.unwrap_or(self.attr)
     }
 
     /// Values at this path in `object` (multi-valued attributes are flattened).
-    pub fn values<'a>(&self, object: &'a Map<String, Value>) -> Vec<&'a Value> {
+    pub(crate) fn values<'a>(&self, object: &'a Map<String, Value>) -> Vec<&'a Value> {
         let container = match self.schema {
             Some(urn) => match get_ci(object, urn) {
                 Some(Value::Object(ext)) => ext,
@@ -63,7 +63,7 @@ impl AttrPath {
 }
 
 /// Case-insensitive key lookup (attribute names and schema URNs are case-insensitive).
-pub fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).or_else(|| {
         object
             .iter()
@@ -73,21 +73,21 @@ pub fn get_ci<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value
 }
 
 /// The key under which `key` is stored in `object`, whatever its case.
-pub fn key_ci(object: &Map<String, Value>, key: &str) -> Option<String> {
+pub(crate) fn key_ci(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned()
 }
 
 /// Where a path is resolved: a resource type's attributes, or inside one complex attribute
 /// (the filter of a value path).
 #[derive(Debug, Clone, Copy)]
-pub enum Scope {
+pub(crate) enum Scope {
     Resource(ResourceType),
     Within(&'static AttrDef),
 }
 
 /// Resolves `text` (e.g. `name.givenName`, `urn:...:enterprise:2.0:User:manager.value`).
 /// The error names the path and reads well after "invalid path: ".
-pub fn resolve(scope: Scope, text: &str) -> Result<AttrPath, String> {
+pub(crate) fn resolve(scope: Scope, text: &str) -> Result<AttrPath, String> {
     match scope {
         Scope::Within(parent) => {
             let def = find(parent.sub, text)
@@ -164,7 +164,7 @@ fn truncate(text: &str) -> String {
 // Filter AST
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
+pub(crate) enum CompareOp {
     Eq,
     Ne,
     Co,
@@ -194,7 +194,7 @@ impl CompareOp {
 }
 
 #[derive(Debug, Clone)]
-pub enum Filter {
+pub(crate) enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
@@ -210,7 +210,7 @@ pub enum Filter {
 
 /// Parses a filter for `scope`. Errors are precise (`position 12: expected an operator`)
 /// and go straight into an `invalidFilter` detail.
-pub fn parse(scope: Scope, text: &str) -> Result<Filter, String> {
+pub(crate) fn parse(scope: Scope, text: &str) -> Result<Filter, String> {
     if text.len() > MAX_FILTER_LEN {
         return Err(format!("filter is longer than {MAX_FILTER_LEN} bytes"));
     }
@@ -479,7 +479,7 @@ impl Parser<'_> {
 
 impl Filter {
     /// Whether `object` (a rendered resource, or one element inside a value path) matches.
-    pub fn matches(&self, object: &Map<String, Value>) -> bool {
+    pub(crate) fn matches(&self, object: &Map<String, Value>) -> bool {
         match self {
             Self::And(a, b) => a.matches(object) && b.matches(object),
             Self::Or(a, b) => a.matches(object) || b.matches(object),

@@ -6,14 +6,14 @@
 //! touches) is journaled as a canonical lifecycle event (inbound-sources §8.3) and
 //! applied by the worker exactly like a webhook delivery.
 
-pub mod error;
-pub mod events;
-pub mod filter;
-pub mod patch;
-pub mod resources;
-pub mod routes;
-pub mod schema;
-pub mod service;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod filter;
+pub(crate) mod patch;
+pub(crate) mod resources;
+pub(crate) mod routes;
+pub(crate) mod schema;
+pub(crate) mod service;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,14 +21,12 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use tokio::sync::Notify;
 
-pub use error::{ScimError, ScimType};
-
 use crate::clock::SharedClock;
 use crate::journal::Journal;
 use crate::sources::DeactivateMeans;
 
 /// The SCIM media type; `application/json` is accepted on input too.
-pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+pub(crate) const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
 /// A configured SCIM source: its bearer token and what a deactivation means.
 #[derive(Clone)]

@@ -18,7 +18,7 @@ use super::schema::{AttrDef, Kind, Mutability, ResourceType, find};
 const MAX_OPERATIONS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Add,
     Remove,
     Replace,
@@ -36,7 +36,7 @@ enum Target {
 }
 
 /// Applies a PatchOp request body to `resource` (the stored form) and returns the result.
-pub fn apply(
+pub(crate) fn apply(
     rt: ResourceType,
     resource: &Map<String, Value>,
     body: &Value,

@@ -12,19 +12,17 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
 use super::filter::get_ci;
-use super::schema::{
-    AttrDef, COMMON_ATTRS, ENTERPRISE_SCHEMA, Kind, Mutability, ResourceType, find,
-};
+use super::schema::{AttrDef, ENTERPRISE_SCHEMA, Kind, Mutability, ResourceType, find};
 use crate::journal::ScimRecord;
 
 /// Largest string value accepted, in bytes.
 const MAX_VALUE_LEN: usize = 16 * 1024;
 /// Most members one Group may have.
-pub const MAX_MEMBERS: usize = 10_000;
+pub(crate) const MAX_MEMBERS: usize = 10_000;
 
 /// Validates a client-sent resource (POST / PUT body, or the result of a PATCH) into the
 /// stored form.
-pub fn normalize(rt: ResourceType, input: &Value) -> Result<Map<String, Value>, ScimError> {
+pub(crate) fn normalize(rt: ResourceType, input: &Value) -> Result<Map<String, Value>, ScimError> {
     let Value::Object(input) = input else {
         return Err(ScimError::invalid_syntax("the body must be a JSON object"));
     };
@@ -193,11 +191,11 @@ fn normalize_single(def: &AttrDef, value: &Value, name: &str) -> Result<Option<V
 }
 
 /// Base URL of a source's SCIM endpoint, e.g. `https://keycard.example/scim/v2/okta`.
-pub fn location(base: &str, rt: ResourceType, id: &str) -> String {
+pub(crate) fn location(base: &str, rt: ResourceType, id: &str) -> String {
     format!("{base}/{}/{id}", rt.endpoint())
 }
 
-pub fn etag(version: i64) -> String {
+pub(crate) fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
 
@@ -206,7 +204,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 /// The resource as served. `groups` (User only) are `(id, displayName)` pairs.
-pub fn render(base: &str, record: &ScimRecord, groups: &[(String, String)]) -> Value {
+pub(crate) fn render(base: &str, record: &ScimRecord, groups: &[(String, String)]) -> Value {
     let rt = if record.resource_type == "Group" {
         ResourceType::Group
     } else {
@@ -260,13 +258,13 @@ pub fn render(base: &str, record: &ScimRecord, groups: &[(String, String)]) -> V
 /// extension attributes (`urn:...:department`) and core sub-attributes (`name.givenName`).
 /// `id` and `schemas` are always returned.
 #[derive(Debug, Clone, Default)]
-pub struct Projection {
+pub(crate) struct Projection {
     include: Vec<String>,
     exclude: Vec<String>,
 }
 
 impl Projection {
-    pub fn parse(
+    pub(crate) fn parse(
         rt: ResourceType,
         attributes: Option<&str>,
         excluded: Option<&str>,
@@ -299,7 +297,7 @@ impl Projection {
         })
     }
 
-    pub fn apply(&self, mut resource: Value) -> Value {
+    pub(crate) fn apply(&self, mut resource: Value) -> Value {
         let Some(obj) = resource.as_object_mut() else {
             return resource;
         };
@@ -390,23 +388,23 @@ fn remove_path(obj: &mut Map<String, Value>, path: &str) {
 // ---------------------------------------------------------------------------------------------
 // Reading stored resources
 
-pub fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     get_ci(obj, key).and_then(Value::as_str)
 }
 
-pub fn enterprise(obj: &Map<String, Value>) -> Option<&Map<String, Value>> {
+pub(crate) fn enterprise(obj: &Map<String, Value>) -> Option<&Map<String, Value>> {
     get_ci(obj, ENTERPRISE_SCHEMA).and_then(Value::as_object)
 }
 
 /// `active` as stored (absent means active, RFC 7643 leaves it to the provider).
-pub fn is_active(obj: &Map<String, Value>) -> bool {
+pub(crate) fn is_active(obj: &Map<String, Value>) -> bool {
     get_ci(obj, "active")
         .and_then(Value::as_bool)
         .unwrap_or(true)
 }
 
 /// The member ids of a stored Group.
-pub fn member_ids(obj: &Map<String, Value>) -> Vec<String> {
+pub(crate) fn member_ids(obj: &Map<String, Value>) -> Vec<String> {
     let mut ids: Vec<String> = get_ci(obj, "members")
         .and_then(Value::as_array)
         .into_iter()
@@ -417,9 +415,4 @@ pub fn member_ids(obj: &Map<String, Value>) -> Vec<String> {
     ids.sort();
     ids.dedup();
     ids
-}
-
-/// Whether `COMMON_ATTRS` names `key` (used to refuse writes to read-only attributes).
-pub fn is_common(key: &str) -> bool {
-    find(COMMON_ATTRS, key).is_some()
 }

@@ -32,7 +32,7 @@ use crate::sources::DeactivateMeans;
 pub(crate) const MIN_BODY_BYTES: usize = 1024 * 1024;
 
 /// Routes relative to `/scim/v2/{source}`.
-pub fn router() -> Router<ScimState> {
+pub(crate) fn router() -> Router<ScimState> {
     Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))
         .route("/Schemas", get(schemas))
@@ -86,7 +86,7 @@ pub fn router() -> Router<ScimState> {
 // Authentication and context
 
 /// An authenticated SCIM request: which source, its settings, its base URL, the path id.
-pub struct Ctx {
+pub(crate) struct Ctx {
     app: ScimState,
     source: String,
     means: DeactivateMeans,

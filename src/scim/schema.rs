@@ -4,20 +4,22 @@
 
 use serde_json::{Value, json};
 
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
-pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
-pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+pub(crate) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(crate) const ENTERPRISE_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub(crate) const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub(crate) const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+#[cfg(test)] // Keycard accepts a PatchOp by its shape; tests send the schema as IdPs do.
+pub(crate) const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+pub(crate) const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+pub(crate) const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
 /// Most resources one list response returns (`filter.maxResults`).
-pub const MAX_RESULTS: usize = 200;
+pub(crate) const MAX_RESULTS: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     String,
     Boolean,
     Complex,
@@ -40,7 +42,7 @@ impl Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mutability {
+pub(crate) enum Mutability {
     ReadWrite,
     ReadOnly,
     Immutable,
@@ -49,7 +51,7 @@ pub enum Mutability {
 
 /// One attribute definition.
 #[derive(Debug)]
-pub struct AttrDef {
+pub(crate) struct AttrDef {
     pub name: &'static str,
     pub kind: Kind,
     pub multi: bool,
@@ -146,7 +148,7 @@ const USER_GROUPS: &[AttrDef] = &[
     read_only(attr("type", Kind::String)),
 ];
 
-pub const USER_ATTRS: &[AttrDef] = &[
+pub(crate) const USER_ATTRS: &[AttrDef] = &[
     required(attr("userName", Kind::String)),
     complex("name", false, NAME),
     attr("displayName", Kind::String),
@@ -180,7 +182,7 @@ const MANAGER: &[AttrDef] = &[
     read_only(attr("displayName", Kind::String)),
 ];
 
-pub const ENTERPRISE_ATTRS: &[AttrDef] = &[
+pub(crate) const ENTERPRISE_ATTRS: &[AttrDef] = &[
     attr("employeeNumber", Kind::String),
     attr("costCenter", Kind::String),
     attr("organization", Kind::String),
@@ -206,7 +208,7 @@ const MEMBERS: &[AttrDef] = &[
     },
 ];
 
-pub const GROUP_ATTRS: &[AttrDef] = &[
+pub(crate) const GROUP_ATTRS: &[AttrDef] = &[
     required(attr("displayName", Kind::String)),
     complex("members", true, MEMBERS),
 ];
@@ -220,7 +222,7 @@ const META: &[AttrDef] = &[
 ];
 
 /// Attributes every resource has (RFC 7643 §3.1); filterable, not listed in `/Schemas`.
-pub const COMMON_ATTRS: &[AttrDef] = &[
+pub(crate) const COMMON_ATTRS: &[AttrDef] = &[
     read_only(case_exact(attr("id", Kind::String))),
     case_exact(attr("externalId", Kind::String)),
     read_only(complex("meta", false, META)),
@@ -228,34 +230,34 @@ pub const COMMON_ATTRS: &[AttrDef] = &[
 
 /// The resource types served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResourceType {
+pub(crate) enum ResourceType {
     User,
     Group,
 }
 
 impl ResourceType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::User => "User",
             Self::Group => "Group",
         }
     }
 
-    pub fn endpoint(self) -> &'static str {
+    pub(crate) fn endpoint(self) -> &'static str {
         match self {
             Self::User => "Users",
             Self::Group => "Groups",
         }
     }
 
-    pub fn core_schema(self) -> &'static str {
+    pub(crate) fn core_schema(self) -> &'static str {
         match self {
             Self::User => USER_SCHEMA,
             Self::Group => GROUP_SCHEMA,
         }
     }
 
-    pub fn core_attrs(self) -> &'static [AttrDef] {
+    pub(crate) fn core_attrs(self) -> &'static [AttrDef] {
         match self {
             Self::User => USER_ATTRS,
             Self::Group => GROUP_ATTRS,
@@ -263,7 +265,7 @@ impl ResourceType {
     }
 
     /// Extension schemas this type accepts, with their attributes.
-    pub fn extensions(self) -> &'static [(&'static str, &'static [AttrDef])] {
+    pub(crate) fn extensions(self) -> &'static [(&'static str, &'static [AttrDef])] {
         match self {
             Self::User => &[(ENTERPRISE_SCHEMA, ENTERPRISE_ATTRS)],
             Self::Group => &[],
@@ -272,7 +274,7 @@ impl ResourceType {
 }
 
 /// Finds an attribute by name, case-insensitively (RFC 7643 §2.1).
-pub fn find<'a>(attrs: &'a [AttrDef], name: &str) -> Option<&'a AttrDef> {
+pub(crate) fn find<'a>(attrs: &'a [AttrDef], name: &str) -> Option<&'a AttrDef> {
     attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))
 }
 
@@ -333,7 +335,7 @@ fn schema_json(base: &str, id: &str, name: &str, attrs: &[AttrDef]) -> Value {
 }
 
 /// Every schema served, by id.
-pub fn schemas(base: &str) -> Vec<Value> {
+pub(crate) fn schemas(base: &str) -> Vec<Value> {
     vec![
         schema_json(base, USER_SCHEMA, "User", USER_ATTRS),
         schema_json(base, ENTERPRISE_SCHEMA, "EnterpriseUser", ENTERPRISE_ATTRS),
@@ -341,7 +343,7 @@ pub fn schemas(base: &str) -> Vec<Value> {
     ]
 }
 
-pub fn resource_types(base: &str) -> Vec<Value> {
+pub(crate) fn resource_types(base: &str) -> Vec<Value> {
     [ResourceType::User, ResourceType::Group]
         .into_iter()
         .map(|rt| {
@@ -369,7 +371,7 @@ pub fn resource_types(base: &str) -> Vec<Value> {
 
 /// Declares exactly what is implemented: PATCH, filters, ETags (If-Match / If-None-Match);
 /// no bulk, no sort, no password change.
-pub fn service_provider_config(base: &str) -> Value {
+pub(crate) fn service_provider_config(base: &str) -> Value {
     json!({
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/keycard/keycard/blob/main/docs/scim.md",

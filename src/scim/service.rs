@@ -26,7 +26,7 @@ type Result<T, E = ScimError> = std::result::Result<T, E>;
 
 /// Which SCIM connection a request belongs to, and what it may assume.
 #[derive(Debug, Clone)]
-pub struct Scope {
+pub(crate) struct Scope {
     pub source: String,
     pub means: DeactivateMeans,
     /// The connection's base URL (for `meta.location`).
@@ -37,7 +37,7 @@ pub struct Scope {
 
 /// A stored resource as served back, with its version for the `ETag`.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub(crate) struct Written {
     pub record: ScimRecord,
     pub body: Value,
     /// How many lifecycle events the write journaled (the worker is woken when > 0).
@@ -47,7 +47,7 @@ pub struct Written {
 /// Runs one write in a transaction of its own, in a task of its own: committed whole when
 /// `work` succeeds, rolled back whole when it fails, and never abandoned half-way because
 /// the client went away (the handler awaiting it may be dropped; the task is not).
-pub async fn run<T, F>(journal: &Journal, work: F) -> Result<T>
+pub(crate) async fn run<T, F>(journal: &Journal, work: F) -> Result<T>
 where
     T: Send + 'static,
     F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + 'static,
@@ -69,7 +69,11 @@ where
 // Reading (inside whatever unit of work the caller has)
 
 /// Group `(id, displayName)` pairs a User belongs to.
-pub async fn groups_of(tx: &mut Tx, source: &str, user_id: &str) -> Result<Vec<(String, String)>> {
+pub(crate) async fn groups_of(
+    tx: &mut Tx,
+    source: &str,
+    user_id: &str,
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for gid in tx.scim_groups_of(source, user_id).await? {
         if let Some(g) = tx.scim_get(source, "Group", &gid).await? {
@@ -80,7 +84,7 @@ pub async fn groups_of(tx: &mut Tx, source: &str, user_id: &str) -> Result<Vec<(
 }
 
 /// A resource as served back (a User with its groups).
-pub async fn rendered(tx: &mut Tx, scope: &Scope, record: &ScimRecord) -> Result<Value> {
+pub(crate) async fn rendered(tx: &mut Tx, scope: &Scope, record: &ScimRecord) -> Result<Value> {
     let groups = if record.resource_type == "User" {
         groups_of(tx, &scope.source, &record.id).await?
     } else {
@@ -89,7 +93,12 @@ pub async fn rendered(tx: &mut Tx, scope: &Scope, record: &ScimRecord) -> Result
     Ok(render(&scope.base, record, &groups))
 }
 
-pub async fn load(tx: &mut Tx, source: &str, rt: ResourceType, id: &str) -> Result<ScimRecord> {
+pub(crate) async fn load(
+    tx: &mut Tx,
+    source: &str,
+    rt: ResourceType,
+    id: &str,
+) -> Result<ScimRecord> {
     found(rt, id, tx.scim_get(source, rt.as_str(), id).await?)
 }
 
@@ -149,7 +158,7 @@ fn conflict(rt: ResourceType, name: &str) -> ScimError {
 // Writing
 
 /// `POST /Users`, `POST /Groups`.
-pub async fn create(
+pub(crate) async fn create(
     tx: &mut Tx,
     scope: &Scope,
     rt: ResourceType,
@@ -206,7 +215,7 @@ pub async fn create(
 
 /// A `PUT` or `PATCH`: the precondition (`If-Match`) to check against what is stored, and
 /// the resource it makes of the stored one.
-pub struct Change<C, F> {
+pub(crate) struct Change<C, F> {
     pub method: &'static str,
     pub check: C,
     pub apply: F,
@@ -214,7 +223,7 @@ pub struct Change<C, F> {
 
 /// `PUT` and `PATCH`: stores the changed resource if the precondition still holds, and
 /// journals what it means.
-pub async fn write<C, F>(
+pub(crate) async fn write<C, F>(
     tx: &mut Tx,
     scope: &Scope,
     rt: ResourceType,
@@ -305,7 +314,7 @@ where
 }
 
 /// `DELETE`: the resource, its memberships, and what that means for each person.
-pub async fn delete(
+pub(crate) async fn delete(
     tx: &mut Tx,
     scope: &Scope,
     rt: ResourceType,

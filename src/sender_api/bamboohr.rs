@@ -32,14 +32,14 @@ use super::record::{
 use crate::clock::SharedClock;
 
 const KIND: SenderKind = SenderKind::BambooHr;
-pub const MAX_PAGE_SIZE: u32 = 2500;
-pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+pub(super) const MAX_PAGE_SIZE: u32 = 2500;
+pub(super) const DEFAULT_PAGE_SIZE: u32 = 1000;
 const BUDGET: &str = "api";
 
 /// Fields read by "Get Employee" (short field names).
-pub const GET_FIELDS: &str = "firstName,lastName,preferredName,displayName,workEmail,homeEmail,department,division,jobTitle,location,supervisorEId,supervisorEmail,supervisor,hireDate,terminationDate,status,employmentHistoryStatus,employeeNumber,lastChanged";
+pub(super) const GET_FIELDS: &str = "firstName,lastName,preferredName,displayName,workEmail,homeEmail,department,division,jobTitle,location,supervisorEId,supervisorEmail,supervisor,hireDate,terminationDate,status,employmentHistoryStatus,employeeNumber,lastChanged";
 /// Extra fields asked of "List Employees" (its own vocabulary).
-pub const LIST_FIELDS: &str = "workEmail,homeEmail,departmentName,divisionName,locationName,reportsToId,reportsToName,hireDate,terminationDate,employmentStatusName,employeeNumber,displayName";
+pub(super) const LIST_FIELDS: &str = "workEmail,homeEmail,departmentName,divisionName,locationName,reportsToId,reportsToName,hireDate,terminationDate,employmentStatusName,employeeNumber,displayName";
 
 #[derive(Debug, Clone)]
 pub struct BambooHrConfig {
@@ -67,7 +67,7 @@ impl BambooHrConfig {
 }
 
 /// BambooHR publishes no number; 100 per minute is assumed (docs/sender-sim.md).
-pub fn default_pacing() -> PacingConfig {
+pub(super) fn default_pacing() -> PacingConfig {
     PacingConfig::single(BUDGET, RateLimit::per_minute(100, 10))
 }
 

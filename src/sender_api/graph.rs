@@ -34,13 +34,13 @@ use super::record::{
 use crate::clock::SharedClock;
 
 const KIND: SenderKind = SenderKind::Graph;
-pub const DEFAULT_BASE_URL: &str = "https://graph.microsoft.com";
+pub(super) const DEFAULT_BASE_URL: &str = "https://graph.microsoft.com";
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+pub(super) const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Longest lifetime of a subscription on `users` (CONFIRMED, subscription resource type).
 pub const USER_SUBSCRIPTION_MAX_MINUTES: i64 = 41_760;
 /// Largest `$top` for users.
-pub const MAX_PAGE_SIZE: u32 = 999;
+pub(super) const MAX_PAGE_SIZE: u32 = 999;
 const BUDGET: &str = "graph";
 /// Renew a token this long before it expires.
 const TOKEN_MARGIN_SECS: i64 = 300;
@@ -100,7 +100,7 @@ impl GraphConfig {
 /// Graph's identity limits are per tenant in resource units and not a fixed request count;
 /// 100 requests per 10 s is a conservative assumption (docs/sender-sim.md). 429s are waited
 /// out as Graph asks.
-pub fn default_pacing() -> PacingConfig {
+pub(super) fn default_pacing() -> PacingConfig {
     PacingConfig::single(
         BUDGET,
         RateLimit {

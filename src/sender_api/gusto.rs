@@ -26,11 +26,11 @@ use super::record::{Directory, EmploymentStatus, ManagerRef, SenderRecord, date,
 use crate::clock::SharedClock;
 
 const KIND: SenderKind = SenderKind::Gusto;
-pub const DEFAULT_BASE_URL: &str = "https://api.gusto.com";
-pub const DEFAULT_API_VERSION: &str = "2025-06-15";
+pub(super) const DEFAULT_BASE_URL: &str = "https://api.gusto.com";
+pub(super) const DEFAULT_API_VERSION: &str = "2025-06-15";
 /// Gusto's default page size is 25; 100 is the largest this client asks for (the maximum is
 /// not documented; see docs/sender-sim.md).
-pub const MAX_PAGE_SIZE: u32 = 100;
+pub(super) const MAX_PAGE_SIZE: u32 = 100;
 const BUDGET: &str = "api";
 
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl GustoConfig {
 }
 
 /// 200 requests per rolling minute per OAuth grant (CONFIRMED, docs.gusto.com rate limits).
-pub fn default_pacing() -> PacingConfig {
+pub(super) fn default_pacing() -> PacingConfig {
     PacingConfig::single(BUDGET, RateLimit::per_minute(200, 10))
 }
 

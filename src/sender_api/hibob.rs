@@ -32,12 +32,12 @@ use super::record::{
 use crate::clock::SharedClock;
 
 const KIND: SenderKind = SenderKind::HiBob;
-pub const DEFAULT_BASE_URL: &str = "https://api.hibob.com";
+pub(super) const DEFAULT_BASE_URL: &str = "https://api.hibob.com";
 const SEARCH: &str = "search";
 const READ: &str = "read";
 
 /// The fields a record needs, as HiBob field ids.
-pub const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "root.id",
     "root.email",
     "root.firstName",
@@ -82,7 +82,7 @@ impl HiBobConfig {
 
 /// `POST /v1/people/search`: 50 per minute (CONFIRMED, "Rate limiting"). The single-employee
 /// read's limit is not published; 100 per minute is assumed (docs/sender-sim.md).
-pub fn default_pacing() -> PacingConfig {
+pub(super) fn default_pacing() -> PacingConfig {
     PacingConfig::single(SEARCH, RateLimit::per_minute(50, 5))
         .with(READ, RateLimit::per_minute(100, 10))
 }

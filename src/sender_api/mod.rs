@@ -30,7 +30,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Each client is tested against its simulator (`crate::sender_sim`, `tests/sender_api/`).
+//! Each client is tested against its simulator (`crate::sender_sim`, `tests/it/sender_api/`).
 //! What each vendor's documentation confirms and what is assumed is in `docs/sender-sim.md`.
 
 mod bamboohr;

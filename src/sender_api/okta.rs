@@ -31,7 +31,7 @@ use crate::clock::SharedClock;
 
 const KIND: SenderKind = SenderKind::Okta;
 /// Okta's largest (and default) page of users.
-pub const MAX_PAGE_SIZE: u32 = 200;
+pub(super) const MAX_PAGE_SIZE: u32 = 200;
 const BUDGET: &str = "users";
 
 /// How the client authenticates.
@@ -78,7 +78,7 @@ impl OktaConfig {
 /// Okta's per-minute limits for `/api/v1/users` depend on the org's plan and are shown in
 /// its rate-limit dashboard; 600 per minute is assumed (docs/sender-sim.md). The client also
 /// stops when a response says the window is spent.
-pub fn default_pacing() -> PacingConfig {
+pub(super) fn default_pacing() -> PacingConfig {
     PacingConfig::single(BUDGET, RateLimit::per_minute(600, 20))
 }
 

@@ -24,7 +24,7 @@ use crate::sender_api::SenderKind;
 
 /// A matched endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
+pub(super) struct Route {
     /// Stable name for faults and the call log, e.g. `employees.get`.
     pub name: &'static str,
     /// The rate-limit budget it draws on.
@@ -34,7 +34,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn new(name: &'static str, bucket: &'static str) -> Self {
+    pub(super) fn new(name: &'static str, bucket: &'static str) -> Self {
         Self {
             name,
             bucket,
@@ -42,14 +42,14 @@ impl Route {
         }
     }
 
-    pub fn with_id(mut self, id: &str) -> Self {
+    pub(super) fn with_id(mut self, id: &str) -> Self {
         self.id = Some(percent_decode(id));
         self
     }
 }
 
 /// What a handler sees of the request.
-pub struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     pub method: &'a Method,
     pub path: &'a str,
     /// Decoded query pairs, in order.
@@ -62,14 +62,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn q(&self, name: &str) -> Option<&str> {
+    pub(super) fn q(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -77,7 +77,7 @@ impl Ctx<'_> {
     }
 
     /// The body as a JSON object (an empty body is `{}`).
-    pub fn json(&self) -> ApiResult<serde_json::Map<String, Value>> {
+    pub(super) fn json(&self) -> ApiResult<serde_json::Map<String, Value>> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(serde_json::Map::new());
         }
@@ -99,14 +99,14 @@ impl Ctx<'_> {
 
 /// A successful answer before rendering.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub(super) struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Value>,
 }
 
 impl Reply {
-    pub fn json(body: Value) -> Self {
+    pub(super) fn json(body: Value) -> Self {
         Self {
             status: 200,
             headers: Vec::new(),
@@ -114,17 +114,17 @@ impl Reply {
         }
     }
 
-    pub fn status(mut self, status: u16) -> Self {
+    pub(super) fn status(mut self, status: u16) -> Self {
         self.status = status;
         self
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(super) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
-    pub fn empty(status: u16) -> Self {
+    pub(super) fn empty(status: u16) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -134,7 +134,7 @@ impl Reply {
 }
 
 /// What a handler decided.
-pub enum Handled {
+pub(super) enum Handled {
     Reply(Reply),
     /// Graph: validate the notification URL(s) (outside the lock), then store and answer.
     Subscribe(Subscription),
@@ -315,7 +315,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The path split into decoded segments.
-pub fn segments(path: &str) -> Vec<String> {
+pub(super) fn segments(path: &str) -> Vec<String> {
     path.trim_matches('/')
         .split('/')
         .filter(|s| !s.is_empty())
@@ -323,7 +323,7 @@ pub fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn not_found_path() -> ApiError {
+pub(super) fn not_found_path() -> ApiError {
     ApiError::new(
         404,
         "not_found",
@@ -331,7 +331,7 @@ pub fn not_found_path() -> ApiError {
     )
 }
 
-pub fn method_not_allowed() -> ApiError {
+pub(super) fn method_not_allowed() -> ApiError {
     ApiError::new(
         405,
         "method_not_allowed",
@@ -347,7 +347,10 @@ struct Done {
 }
 
 /// Runs one vendor-API call.
-pub async fn serve(State(shared): State<std::sync::Arc<Shared>>, request: Request) -> Response {
+pub(super) async fn serve(
+    State(shared): State<std::sync::Arc<Shared>>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let kind = shared.kind;
     let max_body = shared.lock().state.settings.max_body_bytes;
@@ -571,7 +574,7 @@ fn rate_message(kind: SenderKind) -> &'static str {
     }
 }
 
-pub fn into_response(reply: Reply) -> Response {
+pub(super) fn into_response(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
     for (name, value) in &reply.headers {

@@ -15,10 +15,10 @@ use super::model::{Person, PersonStatus};
 use super::notify::{Action, Notice, Outgoing, json_body};
 use super::state::State;
 
-pub const ROUTES: &[&str] = &["employees.get", "employees.list"];
+pub(super) const ROUTES: &[&str] = &["employees.get", "employees.list"];
 const MAX_FIELDS: usize = 400;
 
-pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
+pub(super) fn route(method: &Method, path: &str) -> ApiResult<Route> {
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = method == Method::GET;
@@ -38,7 +38,7 @@ pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
     }
 }
 
-pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
+pub(super) fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     let key = ctx
         .header("authorization")
         .and_then(|v| v.strip_prefix("Basic "))
@@ -55,7 +55,7 @@ pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     }
 }
 
-pub fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
+pub(super) fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
     match route.name {
         "employees.get" => {
             let raw = route.id.clone().unwrap_or_default();
@@ -292,7 +292,7 @@ fn list(state: &State, ctx: &Ctx<'_>) -> ApiResult<Reply> {
     })))
 }
 
-pub fn error(err: &ApiError) -> Reply {
+pub(super) fn error(err: &ApiError) -> Reply {
     let code = match err.code.as_str() {
         "rate_limited" => "TooManyRequests",
         "server_error" => "InternalServerError",
@@ -344,7 +344,11 @@ fn changed_for(notice: &Notice<'_>) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
-pub fn notices(state: &State, notice: &Notice<'_>, url: &str) -> Result<Vec<Outgoing>, SimError> {
+pub(super) fn notices(
+    state: &State,
+    notice: &Notice<'_>,
+    url: &str,
+) -> Result<Vec<Outgoing>, SimError> {
     let changed = changed_for(notice);
     let (event_type, body) = if state.webhook.style == "field" {
         let action = match notice.action {

@@ -52,7 +52,7 @@ impl IntoResponse for SimError {
 /// A vendor-API error before rendering. `code` is the vendor's own code (Gusto category,
 /// Okta `E00000xx`, Graph `code`, BambooHR `error.code`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
@@ -63,7 +63,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             status,
             code: code.into(),
@@ -74,4 +74,4 @@ impl ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(super) type ApiResult<T> = Result<T, ApiError>;

@@ -21,7 +21,7 @@ use super::notify::{Action, Delivery, Notice, Outgoing, json_body, send};
 use super::state::{IssuedToken, State, Subscription};
 use crate::sender_api::SenderKind;
 
-pub const ROUTES: &[&str] = &[
+pub(super) const ROUTES: &[&str] = &[
     "users.get",
     "users.list",
     "users.manager",
@@ -50,7 +50,7 @@ const DEFAULT_SELECT: &[&str] = &[
 const TOKEN_LIFETIME_SECS: i64 = 3599;
 const MAX_CLIENT_STATE: usize = 128;
 
-pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
+pub(super) fn route(method: &Method, path: &str) -> ApiResult<Route> {
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = method.clone();
@@ -84,7 +84,7 @@ pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
     }
 }
 
-pub fn authenticate(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<()> {
+pub(super) fn authenticate(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<()> {
     if route.name == "token" {
         // The client's credentials travel in the form body.
         return Ok(());
@@ -129,7 +129,7 @@ fn subscription_not_found() -> ApiError {
     ApiError::new(404, "ResourceNotFound", "The object was not found.")
 }
 
-pub fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Handled> {
+pub(super) fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Handled> {
     state.subscriptions.retain(|s| s.expiration > ctx.now);
     let id = route.id.clone().unwrap_or_default();
     let reply = match route.name {
@@ -570,7 +570,7 @@ fn create(state: &State, ctx: &Ctx<'_>) -> ApiResult<Subscription> {
 
 /// Validates the URL(s) as Graph does (a POST with `validationToken` that must be echoed as
 /// text within the timeout), then stores the subscription. Runs without the lock.
-pub async fn subscribe(shared: &Shared, draft: Subscription) -> ApiResult<Reply> {
+pub(super) async fn subscribe(shared: &Shared, draft: Subscription) -> ApiResult<Reply> {
     let timeout = Duration::from_millis(shared.lock().state.settings.validation_timeout_ms);
     let urls = std::iter::once(draft.notification_url.clone())
         .chain(draft.lifecycle_notification_url.clone());
@@ -628,7 +628,7 @@ async fn validate(http: &reqwest::Client, url: &str, timeout: Duration) -> ApiRe
 }
 
 /// Graph's error envelope, with the request id in `innerError` and in the headers.
-pub fn error(err: &ApiError, ctx: &Ctx<'_>) -> Reply {
+pub(super) fn error(err: &ApiError, ctx: &Ctx<'_>) -> Reply {
     let code = match err.code.as_str() {
         "rate_limited" => "TooManyRequests",
         "server_error" if err.status == 503 => "serviceNotAvailable",
@@ -662,7 +662,7 @@ pub fn error(err: &ApiError, ctx: &Ctx<'_>) -> Reply {
 }
 
 /// Adds Graph's request ids to a successful answer.
-pub fn finish(mut reply: Reply, ctx: &Ctx<'_>) -> Reply {
+pub(super) fn finish(mut reply: Reply, ctx: &Ctx<'_>) -> Reply {
     if !reply.headers.iter().any(|(k, _)| *k == "request-id") {
         let id = uuid::Uuid::new_v4().to_string();
         let client = ctx
@@ -676,7 +676,7 @@ pub fn finish(mut reply: Reply, ctx: &Ctx<'_>) -> Reply {
 }
 
 /// Change notifications to every live subscription covering the person.
-pub fn notices(state: &State, notice: &Notice<'_>) -> Result<Vec<Outgoing>, SimError> {
+pub(super) fn notices(state: &State, notice: &Notice<'_>) -> Result<Vec<Outgoing>, SimError> {
     let change = notice.event.unwrap_or(match notice.action {
         Action::Created => "created",
         Action::Deleted => "deleted",
@@ -724,7 +724,7 @@ pub fn notices(state: &State, notice: &Notice<'_>) -> Result<Vec<Outgoing>, SimE
 }
 
 /// Lifecycle notifications to the subscriptions' lifecycle URLs.
-pub async fn lifecycle(
+pub(super) async fn lifecycle(
     shared: &Shared,
     subscription: Option<String>,
     event: &str,

@@ -13,9 +13,9 @@ use super::model::{Person, PersonStatus, day};
 use super::notify::{Action, Notice, Outgoing, json_body};
 use super::state::State;
 
-pub const ROUTES: &[&str] = &["employees.get", "employees.list"];
+pub(super) const ROUTES: &[&str] = &["employees.get", "employees.list"];
 
-pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
+pub(super) fn route(method: &Method, path: &str) -> ApiResult<Route> {
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = method == Method::GET;
@@ -29,7 +29,7 @@ pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
     }
 }
 
-pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
+pub(super) fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     let token = ctx
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -53,7 +53,7 @@ pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
+pub(super) fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let id = route.id.clone().unwrap_or_default();
     match route.name {
         "employees.get" => {
@@ -186,7 +186,7 @@ fn render(state: &State, p: &Person, ctx: &Ctx<'_>) -> Value {
     })
 }
 
-pub fn error(err: &ApiError) -> Reply {
+pub(super) fn error(err: &ApiError) -> Reply {
     let mut reply = Reply::json(json!({
         "errors": [{ "error_key": "request", "category": err.code, "message": err.message }]
     }))
@@ -218,7 +218,11 @@ fn events(notice: &Notice<'_>) -> Vec<&'static str> {
     }
 }
 
-pub fn notices(state: &State, notice: &Notice<'_>, url: &str) -> Result<Vec<Outgoing>, SimError> {
+pub(super) fn notices(
+    state: &State,
+    notice: &Notice<'_>,
+    url: &str,
+) -> Result<Vec<Outgoing>, SimError> {
     let types: Vec<String> = match notice.event {
         Some(e) => vec![e.to_owned()],
         None => events(notice).into_iter().map(str::to_owned).collect(),
@@ -251,7 +255,7 @@ pub fn notices(state: &State, notice: &Notice<'_>, url: &str) -> Result<Vec<Outg
 
 /// Gusto POSTs the verification token to a new subscription's URL (unsigned: the token is
 /// the key to be).
-pub fn handshake(state: &State, url: &str) -> Result<Outgoing, SimError> {
+pub(super) fn handshake(state: &State, url: &str) -> Result<Outgoing, SimError> {
     let body = json!({
         "verification_token": state.webhook.secret,
         "webhook_subscription_uuid": uuid::Uuid::new_v4().to_string(),

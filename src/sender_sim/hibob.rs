@@ -14,11 +14,11 @@ use super::model::{Person, PersonStatus, day};
 use super::notify::{Action, Notice, Outgoing, json_body};
 use super::state::State;
 
-pub const ROUTES: &[&str] = &["people.search", "people.read"];
+pub(super) const ROUTES: &[&str] = &["people.search", "people.read"];
 /// Field ids a request may name (others are silently omitted, as Bob does).
 const MAX_FIELDS: usize = 400;
 
-pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
+pub(super) fn route(method: &Method, path: &str) -> ApiResult<Route> {
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let post = method == Method::POST;
@@ -30,7 +30,7 @@ pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
     }
 }
 
-pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
+pub(super) fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     let pair = ctx
         .header("authorization")
         .and_then(|v| v.strip_prefix("Basic "))
@@ -42,7 +42,7 @@ pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     }
 }
 
-pub fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
+pub(super) fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
     let body = ctx.json()?;
     let fields = requested_fields(&body)?;
     match route.name {
@@ -226,7 +226,7 @@ fn render(state: &State, p: &Person, fields: Option<&[String]>, ctx: &Ctx<'_>) -
     Value::Object(out)
 }
 
-pub fn error(err: &ApiError) -> Reply {
+pub(super) fn error(err: &ApiError) -> Reply {
     Reply::json(json!({ "key": err.code, "error": err.message })).status(err.status)
 }
 
@@ -250,7 +250,11 @@ fn field_id(name: &str) -> String {
     .to_owned()
 }
 
-pub fn notices(state: &State, notice: &Notice<'_>, url: &str) -> Result<Vec<Outgoing>, SimError> {
+pub(super) fn notices(
+    state: &State,
+    notice: &Notice<'_>,
+    url: &str,
+) -> Result<Vec<Outgoing>, SimError> {
     let event_type = notice.event.unwrap_or(match notice.action {
         Action::Created => "employee.created",
         Action::Joined | Action::Rehired => "employee.joined",

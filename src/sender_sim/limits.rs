@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WindowStyle {
+pub(super) enum WindowStyle {
     /// Windows aligned on multiples of the length (Okta's per-minute buckets).
     Fixed,
     /// Any span of the window's length (Gusto, Graph, HiBob, BambooHR as modelled).
@@ -26,21 +26,21 @@ pub struct LimitSetting {
 
 /// What a response reports about the window (for the vendors' rate-limit headers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowStatus {
+pub(super) struct WindowStatus {
     pub limit: u32,
     pub remaining: u32,
     pub reset_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Window {
+pub(super) struct Window {
     setting: LimitSetting,
     style: WindowStyle,
     hits: VecDeque<DateTime<Utc>>,
 }
 
 impl Window {
-    pub fn new(setting: LimitSetting, style: WindowStyle) -> Self {
+    pub(super) fn new(setting: LimitSetting, style: WindowStyle) -> Self {
         Self {
             setting,
             style,
@@ -91,7 +91,7 @@ impl Window {
     }
 
     /// Counts a request, or refuses it with the window's state (`remaining` 0).
-    pub fn take(&mut self, now: DateTime<Utc>) -> Result<WindowStatus, WindowStatus> {
+    pub(super) fn take(&mut self, now: DateTime<Utc>) -> Result<WindowStatus, WindowStatus> {
         self.prune(now);
         let used = u32::try_from(self.hits.len()).unwrap_or(u32::MAX);
         if used >= self.setting.limit {

@@ -115,7 +115,7 @@ pub struct PersonInput {
 }
 
 /// Field names a change (`PATCH /_sim/people/{id}`) may carry.
-pub const PATCHABLE: &[&str] = &[
+pub(super) const PATCHABLE: &[&str] = &[
     "first_name",
     "last_name",
     "preferred_name",
@@ -134,7 +134,7 @@ pub const PATCHABLE: &[&str] = &[
 ];
 
 /// A vendor-looking id for the `seq`-th person: deterministic, so runs are reproducible.
-pub fn mint_id(kind: SenderKind, seq: u64) -> String {
+pub(super) fn mint_id(kind: SenderKind, seq: u64) -> String {
     match kind {
         SenderKind::Gusto => {
             uuid::Uuid::from_u128(0x6a7e_0000_0000_4000_8000_0000_0000_0000 | u128::from(seq))
@@ -296,14 +296,14 @@ impl Person {
 }
 
 /// `YYYY-MM-DD` for JSON.
-pub fn day(d: Option<NaiveDate>) -> Value {
+pub(super) fn day(d: Option<NaiveDate>) -> Value {
     d.map_or(Value::Null, |d| {
         Value::String(d.format("%Y-%m-%d").to_string())
     })
 }
 
 /// RFC 3339 with milliseconds and `Z`.
-pub fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

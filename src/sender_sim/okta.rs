@@ -14,10 +14,10 @@ use super::model::{Person, PersonStatus, ts};
 use super::notify::{Action, Notice, Outgoing, json_body};
 use super::state::State;
 
-pub const ROUTES: &[&str] = &["users.get", "users.list"];
+pub(super) const ROUTES: &[&str] = &["users.get", "users.list"];
 const MAX_LIMIT: usize = 200;
 
-pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
+pub(super) fn route(method: &Method, path: &str) -> ApiResult<Route> {
     let segs = segments(path);
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = method == Method::GET;
@@ -29,7 +29,7 @@ pub fn route(method: &Method, path: &str) -> ApiResult<Route> {
     }
 }
 
-pub fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
+pub(super) fn authenticate(state: &State, ctx: &Ctx<'_>) -> ApiResult<()> {
     let token = ctx.header("authorization").and_then(|v| {
         v.strip_prefix("SSWS ")
             .or_else(|| v.strip_prefix("Bearer "))
@@ -50,7 +50,7 @@ fn okta_status(status: PersonStatus) -> &'static str {
     }
 }
 
-pub fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
+pub(super) fn handle(state: &mut State, route: &Route, ctx: &Ctx<'_>) -> ApiResult<Reply> {
     match route.name {
         "users.get" => {
             let key = route.id.clone().unwrap_or_default();
@@ -189,7 +189,7 @@ fn render(state: &State, p: &Person, ctx: &Ctx<'_>) -> Value {
     })
 }
 
-pub fn error(err: &ApiError) -> Reply {
+pub(super) fn error(err: &ApiError) -> Reply {
     let (code, summary) = match err.code.as_str() {
         c if c.starts_with('E') && c.len() == 8 => (c.to_owned(), err.message.clone()),
         "rate_limited" => (
@@ -240,7 +240,11 @@ fn secret_header(state: &State) -> (String, String) {
     )
 }
 
-pub fn notices(state: &State, notice: &Notice<'_>, url: &str) -> Result<Vec<Outgoing>, SimError> {
+pub(super) fn notices(
+    state: &State,
+    notice: &Notice<'_>,
+    url: &str,
+) -> Result<Vec<Outgoing>, SimError> {
     let event_type = notice.event.unwrap_or(event_type(notice.action));
     let person = notice.subject.person.as_ref();
     let published = ts(notice.now);
@@ -291,7 +295,7 @@ pub fn notices(state: &State, notice: &Notice<'_>, url: &str) -> Result<Vec<Outg
 
 /// The one-time verification: a `GET` with `x-okta-verification-challenge`, to be echoed as
 /// `{"verification": ...}`. Returns the request and the challenge.
-pub fn handshake(state: &State, url: &str) -> Result<(Outgoing, String), SimError> {
+pub(super) fn handshake(state: &State, url: &str) -> Result<(Outgoing, String), SimError> {
     let challenge = uuid::Uuid::new_v4().simple().to_string();
     Ok((
         Outgoing {

@@ -16,7 +16,7 @@ use crate::sender_api::SenderKind;
 
 /// A Graph change-notification subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
+pub(super) struct Subscription {
     pub id: String,
     pub resource: String,
     pub change_type: String,
@@ -28,7 +28,7 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         json!({
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity",
             "id": self.id,
@@ -46,7 +46,7 @@ impl Subscription {
     }
 
     /// Whether a change to `person_id` of `change` is in this subscription's scope.
-    pub fn covers(&self, person_id: &str, change: &str) -> bool {
+    pub(super) fn covers(&self, person_id: &str, change: &str) -> bool {
         let resource = self.resource.trim_start_matches('/').to_ascii_lowercase();
         let scoped =
             resource == "users" || resource == format!("users/{}", person_id.to_ascii_lowercase());
@@ -56,13 +56,13 @@ impl Subscription {
 
 /// A token the Graph simulator issued from client credentials.
 #[derive(Debug, Clone)]
-pub struct IssuedToken {
+pub(super) struct IssuedToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
-pub struct State {
+pub(super) struct State {
     pub kind: SenderKind,
     pub tenant: String,
     pub credentials: Vec<String>,
@@ -80,7 +80,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(kind: SenderKind, seed: Seed, now: DateTime<Utc>) -> Result<Self, SeedError> {
+    pub(super) fn new(kind: SenderKind, seed: Seed, now: DateTime<Utc>) -> Result<Self, SeedError> {
         let mut settings = Settings::for_kind(kind);
         if let Some(patch) = &seed.settings {
             settings =
@@ -118,11 +118,15 @@ impl State {
     }
 
     /// The address domain generated people and logins use.
-    pub fn domain(&self) -> &'static str {
+    pub(super) fn domain(&self) -> &'static str {
         "acme.test"
     }
 
-    pub fn add(&mut self, input: PersonInput, now: DateTime<Utc>) -> Result<&Person, SimError> {
+    pub(super) fn add(
+        &mut self,
+        input: PersonInput,
+        now: DateTime<Utc>,
+    ) -> Result<&Person, SimError> {
         let seq = self.next_seq;
         let person = input.build(self.kind, seq, now)?;
         if self.positions.contains_key(&person.id) {
@@ -146,7 +150,7 @@ impl State {
     }
 
     /// Adds `count` people with generated names, emails and departments.
-    pub fn generate(&mut self, count: u32, now: DateTime<Utc>) -> Vec<String> {
+    pub(super) fn generate(&mut self, count: u32, now: DateTime<Utc>) -> Vec<String> {
         const DEPARTMENTS: [&str; 4] = ["Engineering", "Sales", "Finance", "Support"];
         let mut ids = Vec::with_capacity(count as usize);
         for _ in 0..count {
@@ -166,16 +170,16 @@ impl State {
         ids
     }
 
-    pub fn index(&self, id: &str) -> Option<usize> {
+    pub(super) fn index(&self, id: &str) -> Option<usize> {
         self.people.iter().position(|p| p.id == id)
     }
 
-    pub fn person(&self, id: &str) -> Option<&Person> {
+    pub(super) fn person(&self, id: &str) -> Option<&Person> {
         self.people.iter().find(|p| p.id == id)
     }
 
     /// A person by id, or (where the vendor allows it) by login/email.
-    pub fn find(&self, key: &str) -> Option<&Person> {
+    pub(super) fn find(&self, key: &str) -> Option<&Person> {
         self.person(key).or_else(|| {
             self.people.iter().find(|p| {
                 p.work_email
@@ -192,7 +196,7 @@ impl State {
             .ok_or_else(|| SimError::not_found("person", id))
     }
 
-    pub fn update(
+    pub(super) fn update(
         &mut self,
         id: &str,
         patch: &Map<String, Value>,
@@ -212,7 +216,7 @@ impl State {
 
     /// Ends employment on `date` (today when `None`); a future date is a scheduled
     /// termination that takes effect when the clock reaches it.
-    pub fn terminate(
+    pub(super) fn terminate(
         &mut self,
         id: &str,
         date: Option<chrono::NaiveDate>,
@@ -231,7 +235,7 @@ impl State {
     }
 
     /// Brings a departed person back: a new hire date, no termination date.
-    pub fn rehire(
+    pub(super) fn rehire(
         &mut self,
         id: &str,
         date: Option<chrono::NaiveDate>,
@@ -252,7 +256,7 @@ impl State {
     }
 
     /// Removes the record (not a termination: the vendor's "deleted").
-    pub fn delete(&mut self, id: &str) -> Result<Person, SimError> {
+    pub(super) fn delete(&mut self, id: &str) -> Result<Person, SimError> {
         let index = self
             .index(id)
             .ok_or_else(|| SimError::not_found("person", id))?;
@@ -266,14 +270,14 @@ impl State {
     }
 
     /// People after the one at cursor position `after` (exclusive), in creation order.
-    pub fn after(&self, after: Option<u64>) -> impl Iterator<Item = &Person> {
+    pub(super) fn after(&self, after: Option<u64>) -> impl Iterator<Item = &Person> {
         self.people
             .iter()
             .filter(move |p| after.is_none_or(|a| p.seq > a))
     }
 
     /// Counts a request on `budget`. Budgets without a setting are unlimited.
-    pub fn take(
+    pub(super) fn take(
         &mut self,
         budget: &str,
         now: DateTime<Utc>,
@@ -293,11 +297,11 @@ impl State {
             .map(Some)
     }
 
-    pub fn reset_windows(&mut self) {
+    pub(super) fn reset_windows(&mut self) {
         self.windows.clear();
     }
 
-    pub fn dump(&self, now: DateTime<Utc>) -> Value {
+    pub(super) fn dump(&self, now: DateTime<Utc>) -> Value {
         json!({
             "kind": self.kind,
             "tenant": self.tenant,
@@ -316,7 +320,7 @@ impl State {
 }
 
 /// Overlays a partial settings object on `current`; unknown keys are refused.
-pub fn merge_settings(current: &Settings, patch: &Value) -> Result<Settings, SimError> {
+pub(super) fn merge_settings(current: &Settings, patch: &Value) -> Result<Settings, SimError> {
     let Some(patch) = patch.as_object() else {
         return Err(SimError::invalid("settings must be a JSON object"));
     };

@@ -11,7 +11,8 @@ use super::{SimState, display_name_from_email};
 impl SimState {
     // ---------------------------------------------------------------- invites
 
-    pub fn create_invite(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
+    pub(crate) fn create_invite(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
+        self.require_members()?;
         body.only(&["email", "role", "rbac_group_ids"])?;
         let email = body.required_str("email")?.to_owned();
         if !looks_like_email(&email) {
@@ -114,7 +115,7 @@ impl SimState {
     }
 
     /// Seeds an invite (seed file); skips the API's checks except duplicates.
-    pub fn seed_invite(&mut self, email: &str, role: &str, now: DateTime<Utc>) -> Value {
+    pub(crate) fn seed_invite(&mut self, email: &str, role: &str, now: DateTime<Utc>) -> Value {
         let id = mint_id("invite_");
         let seq = self.seq_for(&id);
         let invite = Invite {
@@ -133,11 +134,13 @@ impl SimState {
         out
     }
 
-    pub fn get_invite(&self, id: &str) -> SimResult<Value> {
+    pub(crate) fn get_invite(&self, id: &str) -> SimResult<Value> {
+        self.require_members()?;
         Ok(self.invites[self.invite_index(id)?].to_json())
     }
 
-    pub fn list_invites(&self, query: &Query) -> SimResult<Value> {
+    pub(crate) fn list_invites(&self, query: &Query) -> SimResult<Value> {
+        self.require_members()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
@@ -171,7 +174,8 @@ impl SimState {
         )
     }
 
-    pub fn delete_invite(&mut self, id: &str) -> SimResult<Value> {
+    pub(crate) fn delete_invite(&mut self, id: &str) -> SimResult<Value> {
+        self.require_members()?;
         let idx = self.invite_index(id)?;
         let invite = &mut self.invites[idx];
         if invite.status != InviteStatus::Pending {
@@ -190,7 +194,7 @@ impl SimState {
     }
 
     /// Control API: the invitee accepts, becoming a member with the invite's role.
-    pub fn accept_invite(
+    pub(crate) fn accept_invite(
         &mut self,
         id: &str,
         name: Option<&str>,
@@ -219,7 +223,13 @@ impl SimState {
     }
 
     /// Adds a member directly (seed file and control API): any role, admins included.
-    pub fn add_user(&mut self, email: &str, name: &str, role: &str, now: DateTime<Utc>) -> &User {
+    pub(crate) fn add_user(
+        &mut self,
+        email: &str,
+        name: &str,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> &User {
         let id = mint_id("user_");
         let seq = self.seq_for(&id);
         self.users.push(User {

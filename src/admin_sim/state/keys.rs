@@ -11,12 +11,13 @@ use super::SimState;
 impl SimState {
     // ---------------------------------------------------------------- API keys
 
-    pub fn list_api_keys(
+    pub(crate) fn list_api_keys(
         &self,
         query: &Query,
         now: DateTime<Utc>,
         version: ApiVersion,
     ) -> SimResult<Value> {
+        self.require_members()?;
         self.require_console()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let status = query.get("status");
@@ -43,23 +44,25 @@ impl SimState {
         )
     }
 
-    pub fn get_api_key(
+    pub(crate) fn get_api_key(
         &self,
         id: &str,
         now: DateTime<Utc>,
         version: ApiVersion,
     ) -> SimResult<Value> {
+        self.require_members()?;
         self.require_console()?;
         Ok(self.api_keys[self.key_index(id)?].to_json(now, &self.default_workspace_id, version))
     }
 
-    pub fn update_api_key(
+    pub(crate) fn update_api_key(
         &mut self,
         id: &str,
         body: &Body,
         now: DateTime<Utc>,
         version: ApiVersion,
     ) -> SimResult<Value> {
+        self.require_members()?;
         self.require_console()?;
         body.only(&["name", "status"])?;
         let idx = self.key_index(id)?;
@@ -106,7 +109,7 @@ impl SimState {
 
     /// Seed / control: a key as the Console would have created it.
     #[allow(clippy::too_many_arguments)]
-    pub fn seed_api_key(
+    pub(crate) fn seed_api_key(
         &mut self,
         name: &str,
         scope: KeyScope,

@@ -14,6 +14,7 @@ impl SimState {
     /// list of its own (access follows the org role).
     fn member_workspace(&self, workspace_id: &str) -> SimResult<&Workspace> {
         self.require_console()?;
+        self.require_members()?;
         let ws = &self.workspaces[self.workspace_index(workspace_id)?];
         if ws.is_default {
             return Err(SimError::invalid(
@@ -38,7 +39,7 @@ impl SimState {
             .position(|m| m.workspace_id == workspace_id && m.user_id == user_id)
     }
 
-    pub fn add_member(&mut self, workspace_id: &str, body: &Body) -> SimResult<Value> {
+    pub(crate) fn add_member(&mut self, workspace_id: &str, body: &Body) -> SimResult<Value> {
         let ws = self.member_workspace(workspace_id)?;
         if ws.archived_at.is_some() {
             return Err(SimError::invalid(format!(
@@ -89,7 +90,7 @@ impl SimState {
         Ok(out)
     }
 
-    pub fn get_member(&self, workspace_id: &str, user_id: &str) -> SimResult<Value> {
+    pub(crate) fn get_member(&self, workspace_id: &str, user_id: &str) -> SimResult<Value> {
         self.member_workspace(workspace_id)?;
         if let Some(idx) = self.member_index(workspace_id, user_id) {
             return Ok(self.members[idx].to_json());
@@ -102,7 +103,7 @@ impl SimState {
         Err(SimError::not_found("Workspace member", user_id))
     }
 
-    pub fn list_members(&self, workspace_id: &str, query: &Query) -> SimResult<Value> {
+    pub(crate) fn list_members(&self, workspace_id: &str, query: &Query) -> SimResult<Value> {
         self.member_workspace(workspace_id)?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let mut items: Vec<(u64, Value)> = self
@@ -151,7 +152,7 @@ impl SimState {
         }
     }
 
-    pub fn update_member(
+    pub(crate) fn update_member(
         &mut self,
         workspace_id: &str,
         user_id: &str,
@@ -175,7 +176,7 @@ impl SimState {
         Ok(self.members[idx].to_json())
     }
 
-    pub fn remove_member(&mut self, workspace_id: &str, user_id: &str) -> SimResult<Value> {
+    pub(crate) fn remove_member(&mut self, workspace_id: &str, user_id: &str) -> SimResult<Value> {
         self.member_workspace(workspace_id)?;
         let idx = self
             .member_index(workspace_id, user_id)
@@ -192,7 +193,7 @@ impl SimState {
     }
 
     /// Seed / control: an explicit membership without the API's checks.
-    pub fn seed_member(&mut self, workspace_id: &str, user_id: &str, role: &str) {
+    pub(crate) fn seed_member(&mut self, workspace_id: &str, user_id: &str, role: &str) {
         if self.member_index(workspace_id, user_id).is_none() {
             self.next_seq += 1;
             self.members.push(Member {

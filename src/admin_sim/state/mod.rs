@@ -86,7 +86,7 @@ impl Default for Settings {
 
 /// A token bucket: `capacity` tokens, refilled continuously over `period`.
 #[derive(Debug, Clone)]
-pub struct Bucket {
+pub(super) struct Bucket {
     capacity: f64,
     tokens: f64,
     period_secs: f64,
@@ -94,7 +94,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    pub fn new(capacity: u32, period_secs: f64, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(capacity: u32, period_secs: f64, now: DateTime<Utc>) -> Self {
         Self {
             capacity: f64::from(capacity),
             tokens: f64::from(capacity),
@@ -116,7 +116,7 @@ impl Bucket {
     }
 
     /// Takes a token, or returns the whole seconds to wait for one.
-    pub fn try_take(&mut self, now: DateTime<Utc>) -> Result<(), u64> {
+    pub(super) fn try_take(&mut self, now: DateTime<Utc>) -> Result<(), u64> {
         self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -130,20 +130,20 @@ impl Bucket {
 }
 
 #[derive(Debug, Clone)]
-pub struct OAuthToken {
+pub(super) struct OAuthToken {
     pub token: String,
     pub scopes: Vec<String>,
 }
 
 /// Who is calling (checked before any route runs).
 #[derive(Debug, Clone)]
-pub struct Credentials {
+pub(super) struct Credentials {
     pub admin_keys: Vec<String>,
     pub oauth_tokens: Vec<OAuthToken>,
 }
 
 #[derive(Debug)]
-pub struct SimState {
+pub(super) struct SimState {
     pub org: Organization,
     pub settings: Settings,
     pub credentials: Credentials,
@@ -164,7 +164,7 @@ pub struct SimState {
 }
 
 impl SimState {
-    pub fn new(
+    pub(super) fn new(
         org: Organization,
         settings: Settings,
         credentials: Credentials,
@@ -207,7 +207,7 @@ impl SimState {
     }
 
     /// Re-creates the buckets after a settings change.
-    pub fn reset_buckets(&mut self, now: DateTime<Utc>) {
+    pub(super) fn reset_buckets(&mut self, now: DateTime<Utc>) {
         self.general_bucket = Bucket::new(self.settings.rate_limit_per_minute, 60.0, now);
         self.invite_bucket = Bucket::new(self.settings.invite_limit_per_hour, 3600.0, now);
     }
@@ -218,14 +218,14 @@ impl SimState {
         self.next_seq
     }
 
-    pub fn sign_out_enrolled(&self) -> bool {
+    pub(super) fn sign_out_enrolled(&self) -> bool {
         self.settings
             .sign_out_beta_enrolled
             .unwrap_or(self.org.kind == OrgKind::Enterprise)
     }
 
     /// Invites flip to `expired` lazily once the clock passes `expires_at` (§11.13).
-    pub fn expire_invites(&mut self, now: DateTime<Utc>) {
+    pub(super) fn expire_invites(&mut self, now: DateTime<Utc>) {
         for invite in &mut self.invites {
             if invite.status == InviteStatus::Pending && invite.expires_at <= now {
                 invite.status = InviteStatus::Expired;
@@ -235,7 +235,7 @@ impl SimState {
 
     // ---------------------------------------------------------------- lookups
 
-    pub fn user(&self, id: &str) -> SimResult<&User> {
+    pub(super) fn user(&self, id: &str) -> SimResult<&User> {
         self.users
             .iter()
             .find(|u| u.id == id)
@@ -249,7 +249,7 @@ impl SimState {
             .ok_or_else(|| SimError::not_found("User", id))
     }
 
-    pub fn user_by_email(&self, email: &str) -> Option<&User> {
+    pub(super) fn user_by_email(&self, email: &str) -> Option<&User> {
         self.users
             .iter()
             .find(|u| u.email.eq_ignore_ascii_case(email))
@@ -269,7 +269,7 @@ impl SimState {
             .ok_or_else(|| SimError::not_found("Workspace", id))
     }
 
-    pub fn workspace_by_name(&self, name: &str) -> Option<&Workspace> {
+    pub(super) fn workspace_by_name(&self, name: &str) -> Option<&Workspace> {
         self.workspaces
             .iter()
             .find(|w| w.name == name && w.archived_at.is_none())
@@ -285,6 +285,16 @@ impl SimState {
     fn require_console(&self) -> SimResult<()> {
         // Workspaces and API keys do not exist for Claude Enterprise orgs (§9).
         if self.org.kind == OrgKind::Enterprise {
+            Err(SimError::not_found_path())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Members, invites, workspace members and API keys do not exist on Claude Platform on
+    /// AWS (§9); the spec leaves the error UNCONFIRMED, the simulator answers a plain 404.
+    fn require_members(&self) -> SimResult<()> {
+        if self.org.kind == OrgKind::Aws {
             Err(SimError::not_found_path())
         } else {
             Ok(())
@@ -362,12 +372,12 @@ impl SimState {
 
     // ---------------------------------------------------------------- organization
 
-    pub fn org_me(&self) -> Value {
+    pub(super) fn org_me(&self) -> Value {
         self.org.to_json()
     }
 
     /// The whole state for `GET /_sim/state` and the demo's tables.
-    pub fn dump(&self, now: DateTime<Utc>) -> Value {
+    pub(super) fn dump(&self, now: DateTime<Utc>) -> Value {
         json!({
             "organization": self.org.to_json(),
             "kind": self.org.kind,

@@ -19,7 +19,8 @@ impl SimState {
             .try_for_each(|r| check_enum("roles", r, filterable_roles(self.org.kind)))
     }
 
-    pub fn list_users(&self, query: &Query) -> SimResult<Value> {
+    pub(crate) fn list_users(&self, query: &Query) -> SimResult<Value> {
+        self.require_members()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let email = query.get("email").map(normalize_email);
         let roles = query.all("roles");
@@ -43,7 +44,8 @@ impl SimState {
         )
     }
 
-    pub fn get_user(&self, id: &str) -> SimResult<Value> {
+    pub(crate) fn get_user(&self, id: &str) -> SimResult<Value> {
+        self.require_members()?;
         Ok(self.user(id)?.to_json())
     }
 
@@ -58,7 +60,8 @@ impl SimState {
         Ok(role)
     }
 
-    pub fn update_user(&mut self, id: &str, body: &Body) -> SimResult<Value> {
+    pub(crate) fn update_user(&mut self, id: &str, body: &Body) -> SimResult<Value> {
+        self.require_members()?;
         body.only(&["role"])?;
         let role = self.validate_assignable_role(body)?.to_owned();
         let idx = self.user_index(id)?;
@@ -73,7 +76,8 @@ impl SimState {
         Ok(user.to_json())
     }
 
-    pub fn remove_user(&mut self, id: &str, now: DateTime<Utc>) -> SimResult<Value> {
+    pub(crate) fn remove_user(&mut self, id: &str, now: DateTime<Utc>) -> SimResult<Value> {
+        self.require_members()?;
         let idx = self.user_index(id)?;
         let role = self.users[idx].role.clone();
         if is_administrative(&role) {
@@ -109,12 +113,13 @@ impl SimState {
         Ok(json!({ "id": id, "type": "user_deleted" }))
     }
 
-    pub fn sign_out_user(
+    pub(crate) fn sign_out_user(
         &self,
         id: &str,
         beta_header: Option<&str>,
         caller: Caller,
     ) -> SimResult<Value> {
+        self.require_members()?;
         let opted_in = beta_header.is_some_and(|h| {
             h.split(',')
                 .any(|b| b.trim() == "admin-user-sign-out-2026-10-08")

@@ -163,7 +163,7 @@ impl SimState {
         }
     }
 
-    pub fn create_workspace(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
+    pub(crate) fn create_workspace(&mut self, body: &Body, now: DateTime<Utc>) -> SimResult<Value> {
         self.require_console()?;
         body.only(&[
             "name",
@@ -228,12 +228,12 @@ impl SimState {
         Ok(out)
     }
 
-    pub fn get_workspace(&self, id: &str) -> SimResult<Value> {
+    pub(crate) fn get_workspace(&self, id: &str) -> SimResult<Value> {
         self.require_console()?;
         Ok(self.workspaces[self.workspace_index(id)?].to_json())
     }
 
-    pub fn list_workspaces(&self, query: &Query) -> SimResult<Value> {
+    pub(crate) fn list_workspaces(&self, query: &Query) -> SimResult<Value> {
         self.require_console()?;
         let page = PageParams::parse(query, self.settings.reject_both_cursors)?;
         let include_archived = query.bool("include_archived")?.unwrap_or(false);
@@ -264,7 +264,7 @@ impl SimState {
         )
     }
 
-    pub fn update_workspace(&mut self, id: &str, body: &Body) -> SimResult<Value> {
+    pub(crate) fn update_workspace(&mut self, id: &str, body: &Body) -> SimResult<Value> {
         self.require_console()?;
         body.only(&[
             "name",
@@ -317,7 +317,7 @@ impl SimState {
         Ok(out)
     }
 
-    pub fn archive_workspace(
+    pub(crate) fn archive_workspace(
         &mut self,
         id: &str,
         body: &Body,

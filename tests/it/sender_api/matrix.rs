@@ -8,7 +8,7 @@ use keycard::sender_api::*;
 use keycard::sender_sim::Fault;
 use serde_json::json;
 
-use crate::common::*;
+use super::common::*;
 
 /// How many list calls a 2,500-person directory with 10 terminated takes, per kind.
 fn expected_pages(kind: SenderKind) -> usize {

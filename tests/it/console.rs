@@ -5,9 +5,7 @@
 //! `KEYCARD_CONSOLE_DOCS=1` also refreshes `docs/console.png` (the README's picture).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-#[allow(dead_code)]
-#[path = "pipeline/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

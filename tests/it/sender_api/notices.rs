@@ -8,7 +8,7 @@ use keycard::sender_sim::{Action, NoticeRequest};
 use keycard::sources::{Outcome, Rejection};
 use serde_json::json;
 
-use crate::common::*;
+use super::common::*;
 
 fn events(outcome: Result<Outcome, Rejection>) -> Vec<keycard::ingest::LifecycleEvent> {
     match outcome {

@@ -9,12 +9,21 @@ use keycard::settings::Bound;
 use super::{file, load};
 
 const SOURCES_KEY: &str = "sources[].tolerance_secs";
+const PULL_KEY: &str = "sources[].api.pull_interval_secs";
+/// A source with an API (the credential is the same variable as the webhook secret).
+const API_SOURCE: &str = "name = \"bob\", kind = \"hibob\", secret_env = \"S\"";
 
 /// The file setting `bound`'s key to `value`.
 fn toml_for(b: &Bound, value: u64) -> String {
     if b.key == SOURCES_KEY {
         return format!(
             "[[sources]]\nname = \"hr\"\nkind = \"keycard\"\nsecret_env = \"S\"\ntolerance_secs = {value}\n"
+        );
+    }
+    if b.key == PULL_KEY {
+        return format!(
+            "[[sources]]\n{}\n[sources.api]\nclient_id = \"SERVICE\"\ntoken_env = \"S\"\npull_interval_secs = {value}\n",
+            API_SOURCE.replace(", ", "\n")
         );
     }
     let (section, key) = b.key.split_once('.').unwrap();
@@ -28,6 +37,14 @@ fn env_for(b: &Bound, value: u64) -> (String, String) {
             "KEYCARD_SOURCES".into(),
             format!(
                 "[{{ name = \"hr\", kind = \"keycard\", secret_env = \"S\", tolerance_secs = {value} }}]"
+            ),
+        );
+    }
+    if b.key == PULL_KEY {
+        return (
+            "KEYCARD_SOURCES".into(),
+            format!(
+                "[{{ {API_SOURCE}, api = {{ client_id = \"SERVICE\", token_env = \"S\", pull_interval_secs = {value} }} }}]"
             ),
         );
     }

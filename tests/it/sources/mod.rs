@@ -3,9 +3,7 @@
 //! Admin API simulator, exactly like a native one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-#[allow(dead_code)]
-#[path = "../pipeline/harness.rs"]
-mod harness;
+use crate::harness;
 
 mod bamboohr;
 mod common;

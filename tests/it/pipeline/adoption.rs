@@ -672,3 +672,55 @@ pub async fn an_organization_without_workspaces_is_read_and_reported(db: TestDb)
     assert!(notes.contains("cannot manage workspaces"), "{notes}");
     assert!(notes.contains("cannot manage api_keys"), "{notes}");
 }
+
+/// Claude Platform on AWS has workspaces but no members, invites or keys (admin-api.md §9):
+/// the read records what is missing, a joiner becomes one manual note instead of calls that
+/// fail, and nothing is retried.
+pub async fn an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing(db: TestDb) {
+    let mut seed = existing_org(0);
+    seed.organization = serde_json::from_value(json!({ "kind": "aws" })).unwrap();
+    let h = Harness::start_with(db, RULES, seed).await;
+    h.settle().await;
+    let limits = h.db().await.org_limits().await.unwrap();
+    let features: Vec<&str> = limits.iter().map(|l| l.feature.as_str()).collect();
+    assert_eq!(
+        features,
+        vec!["api_keys", "invites", "users", "workspace_members"]
+    );
+
+    let (status, body) = h
+        .deliver(
+            "msg_aws_hire",
+            hire("E1", "ada@acme.test", "Engineering", t0()),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.settle().await;
+    let actions = h.actions("E1").await;
+    let manual: Vec<_> = actions
+        .iter()
+        .filter(|a| a.status == ActionStatus::NeedsManualAction)
+        .collect();
+    assert_eq!(manual.len(), 1, "{actions:?}");
+    let note = manual[0].params.to_string();
+    assert!(note.contains("invites endpoints"), "{note}");
+    assert!(note.contains("invite ada@acme.test"), "{note}");
+    assert_eq!(h.calls("invites.create"), 0, "no call that cannot succeed");
+
+    let before = h.sim.sim.calls().len();
+    h.advance(6 * 3_600);
+    h.settle().await;
+    let writes = h
+        .sim
+        .sim
+        .calls()
+        .iter()
+        .skip(before)
+        .filter(|c| c.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "nothing retried");
+    assert_eq!(h.actions("E1").await.len(), actions.len(), "no new actions");
+    let access = report(&h, "access").await;
+    let notes = access["notes"].to_string();
+    assert!(notes.contains("cannot manage invites"), "{notes}");
+}

@@ -7,7 +7,7 @@ use keycard::sender_api::*;
 use keycard::sender_sim::{Fault, default_credential};
 use serde_json::{Value, json};
 
-use crate::common::*;
+use super::common::*;
 
 fn raw() -> reqwest::Client {
     reqwest::Client::new()

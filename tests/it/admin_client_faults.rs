@@ -2,7 +2,7 @@
 //! waits go through `ManualClock`, so the tests are instant and assert the exact waits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use keycard::sender_api::*;
 use keycard::sender_sim::{Action, NoticeRequest, default_tenant};
 use serde_json::json;
 
-use crate::common::*;
+use super::common::*;
 
 const CLIENT_ID: &str = "5b0c7f4e-0000-4000-8000-00000000c11e";
 const CLIENT_SECRET: &str = "TOPSECRET-client-secret";

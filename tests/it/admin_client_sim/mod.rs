@@ -4,9 +4,6 @@
 //! connections) live in `admin_client_faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod endpoints;
 mod errors;
 mod pagination;

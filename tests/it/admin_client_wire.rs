@@ -2,7 +2,7 @@
 //! pages, what it returns as call metadata, and what it logs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

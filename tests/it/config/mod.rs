@@ -16,7 +16,8 @@ pub const WHSEC: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 /// A config file in a temporary directory.
 pub struct File {
-    pub dir: tempfile::TempDir,
+    /// Held so the directory lives as long as the file.
+    _dir: tempfile::TempDir,
     pub path: PathBuf,
 }
 
@@ -24,7 +25,7 @@ pub fn file(text: &str) -> File {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keycard.toml");
     std::fs::write(&path, text).unwrap();
-    File { dir, path }
+    File { _dir: dir, path }
 }
 
 /// Loads `path` under exactly `vars` (plus the source secret `S`).

@@ -1,6 +1,6 @@
 //! A tiny scripted HTTP server for client tests: it answers each request with the next canned
 //! response and records what it received (and, with a `ManualClock`, when).
-#![allow(dead_code)] // Each test binary uses a different subset.
+#![allow(dead_code)] // Each test module uses a different subset.
 
 pub mod sim;
 

@@ -8,14 +8,14 @@ mod credential;
 mod export;
 mod guards;
 mod hardening;
-#[allow(dead_code)]
-mod harness;
+use crate::harness;
 mod ingest;
 mod metrics;
 mod operators;
 mod org;
 
 use adoption::{
+    an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing,
     an_organization_without_workspaces_is_read_and_reported, import_a_thousand_rows_with_bad_ones,
     observe_mode_writes_nothing, people_are_listed_with_filters_and_cursors,
     plan_all_matches_what_serve_then_does, reports_read_a_seeded_organization,
@@ -1225,6 +1225,7 @@ on_both_backends!(
     unmanaged_members_are_reported_and_removed_within_the_cap,
     reports_read_a_seeded_organization,
     an_organization_without_workspaces_is_read_and_reported,
+    an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing,
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,

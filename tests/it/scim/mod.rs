@@ -3,14 +3,14 @@
 //! SQLite file), the worker, and the Admin API simulator as the organization.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-#[allow(dead_code)]
-#[path = "../pipeline/harness.rs"]
-mod harness;
+use crate::harness;
 
 mod auth;
 mod cut;
+mod import;
 
 use auth::every_scim_route_and_method_needs_this_sources_token;
+use import::import_from_a_connected_scim_source_writes_nothing_to_the_organization;
 
 use cut::{
     a_create_cut_at_any_await_point_is_whole_or_absent,
@@ -836,4 +836,5 @@ on_both_backends!(
     a_deactivation_cut_at_any_await_point_is_journaled_or_not_stored,
     a_delete_cut_at_any_await_point_is_journaled_or_not_done,
     idp_retries_after_client_timeouts_leave_nothing_unjournaled,
+    import_from_a_connected_scim_source_writes_nothing_to_the_organization,
 );
