@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keycard::clock::ManualClock;
-use keycard::journal::JournalFilter;
+use keycard::journal::{Journal, JournalFilter};
 use keycard::sender_api::{
     GraphClient, GraphConfig, GraphCredential, SenderKind, USER_SUBSCRIPTION_MAX_MINUTES,
 };
@@ -92,7 +92,8 @@ impl Setup {
     }
 }
 
-async fn setup(db: impl Into<TestDb>) -> Setup {
+/// The Graph simulator on its own clock, and the files holding the two secrets.
+async fn graph_sim() -> (RunningSenderSim, Arc<ManualClock>, tempfile::TempDir) {
     let graph_clock = Arc::new(ManualClock::new(t0()));
     let seed_graph: Seed = serde_json::from_value(json!({
         "clients": [{ "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET }],
@@ -112,18 +113,21 @@ async fn setup(db: impl Into<TestDb>) -> Setup {
         .await
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let state_file = dir.path().join("client_state");
-    let secret_file = dir.path().join("client_secret");
-    std::fs::write(&state_file, CLIENT_STATE).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&secret_file, CLIENT_SECRET).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("client_state"), CLIENT_STATE).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("client_secret"), CLIENT_SECRET)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (graph, graph_clock, dir)
+}
+
+/// The pipeline configuration plus a graph source reading `graph`'s API.
+fn graph_toml(dir: &tempfile::TempDir, graph: &RunningSenderSim, notification_url: &str) -> String {
     let url = graph.base_url();
-    let toml = format!(
+    format!(
         r#"{RULES}
 [[sources]]
 name = "entra"
 kind = "graph"
-# The port is known once Keycard has bound it: the test points the upkeep at it.
-notification_url = "http://127.0.0.1:9/webhooks/entra"
+notification_url = "{notification_url}"
 secret_file = "{state}"
 
 [sources.api]
@@ -133,10 +137,16 @@ token_file = "{secret}"
 base_url = "{url}"
 authority = "{url}"
 "#,
-        state = state_file.display(),
-        secret = secret_file.display(),
+        state = dir.path().join("client_state").display(),
+        secret = dir.path().join("client_secret").display(),
         tenant = default_tenant(SenderKind::Graph),
-    );
+    )
+}
+
+async fn setup(db: impl Into<TestDb>) -> Setup {
+    let (graph, graph_clock, dir) = graph_sim().await;
+    // The port is known once Keycard has bound it: the upkeep is pointed at it below.
+    let toml = graph_toml(&dir, &graph, "http://127.0.0.1:9/webhooks/entra");
     let h = Harness::start_with(db, &toml, seed()).await;
     let mut upkeep =
         GraphUpkeep::from_config(&h.config, h.journal.clone(), h.clock.clone(), "graph-test")
@@ -458,4 +468,57 @@ async fn lifecycle(s: Setup) {
             "recreated"
         ]
     );
+}
+
+/// `keycard serve` runs the upkeep beside the HTTP server: the subscription exists shortly
+/// after the start, validated against the server itself, and the task stops with it.
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn serve_keeps_the_subscription(pool: PgPool) {
+    let (graph, _graph_clock, dir) = graph_sim().await;
+    // A free port, so the configured notification URL is the server's own.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listen = format!("127.0.0.1:{port}");
+    let toml = graph_toml(&dir, &graph, &format!("http://{listen}/webhooks/entra")).replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{listen}\""),
+        1,
+    );
+    let config = super::harness::config(&toml, "http://127.0.0.1:9");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let journal = TestDb::from(pool).journal().await;
+    let app = keycard::app::Application::build_with_journal(config, clock, journal.clone())
+        .await
+        .unwrap_or_else(|e| panic!("build: {e}"));
+    assert_eq!(app.local_addr().map(|a| a.port()).ok(), Some(port));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    // Journaled once Graph has answered, which it does after validating the server's URL.
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = Journal::conn(&journal)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .graph_subscription_log("entra", 10)
+            .await
+            .unwrap_or_default();
+        if !log.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        log.first().map(|r| r.action.as_str()),
+        Some("created"),
+        "{log:?}"
+    );
+    assert_eq!(graph.sim.subscriptions().len(), 1);
+    let _ = stop.send(());
+    let ended = tokio::time::timeout(Duration::from_secs(20), running).await;
+    // It stops with the server (the journal is closed last).
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
 }
