@@ -3,13 +3,14 @@
 //! Every delivery goes the same way (`http::webhooks`): the adapter of the source's kind
 //! (1) authenticates the raw bytes and headers against up to two active secrets in constant
 //! time, (2) answers the kind's handshake where it has one (Okta's `GET` challenge, Gusto's
-//! verification token), and (3) maps the payload to zero or more canonical
-//! [`LifecycleEvent`](crate::ingest::LifecycleEvent)s, each with its own dedupe key, or to
-//! notices journaled as `ignored`. The journal then commits them together and the worker
+//! verification token, Graph's `?validationToken=` POST), and (3) maps the payload to zero or
+//! more canonical [`LifecycleEvent`](crate::ingest::LifecycleEvent)s, each with its own
+//! dedupe key, or to notices journaled as `ignored`. The journal then commits them together and the worker
 //! treats them exactly like native events.
 //!
 //! Adapters read no clock and do no I/O besides Gusto's token file: `received_at` comes in
-//! with the [`Delivery`].
+//! with the [`Delivery`]. Graph's adapter hands lifecycle notifications to its subscription
+//! upkeep ([`graph_subscription`]) through an in-memory inbox.
 
 pub mod api;
 pub mod bamboohr;
