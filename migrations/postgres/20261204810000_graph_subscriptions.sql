@@ -5,6 +5,9 @@ CREATE TABLE graph_subscriptions (
     source            TEXT PRIMARY KEY,
     subscription_id   TEXT,
     notification_url  TEXT,
+    -- SHA-256 (hex) of the clientState it was created with: after a secret rotation the
+    -- subscription is made again with the new one.
+    client_state_sha256 TEXT,
     expires_at        TIMESTAMPTZ,
     updated_at        TIMESTAMPTZ NOT NULL,
     lease_owner       TEXT,

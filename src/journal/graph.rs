@@ -12,6 +12,8 @@ pub struct GraphSubscriptionRow {
     pub source: String,
     pub subscription_id: Option<String>,
     pub notification_url: Option<String>,
+    /// SHA-256 (hex) of the clientState the subscription was created with.
+    pub client_state_sha256: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
@@ -45,7 +47,8 @@ impl Tx {
     ) -> JournalResult<Option<GraphSubscriptionRow>> {
         self.fetch_optional(
             sql(
-                "SELECT source, subscription_id, notification_url, expires_at, updated_at
+                "SELECT source, subscription_id, notification_url, client_state_sha256, expires_at,
+                     updated_at
                  FROM graph_subscriptions WHERE source = $1",
             )
             .bind(source),
@@ -109,19 +112,23 @@ impl Tx {
         source: &str,
         subscription_id: Option<&str>,
         notification_url: Option<&str>,
+        client_state_sha256: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> JournalResult<()> {
         self.execute(
             sql("INSERT INTO graph_subscriptions
-                     (source, subscription_id, notification_url, expires_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
+                     (source, subscription_id, notification_url, client_state_sha256,
+                      expires_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (source) DO UPDATE SET subscription_id = EXCLUDED.subscription_id,
                      notification_url = EXCLUDED.notification_url,
+                     client_state_sha256 = EXCLUDED.client_state_sha256,
                      expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at")
             .bind(source)
             .bind(subscription_id)
             .bind(notification_url)
+            .bind(client_state_sha256)
             .bind(expires_at)
             .bind(now),
         )

@@ -107,6 +107,8 @@ pub struct Subscriber {
     pub lifecycle_notification_url: String,
     client: GraphClient,
     client_state: SecretString,
+    /// SHA-256 (hex) of `client_state`, stored to notice a rotation.
+    client_state_sha256: String,
     inbox: Arc<LifecycleInbox>,
 }
 
@@ -144,12 +146,21 @@ impl Subscriber {
 
     fn new(name: &str, graph: &Graph, client: GraphClient) -> Option<Self> {
         let settings = graph.settings();
+        let client_state = graph.client_state()?.clone();
+        let client_state_sha256 = {
+            use secrecy::ExposeSecret as _;
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(
+                client_state.expose_secret().as_bytes(),
+            ))
+        };
         Some(Self {
             source: name.to_owned(),
             notification_url: settings.notification_url.to_string(),
             lifecycle_notification_url: settings.lifecycle_notification_url.to_string(),
             client,
-            client_state: graph.client_state()?.clone(),
+            client_state,
+            client_state_sha256,
             inbox: graph.inbox().clone(),
         })
     }
@@ -284,6 +295,7 @@ impl GraphUpkeep {
                 r.subscription_id.clone()?,
                 r.expires_at?,
                 r.notification_url.clone(),
+                r.client_state_sha256.clone(),
             ))
         });
         let mut renew_now = false;
@@ -347,13 +359,20 @@ impl GraphUpkeep {
         let lifetime = chrono::Duration::minutes(LIFETIME_MINUTES);
         let outcome = match current {
             None => self.create(s, Step::Created, "no subscription yet").await?,
-            Some((id, _, url)) if url.as_deref() != Some(s.notification_url.as_str()) => {
-                // Best effort: the old one would keep posting to the old URL until it lapses.
+            Some((id, _, url, state))
+                if url.as_deref() != Some(s.notification_url.as_str())
+                    || state.as_deref() != Some(s.client_state_sha256.as_str()) =>
+            {
+                // Best effort: the old one would keep posting until it lapses.
                 let _ = s.client.delete_subscription(&id).await;
-                self.create(s, Step::Recreated, "the notification URL changed")
-                    .await?
+                let why = if url.as_deref() == Some(s.notification_url.as_str()) {
+                    "the secret (clientState) was rotated"
+                } else {
+                    "the notification URL changed"
+                };
+                self.create(s, Step::Recreated, why).await?
             }
-            Some((_, expires, _)) if recreate || expires <= now => {
+            Some((_, expires, ..)) if recreate || expires <= now => {
                 let why = if recreate {
                     "Graph removed it"
                 } else {
@@ -361,7 +380,7 @@ impl GraphUpkeep {
                 };
                 self.create(s, Step::Recreated, why).await?
             }
-            Some((id, expires, _)) if renew_now || expires - now < lifetime / 3 => {
+            Some((id, expires, ..)) if renew_now || expires - now < lifetime / 3 => {
                 match s.client.renew_subscription(&id, now + lifetime).await {
                     Ok(sub) => {
                         self.save(s, &sub.id, sub.expiration).await?;
@@ -455,6 +474,7 @@ impl GraphUpkeep {
                 &s.source,
                 Some(id),
                 Some(&s.notification_url),
+                Some(&s.client_state_sha256),
                 Some(expires),
                 self.clock.now(),
             )

@@ -227,11 +227,6 @@ async fn the_subscription_is_created_renewed_before_expiry_and_recreated_after_a
     assert_eq!(s.pass().await, [Step::Recreated]);
     let again = s.subscription();
     assert_ne!(again["id"], json!(old_id));
-
-    let log = s.log().await;
-    let actions: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).collect();
-    assert_eq!(actions, ["created", "renewed", "recreated"]);
-    assert!(log[2].1.contains("404"), "{log:?}");
     let stored =
         s.h.db()
             .await
@@ -240,6 +235,45 @@ async fn the_subscription_is_created_renewed_before_expiry_and_recreated_after_a
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("stored"));
     assert_eq!(stored.subscription_id.as_deref(), again["id"].as_str());
+
+    // The secret is rotated: the subscription still carries the old clientState, so it is
+    // made again with the new one (the old one stays accepted as the previous secret).
+    let rotated = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        rotated.path().join("client_state"),
+        "keycard-client-state-rotated-000001",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(rotated.path().join("client_secret"), CLIENT_SECRET)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let toml = graph_toml(&rotated, &s.graph, "http://127.0.0.1:9/webhooks/entra");
+    let config = super::harness::config(&toml, "http://127.0.0.1:9");
+    let mut next = GraphUpkeep::from_config(
+        &config,
+        s.h.journal.clone(),
+        s.h.clock.clone(),
+        "graph-test",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("upkeep"));
+    for sub in next.subscribers_mut() {
+        sub.notification_url = format!("{}/webhooks/entra", s.h.base);
+        sub.lifecycle_notification_url = sub.notification_url.clone();
+    }
+    let steps = next.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(steps, [("entra".to_owned(), Step::Recreated)]);
+    assert_eq!(
+        s.subscription()["clientState"],
+        "keycard-client-state-rotated-000001"
+    );
+    assert_eq!(next.run_once().await.unwrap_or_default(), []);
+
+    let log = s.log().await;
+    let actions: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["created", "renewed", "recreated", "recreated"]);
+    assert!(log[3].1.contains("rotated"), "{log:?}");
+    assert!(log[2].1.contains("404"), "{log:?}");
     assert!(
         !log.iter()
             .any(|(_, d)| d.contains(CLIENT_STATE) || d.contains(CLIENT_SECRET)),
