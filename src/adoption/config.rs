@@ -58,6 +58,12 @@ pub struct HygieneConfig {
     pub expired_invite_days: u32,
     /// Active API keys older than this many days are due for rotation.
     pub key_rotation_days: u32,
+    /// Archive workspaces with no members and no active keys that no rule names (default
+    /// false: only reported). Irreversible, so each archive goes through the removal cap.
+    pub archive_unused_workspaces: bool,
+    /// A workspace younger than this many days is never called unused (it may be waiting
+    /// for its first members).
+    pub unused_workspace_days: u32,
 }
 
 impl Default for HygieneConfig {
@@ -65,6 +71,8 @@ impl Default for HygieneConfig {
         Self {
             expired_invite_days: 30,
             key_rotation_days: 90,
+            archive_unused_workspaces: false,
+            unused_workspace_days: 30,
         }
     }
 }

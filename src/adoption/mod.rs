@@ -7,6 +7,7 @@
 //! through the one planner (`crate::planner`); the only Admin API calls are the reads that
 //! fill a mirror that was never read.
 
+pub mod archive;
 pub mod cli;
 mod config;
 pub mod http;

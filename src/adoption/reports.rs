@@ -351,28 +351,29 @@ fn workspaces(ctx: &ReportContext, s: &Snapshot) -> Built {
         "note",
     ];
     let managed = ctx.worker.managed_workspaces();
-    let mut members: HashMap<&str, usize> = HashMap::new();
-    for m in &s.members {
-        *members.entry(m.workspace_id.as_str()).or_default() += 1;
-    }
-    let mut keys: HashMap<&str, usize> = HashMap::new();
-    for k in s.keys.iter().filter(|k| k.status == ApiKeyStatus::Active) {
-        if let Some(ws) = k.workspace() {
-            *keys.entry(ws).or_default() += 1;
-        }
-    }
+    let archiving = super::archive::queued(s);
+    let policy = ctx.worker.settings().archive_unused_after_days;
     let mut unused_count = 0;
     let rows = s
-        .workspaces
-        .iter()
-        .filter(|w| !w.is_archived())
-        .map(|w| {
-            let (m, k) = (
-                members.get(w.id.as_str()).copied().unwrap_or(0),
-                keys.get(w.id.as_str()).copied().unwrap_or(0),
-            );
-            let unused = m == 0 && k == 0;
+        .workspace_usage()
+        .into_iter()
+        .map(|u| {
+            let (w, m, k) = (u.workspace, u.members, u.active_keys);
+            let unused = u.unused();
             unused_count += usize::from(unused);
+            let note = match (unused, policy) {
+                (false, _) => String::new(),
+                _ if managed.contains(&w.name) => {
+                    "no members and no active keys, but a rule grants it: kept".to_owned()
+                }
+                (true, None) => "no members and no active keys: archive it in the Console if it is not needed (hygiene.archive_unused_workspaces is off)".to_owned(),
+                (true, Some(_)) if archiving.contains(w.id.as_str()) => {
+                    "being archived (hygiene.archive_unused_workspaces), through the removal cap".to_owned()
+                }
+                (true, Some(days)) => format!(
+                    "archived once unused and older than {days} days (hygiene.unused_workspace_days)"
+                ),
+            };
             row(
                 &cols,
                 vec![
@@ -382,11 +383,7 @@ fn workspaces(ctx: &ReportContext, s: &Snapshot) -> Built {
                     json!(k),
                     json!(unused),
                     json!(managed.contains(&w.name)),
-                    json!(if unused {
-                        "no members and no active keys: archive it in the Console if it is not needed (Keycard never archives a workspace)"
-                    } else {
-                        ""
-                    }),
+                    json!(note),
                 ],
             )
         })

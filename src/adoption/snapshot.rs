@@ -37,6 +37,50 @@ async fn all<T: DeserializeOwned>(tx: &mut Tx, kind: ObjectKind) -> Result<Vec<T
     }
 }
 
+/// How much a workspace is used, as the mirror has it.
+#[derive(Debug, Clone)]
+pub struct WorkspaceUsage<'a> {
+    pub workspace: &'a Workspace,
+    pub members: usize,
+    pub active_keys: usize,
+}
+
+impl WorkspaceUsage<'_> {
+    /// No members and no active keys.
+    pub fn unused(&self) -> bool {
+        self.members == 0 && self.active_keys == 0
+    }
+}
+
+impl Snapshot {
+    /// Every workspace not archived, with its members and active keys counted.
+    pub fn workspace_usage(&self) -> Vec<WorkspaceUsage<'_>> {
+        let mut members: HashMap<&str, usize> = HashMap::new();
+        for m in &self.members {
+            *members.entry(m.workspace_id.as_str()).or_default() += 1;
+        }
+        let mut keys: HashMap<&str, usize> = HashMap::new();
+        for k in self
+            .keys
+            .iter()
+            .filter(|k| k.status == crate::admin_api::ApiKeyStatus::Active)
+        {
+            if let Some(ws) = k.workspace() {
+                *keys.entry(ws).or_default() += 1;
+            }
+        }
+        self.workspaces
+            .iter()
+            .filter(|w| !w.is_archived())
+            .map(|w| WorkspaceUsage {
+                workspace: w,
+                members: members.get(w.id.as_str()).copied().unwrap_or(0),
+                active_keys: keys.get(w.id.as_str()).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+}
+
 /// Who names which account and address (`Snapshot::owners`).
 pub type Owners<'a> = (
     HashMap<&'a str, &'a PersonRow>,

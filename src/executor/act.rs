@@ -68,6 +68,11 @@ pub(super) fn request_of(step: &Step) -> Value {
             format!("/v1/organizations/users/{user_id}"),
             Value::Null,
         ),
+        Step::ArchiveWorkspace { workspace_id, .. } => (
+            "POST",
+            format!("/v1/organizations/workspaces/{workspace_id}/archive"),
+            Value::Null,
+        ),
         Step::WaitForAcceptance { .. } | Step::ManualAction { .. } => return Value::Null,
     };
     json!({ "method": method, "path": path, "body": body })
@@ -102,6 +107,9 @@ pub(super) fn target_of(step: &Step) -> Option<(ObjectKind, String)> {
         )),
         Step::DeactivateApiKey { key_id, .. } => Some((ObjectKind::ApiKey, key_id.clone())),
         Step::RemoveUser { user_id, .. } => Some((ObjectKind::User, user_id.clone())),
+        Step::ArchiveWorkspace { workspace_id, .. } => {
+            Some((ObjectKind::Workspace, workspace_id.clone()))
+        }
         _ => None,
     }
 }
@@ -183,6 +191,13 @@ pub async fn perform(client: &AdminClient, step: &Step) -> Result<Done, AdminApi
                 .update_api_key(key_id, &UpdateApiKey::new().status(status))
                 .await?;
             (reply.meta, vec![Effect::Put(key_object(&reply.value))])
+        }
+        Step::ArchiveWorkspace { workspace_id, .. } => {
+            let reply = client.archive_workspace(workspace_id).await?;
+            (
+                reply.meta,
+                vec![Effect::Put(crate::mirror::workspace_object(&reply.value))],
+            )
         }
         Step::WaitForAcceptance { .. } | Step::ManualAction { .. } => unreachable_step()?,
     };

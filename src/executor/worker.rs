@@ -54,6 +54,9 @@ pub struct WorkerSettings {
     pub drift_check: Option<Duration>,
     /// `[unmanaged] policy`: whether members no person names are offboarded.
     pub unmanaged: crate::adoption::UnmanagedPolicy,
+    /// `[hygiene] archive_unused_workspaces`: after how many days an unused workspace is
+    /// archived (`None`: never; only reported).
+    pub archive_unused_after_days: Option<u32>,
 }
 
 impl WorkerSettings {
@@ -80,6 +83,11 @@ impl WorkerSettings {
             failure_recheck: secs(r.failure_recheck_secs.max(1)),
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
             unmanaged: config.raw.unmanaged.policy,
+            archive_unused_after_days: config
+                .raw
+                .hygiene
+                .archive_unused_workspaces
+                .then_some(config.raw.hygiene.unused_workspace_days),
         }
     }
 }

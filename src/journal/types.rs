@@ -198,6 +198,7 @@ text_enum! {
         RemoveWorkspaceMember => "remove_workspace_member",
         DeactivateApiKey => "deactivate_api_key",
         RemoveUser => "remove_user",
+        ArchiveWorkspace => "archive_workspace",
         WaitForAcceptance => "wait_for_acceptance",
         NeedsManualAction => "needs_manual_action",
     }
@@ -209,6 +210,7 @@ impl ActionKind {
         Self::RemoveUser,
         Self::DeactivateApiKey,
         Self::RemoveWorkspaceMember,
+        Self::ArchiveWorkspace,
     ];
 
     pub fn is_destructive(self) -> bool {

@@ -11,7 +11,7 @@
 //! removal cap would hold, which account is linked — are the pure planner's
 //! (`plan_person`), never the loader's or the worker's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -65,9 +65,25 @@ pub struct Inputs {
     pub cap: CapState,
     /// The person's actions that may still run (holds and releases among them).
     pub unfinished: Vec<ActionRow>,
+    /// For a workspace stand-in (`[hygiene] archive_unused_workspaces`): the workspace as
+    /// the mirror has it now.
+    pub workspace: Option<WorkspaceUse>,
     /// Parts of the Admin API this organization does not offer (the last full read found
     /// them missing, admin-api.md §9): feature (`users`, `invites`, ...) -> why.
     pub unsupported: BTreeMap<String, String>,
+}
+
+/// Whether a workspace is in use, as the last full read found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceUse {
+    pub id: String,
+    /// `None`: the mirror does not have it (archived elsewhere, or never read).
+    pub name: Option<String>,
+    pub archived: bool,
+    pub members: usize,
+    pub active_keys: usize,
+    /// A rule grants access to it: meant to be used, whatever it holds today.
+    pub named_by_rules: bool,
 }
 
 /// The journal's and the mirror's facts for some people.
@@ -94,6 +110,10 @@ pub struct Facts {
     unfinished: HashMap<Uuid, Vec<ActionRow>>,
     /// `org_limits`: what this organization's platform or plan does not offer.
     unsupported: BTreeMap<String, String>,
+    /// Every workspace read, archived ones included, by id.
+    workspace_rows: HashMap<String, Workspace>,
+    /// Per workspace id: the user ids of its members and the ids of its active keys.
+    workspace_use: HashMap<String, (HashSet<String>, HashSet<String>)>,
 }
 
 fn all_addresses(person: &PersonRow) -> Vec<String> {
@@ -140,6 +160,12 @@ impl Facts {
             }
             facts.add_linked(tx.people_linked_to(&user_ids).await?);
             facts.add_mirror(&tx.mirror_all(ObjectKind::Workspace, None, 10_000).await?);
+            if person.source == super::WORKSPACE_STAND_IN {
+                // Whether the workspace is used: every membership and key, not just this
+                // "person's".
+                facts.add_all(tx, ObjectKind::WorkspaceMember).await?;
+                facts.add_all(tx, ObjectKind::ApiKey).await?;
+            }
             facts.add_limits(tx).await?;
         }
         facts
@@ -149,6 +175,19 @@ impl Facts {
             .unfinished
             .insert(person.id, tx.unfinished_actions(person.id).await?);
         Ok(facts)
+    }
+
+    /// Every mirror entry of `kind`, page by page.
+    async fn add_all(&mut self, tx: &mut Tx, kind: ObjectKind) -> Result<(), LoadError> {
+        let mut after: Option<String> = None;
+        loop {
+            let rows = tx.mirror_all(kind, after.as_deref(), 5_000).await?;
+            let Some(last) = rows.last().map(|r| r.id.clone()) else {
+                return Ok(());
+            };
+            self.add_mirror(&rows);
+            after = Some(last);
+        }
     }
 
     async fn add_limits(&mut self, tx: &mut Tx) -> Result<(), LoadError> {
@@ -192,15 +231,7 @@ impl Facts {
                 ObjectKind::WorkspaceMember,
                 ObjectKind::ApiKey,
             ] {
-                let mut after: Option<String> = None;
-                loop {
-                    let rows = tx.mirror_all(kind, after.as_deref(), 5_000).await?;
-                    let Some(last) = rows.last().map(|r| r.id.clone()) else {
-                        break;
-                    };
-                    facts.add_mirror(&rows);
-                    after = Some(last);
-                }
+                facts.add_all(tx, kind).await?;
             }
             facts.add_limits(tx).await?;
         }
@@ -274,6 +305,11 @@ impl Facts {
                 }
                 "workspace_member" => {
                     if let Some(m) = decode::<WorkspaceMember>(row) {
+                        self.workspace_use
+                            .entry(m.workspace_id.clone())
+                            .or_default()
+                            .0
+                            .insert(m.user_id.clone());
                         let list = self.memberships.entry(m.user_id.clone()).or_default();
                         if !list.iter().any(|x| x.workspace_id == m.workspace_id) {
                             list.push(m);
@@ -281,7 +317,18 @@ impl Facts {
                     }
                 }
                 "api_key" => {
-                    if let (Some(k), Some(user)) = (decode::<ApiKey>(row), row.user_id.clone()) {
+                    let key = decode::<ApiKey>(row);
+                    if let Some(k) = &key
+                        && k.status == ApiKeyStatus::Active
+                        && let Some(ws) = k.workspace()
+                    {
+                        self.workspace_use
+                            .entry(ws.to_owned())
+                            .or_default()
+                            .1
+                            .insert(k.id.clone());
+                    }
+                    if let (Some(k), Some(user)) = (key, row.user_id.clone()) {
                         let list = self.keys.entry(user).or_default();
                         if !list.iter().any(|x| x.id == k.id) {
                             list.push(k);
@@ -289,10 +336,11 @@ impl Facts {
                     }
                 }
                 "workspace" => {
-                    if let Some(w) = decode::<Workspace>(row)
-                        && !w.is_archived()
-                    {
-                        self.workspaces.insert(w.name, w.id);
+                    if let Some(w) = decode::<Workspace>(row) {
+                        if !w.is_archived() {
+                            self.workspaces.insert(w.name.clone(), w.id.clone());
+                        }
+                        self.workspace_rows.insert(w.id.clone(), w);
                     }
                 }
                 _ => {}
@@ -451,7 +499,29 @@ pub fn inputs(person: &PersonRow, facts: &Facts, rules: &RuleSet) -> Inputs {
         desired,
         observed,
         account_owner,
+        workspace: (person.source == super::WORKSPACE_STAND_IN)
+            .then(|| facts.workspace_use(&person.source_person_id, &managed)),
         managed,
         unsupported: facts.unsupported.clone(),
+    }
+}
+
+impl Facts {
+    fn workspace_use(&self, id: &str, managed: &BTreeMap<String, Option<String>>) -> WorkspaceUse {
+        let row = self.workspace_rows.get(id);
+        let (members, keys) = self
+            .workspace_use
+            .get(id)
+            .map(|(m, k)| (m.len(), k.len()))
+            .unwrap_or_default();
+        WorkspaceUse {
+            id: id.to_owned(),
+            name: row.map(|w| w.name.clone()),
+            archived: row.is_some_and(Workspace::is_archived),
+            members,
+            active_keys: keys,
+            named_by_rules: managed.values().flatten().any(|m| m == id)
+                || row.is_some_and(|w| managed.contains_key(&w.name)),
+        }
     }
 }

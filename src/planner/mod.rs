@@ -15,12 +15,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use desired::{desired_access, person_facts};
-pub use inputs::{Facts, Inputs, LoadError, inputs};
+pub use inputs::{Facts, Inputs, LoadError, WorkspaceUse, inputs};
 pub use observe::Observed;
 
 use crate::admin_api::{ApiKey, Invite, OrgRole, User, WorkspaceRole};
 use crate::config::ApiKeyPolicy;
 use crate::journal::{ActionKind, ActionStatus, PersonStatus, fold_email};
+
+/// People of this source stand for a workspace `[hygiene] archive_unused_workspaces` is
+/// archiving (source id = workspace id): the one planner, the removal cap, holds, releases
+/// and the journal then treat the archive like any other destructive action.
+pub const WORKSPACE_STAND_IN: &str = "workspace";
 
 /// Offboarding and safety policy from config.
 #[derive(Debug, Clone)]
@@ -102,6 +107,20 @@ pub fn plan_person(inputs: &Inputs, policy: &Policy) -> Plan {
         remove_user: policy.remove_user,
         protected,
     };
+    if let Some(ws) = inputs.workspace.as_ref() {
+        let mut steps = archive_steps(ws, person.status);
+        if !inputs.unsupported.is_empty() {
+            steps = without_unsupported(steps, &inputs.unsupported);
+        }
+        mark_holds(&mut steps, inputs);
+        return Plan {
+            desired: Desired::default(),
+            context,
+            observed: observed.clone(),
+            steps,
+            link: None,
+        };
+    }
     let mut steps = plan(
         person.email.as_deref(),
         person.status,
@@ -159,6 +178,28 @@ pub fn plan_person(inputs: &Inputs, policy: &Policy) -> Plan {
         observed: observed.clone(),
         steps,
         link,
+    }
+}
+
+/// A workspace stand-in's plan: archive it while it is still unused and no rule names it.
+/// Anything else (it gained a member or a key, a rule now grants it, it is gone) plans
+/// nothing: the decision is remade from the next full read.
+fn archive_steps(ws: &WorkspaceUse, status: PersonStatus) -> Vec<Planned> {
+    let unused = ws.members == 0 && ws.active_keys == 0;
+    match &ws.name {
+        Some(name)
+            if status == PersonStatus::Departed && !ws.archived && unused && !ws.named_by_rules =>
+        {
+            vec![planned(
+                Step::ArchiveWorkspace {
+                    workspace_id: ws.id.clone(),
+                    workspace: name.clone(),
+                },
+                Some("hygiene.archive_unused_workspaces"),
+                "no members and no active API keys, and no rule grants it",
+            )]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -295,6 +336,11 @@ pub enum Step {
         user_id: String,
         email: String,
     },
+    /// `[hygiene] archive_unused_workspaces`: a workspace nobody uses (irreversible).
+    ArchiveWorkspace {
+        workspace_id: String,
+        workspace: String,
+    },
     /// Journaled only: memberships that wait for the invite to be accepted.
     WaitForAcceptance {
         email: String,
@@ -318,6 +364,7 @@ impl Step {
             Self::RemoveWorkspaceMember { .. } => ActionKind::RemoveWorkspaceMember,
             Self::DeactivateApiKey { .. } => ActionKind::DeactivateApiKey,
             Self::RemoveUser { .. } => ActionKind::RemoveUser,
+            Self::ArchiveWorkspace { .. } => ActionKind::ArchiveWorkspace,
             Self::WaitForAcceptance { .. } => ActionKind::WaitForAcceptance,
             Self::ManualAction { .. } => ActionKind::NeedsManualAction,
         }
@@ -358,6 +405,7 @@ impl Step {
             | Self::UpdateWorkspaceMember { .. }
             | Self::RemoveWorkspaceMember { .. } => "workspace_members",
             Self::DeactivateApiKey { .. } => "api_keys",
+            Self::ArchiveWorkspace { .. } => "workspaces",
             Self::ManualAction { .. } => return None,
         })
     }
@@ -388,6 +436,10 @@ impl Step {
                 status,
             } => format!("set API key {name} ({key_id}) {status}"),
             Self::RemoveUser { user_id, email } => format!("remove member {user_id} ({email})"),
+            Self::ArchiveWorkspace {
+                workspace_id,
+                workspace,
+            } => format!("archive the unused workspace {workspace} ({workspace_id})"),
             Self::WaitForAcceptance { workspaces, .. } => {
                 format!(
                     "wait for invite acceptance before adding to {}",

@@ -210,6 +210,8 @@ fn apply(observed: &Observed, steps: &[Planned]) -> Observed {
                 o.memberships.remove(workspace_id);
             }
             Step::DeactivateApiKey { key_id, .. } => o.api_keys.retain(|k| &k.id != key_id),
+            // Only workspace stand-ins plan it, never a person's plan.
+            Step::ArchiveWorkspace { .. } => panic!("a person's plan archived a workspace"),
             Step::RemoveUser { .. } => {
                 o.member = None;
                 o.memberships.clear();

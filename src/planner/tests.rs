@@ -247,6 +247,10 @@ fn every_step_kind_is_a_known_action_kind() {
             user_id: s(),
             email: s(),
         },
+        Step::ArchiveWorkspace {
+            workspace_id: s(),
+            workspace: s(),
+        },
         Step::WaitForAcceptance {
             email: s(),
             workspaces: vec![],

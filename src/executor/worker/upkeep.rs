@@ -102,6 +102,7 @@ impl Worker {
         };
         // Members nobody manages, per `[unmanaged] policy`, before everyone is compared.
         crate::adoption::unmanaged::apply_policy(self).await;
+        crate::adoption::archive::apply_policy(self).await;
         let drift = self.drift_check().await?;
         Ok(Some(SyncReport { read, drift }))
     }

@@ -724,3 +724,108 @@ pub async fn an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing
     let notes = access["notes"].to_string();
     assert!(notes.contains("cannot manage invites"), "{notes}");
 }
+
+/// `[hygiene] archive_unused_workspaces`: only workspaces with no members, no active keys and
+/// no rule, older than `unused_workspace_days`, are archived — each through the removal cap,
+/// the one beyond it held until an operator releases it.
+pub async fn unused_workspaces_are_archived_through_the_cap_when_the_config_says_so(db: TestDb) {
+    let config = format!(
+        "{RULES}\n[hygiene]\narchive_unused_workspaces = true\nunused_workspace_days = 1\n\n[safety]\nmax_removals_per_hour = 1\n"
+    );
+    let seed: Seed = serde_json::from_value(json!({
+        "admin_keys": [ADMIN_KEY],
+        "users": [
+            { "email": "root@acme.test", "name": "Root", "role": "admin" },
+            { "email": "dev@acme.test", "name": "Dev", "role": "developer" }
+        ],
+        "workspaces": [
+            { "name": "Engineering" }, { "name": "Sandbox" }, { "name": "Sales" },
+            { "name": "Research" },
+            { "name": "Old Data", "members": [ { "email": "dev@acme.test", "workspace_role": "workspace_user" } ] },
+            { "name": "Legacy" }, { "name": "Scratch" }
+        ],
+        "api_keys": [ { "name": "ci", "workspace": "Research", "created_by": "dev@acme.test", "status": "active" } ]
+    }))
+    .unwrap();
+    let h = Harness::start_with(db, &config, seed).await;
+    let archived = |h: &Harness| -> Vec<String> {
+        let mut names: Vec<String> = h.state()["workspaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|w| !w["archived_at"].is_null())
+            .filter_map(|w| w["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+
+    h.settle().await;
+    assert_eq!(
+        h.calls("workspaces.archive"),
+        0,
+        "younger than a day: never unused yet"
+    );
+
+    h.advance(2 * 86_400);
+    h.settle().await;
+    let first = archived(&h);
+    assert_eq!(
+        first.len(),
+        1,
+        "the cap admits one archive an hour: {first:?}"
+    );
+    assert!(first[0] == "Legacy" || first[0] == "Scratch", "{first:?}");
+    let conn_actions = {
+        let filter = keycard::journal::JournalFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        h.journal
+            .conn()
+            .await
+            .unwrap()
+            .list_actions(&filter)
+            .await
+            .unwrap()
+            .data
+    };
+    let archives: Vec<_> = conn_actions
+        .iter()
+        .filter(|a| a.kind.as_str() == "archive_workspace")
+        .collect();
+    assert_eq!(archives.len(), 2, "{archives:?}");
+    let held: Vec<_> = archives
+        .iter()
+        .filter(|a| a.status == ActionStatus::Held)
+        .collect();
+    assert_eq!(held.len(), 1, "{archives:?}");
+    let report = report(&h, "workspaces").await;
+    assert!(report.to_string().contains("being archived"), "{report}");
+
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/actions/{}/release", h.base, held[0].id))
+        .bearer_auth(OPS_TOKEN)
+        .json(&json!({ "reason": "both are leftovers of the 2025 pilot" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    h.settle().await;
+    assert_eq!(
+        archived(&h),
+        vec!["Legacy".to_owned(), "Scratch".to_owned()]
+    );
+    assert_eq!(h.calls("workspaces.archive"), 2, "each archived once");
+
+    // Nothing else, ever: rule-named, used by a member or by a key.
+    h.advance(3 * 86_400);
+    h.settle().await;
+    assert_eq!(h.calls("workspaces.archive"), 2);
+}

@@ -20,6 +20,7 @@ use adoption::{
     observe_mode_writes_nothing, people_are_listed_with_filters_and_cursors,
     plan_all_matches_what_serve_then_does, reports_read_a_seeded_organization,
     unmanaged_members_are_reported_and_removed_within_the_cap,
+    unused_workspaces_are_archived_through_the_cap_when_the_config_says_so,
 };
 use alerts::{
     a_held_removal_alerts_every_target_once,
@@ -1226,6 +1227,7 @@ on_both_backends!(
     reports_read_a_seeded_organization,
     an_organization_without_workspaces_is_read_and_reported,
     an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing,
+    unused_workspaces_are_archived_through_the_cap_when_the_config_says_so,
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,
