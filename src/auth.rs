@@ -27,7 +27,9 @@ use crate::config::ConfigError;
 use crate::settings::resolve_secret;
 
 /// What an operator may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads the journal, people, actions and the operator log.
@@ -71,7 +73,7 @@ pub struct AuthProxyConfig {
 }
 
 /// How an operator signed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Via {
     Token,
@@ -115,6 +117,9 @@ impl Identity {
 pub enum AuthError {
     #[error("the ops API is disabled: configure [[server.operators]] or server.ops_token_env")]
     Disabled,
+    /// No credentials at all (RFC 6750 §3.1: the challenge then carries no error code).
+    #[error("a bearer token is required")]
+    MissingToken,
     #[error("a valid bearer token is required")]
     InvalidToken,
     #[error("{0} is not an operator of this Keycard")]
@@ -319,7 +324,7 @@ impl Operators {
                 (None, None) => Err(AuthError::UnknownIdentity(who.to_owned())),
             };
         }
-        Err(AuthError::InvalidToken)
+        Err(AuthError::MissingToken)
     }
 }
 
@@ -443,7 +448,7 @@ mod tests {
         );
         assert_eq!(
             ops.authenticate(&HeaderMap::new(), None),
-            Err(AuthError::InvalidToken)
+            Err(AuthError::MissingToken)
         );
     }
 
@@ -511,9 +516,9 @@ mod tests {
         let stranger: IpAddr = "192.168.1.9".parse().unwrap();
         assert_eq!(
             ops.authenticate(&h, Some(stranger)),
-            Err(AuthError::InvalidToken)
+            Err(AuthError::MissingToken)
         );
-        assert_eq!(ops.authenticate(&h, None), Err(AuthError::InvalidToken));
+        assert_eq!(ops.authenticate(&h, None), Err(AuthError::MissingToken));
         h.insert(
             "x-forwarded-email",
             HeaderValue::from_static("eve@acme.test"),

@@ -27,7 +27,7 @@ use crate::clock::SharedClock;
 use crate::notify::{Notice, Notifier};
 
 /// Where the credential stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CredentialState {
     /// No answer from the API yet.

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::AdoptionError;
 use super::snapshot::Snapshot;
-use crate::ingest::{DedupeKey, NativeEvent};
+use super::stand_in::{self, Departure};
 use crate::journal::{Journal, PersonStatus};
 use crate::planner::WORKSPACE_STAND_IN;
 
@@ -42,7 +42,7 @@ pub async fn queue_archives(
     let Some(old_enough) = now.checked_sub_signed(Duration::days(i64::from(after_days))) else {
         return Ok(0);
     };
-    let mut events = Vec::new();
+    let mut departures = Vec::new();
     for usage in snapshot.workspace_usage() {
         let w = usage.workspace;
         if !usage.unused()
@@ -52,43 +52,27 @@ pub async fn queue_archives(
         {
             continue;
         }
-        let body = json!({
-            "type": "person.departed",
-            "occurred_at": now.to_rfc3339(),
-            "person": { "id": w.id, "name": w.name },
-            "reason": format!(
-                "workspace {} has no members and no active API keys, no rule grants it, and it is older than {after_days} days ([hygiene] archive_unused_workspaces)",
-                w.name
-            ),
+        departures.push(Departure {
+            delivery_id: format!("archive-{}", w.id),
+            body: json!({
+                "type": "person.departed",
+                "occurred_at": now.to_rfc3339(),
+                "person": { "id": w.id, "name": w.name },
+                "reason": format!(
+                    "workspace {} has no members and no active API keys, no rule grants it, and it is older than {after_days} days ([hygiene] archive_unused_workspaces)",
+                    w.name
+                ),
+            }),
         });
-        let bytes = body.to_string().into_bytes();
-        match NativeEvent::parse(&bytes) {
-            Ok(event) => events.push(event.into_lifecycle(
-                DedupeKey {
-                    source: WORKSPACE_STAND_IN.to_owned(),
-                    delivery_id: format!("archive-{}", w.id),
-                },
-                now,
-                &bytes,
-            )),
-            Err(e) => {
-                tracing::warn!(workspace = %w.id, error = %e, "an unused workspace cannot be taken on");
-            }
-        }
     }
-    if events.is_empty() {
-        return Ok(0);
+    let count = stand_in::record(journal, WORKSPACE_STAND_IN, departures, now).await?;
+    if count > 0 {
+        tracing::warn!(
+            count,
+            "unused workspaces are being archived ([hygiene] archive_unused_workspaces)"
+        );
     }
-    let mut tx = journal.begin().await?;
-    let batch: Vec<_> = events.iter().map(|e| (e, None)).collect();
-    tx.record_events(&batch).await?;
-    while !tx.apply_pending_events(now, 500).await?.is_empty() {}
-    tx.commit().await?;
-    tracing::warn!(
-        count = events.len(),
-        "unused workspaces are being archived ([hygiene] archive_unused_workspaces)"
-    );
-    Ok(events.len())
+    Ok(count)
 }
 
 /// After each full read of the organization (`Worker::sweep`). A failure is logged and

@@ -1,39 +1,58 @@
 //! The adoption routes of the ops API (`/api/v1`, behind the ops token): people listed
 //! with filters and cursor paging.
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::http::ops::query_problem;
 use crate::http::{AppState, Problem};
-use crate::journal::PeopleFilter;
+use crate::journal::{Page, PeopleFilter, PersonRow, PersonStatus};
 
-/// Registered under `/api/v1` by `crate::http::router`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/people", get(people))
-        .route("/reports/{name}", get(report))
+/// Registered under `/api/v1` by `crate::http::router` (paths and their handlers).
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![("/people", get(people)), ("/reports/{name}", get(report))]
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The filters of the people list (all optional, combined with AND).
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeopleParams {
+    /// The person's status.
+    #[param(value_type = Option<PersonStatus>)]
     status: Option<String>,
+    /// A configured source's name.
     source: Option<String>,
+    /// An email address (compared case-insensitively).
     email: Option<String>,
+    /// Only people linked (`true`) or not linked (`false`) to an Admin API user.
     linked: Option<bool>,
+    /// Text found in the email address, name or source id.
     q: Option<String>,
+    /// `next_cursor` of the previous page, unchanged.
     cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000, default = 50)]
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/people?status=&source=&email=&linked=&q=&limit=&cursor=`: people, oldest
 /// first, `next_cursor` while there are more.
-async fn people(
+#[utoipa::path(
+    get,
+    path = "/api/v1/people",
+    tag = "people",
+    params(PeopleParams),
+    responses(
+        (status = 200, description = "A page of people, oldest first", body = Page<PersonRow>),
+        (status = 400, description = "A filter, cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn people(
     State(app): State<AppState>,
     params: Result<Query<PeopleParams>, QueryRejection>,
 ) -> Result<Response, Problem> {
@@ -51,17 +70,60 @@ async fn people(
     Ok(axum::Json(page).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<ReportFormat>)]
     format: Option<String>,
+}
+
+/// The reports (`reports::NAMES`; a test keeps the two lists the same).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted values of `name`
+pub enum ReportName {
+    Access,
+    Drift,
+    Unmanaged,
+    Invites,
+    Workspaces,
+    Keys,
+}
+
+/// The formats a report is served in.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted values of `format`
+pub enum ReportFormat {
+    Json,
+    Csv,
 }
 
 /// `GET /api/v1/reports/{name}?format=json|csv`: a best-practice report, with when the
 /// organization mirror it read was refreshed (in the body, and in
 /// `x-keycard-mirror-refreshed-at`).
-async fn report(
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/{name}",
+    tag = "reports",
+    params(
+        ("name" = ReportName, Path, description = "The report"),
+        ReportParams,
+    ),
+    responses(
+        (status = 200, description = "The report",
+            headers(("x-keycard-mirror-refreshed-at" = String, description = "When the organization mirror the report read was refreshed (RFC 3339), or `never`")),
+            content(
+                (super::reports::Report = "application/json"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "`format` is not json or csv", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such report", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn report(
     State(app): State<AppState>,
     Path(name): Path<String>,
     params: Result<Query<ReportParams>, QueryRejection>,

@@ -17,6 +17,7 @@ pub mod preview;
 pub mod progress;
 pub mod reports;
 pub mod snapshot;
+mod stand_in;
 pub mod unmanaged;
 
 pub use config::{HygieneConfig, Mode, UnmanagedConfig, UnmanagedPolicy};

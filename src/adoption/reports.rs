@@ -33,7 +33,7 @@ pub struct ReportContext {
 }
 
 /// A report: rows with named columns, and when the mirror they came from was read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub report: &'static str,
     pub generated_at: DateTime<Utc>,
@@ -41,6 +41,8 @@ pub struct Report {
     pub mirror_refreshed_at: Option<DateTime<Utc>>,
     pub notes: Vec<String>,
     pub columns: Vec<&'static str>,
+    /// One object per row, keyed by `columns`.
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Map<String, Value>>,
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AdoptionError;
 use super::snapshot::{Snapshot, UNMANAGED_SOURCE, person_of};
-use crate::ingest::{DedupeKey, NativeEvent};
+use super::stand_in::{self, Departure};
 use crate::journal::{Journal, fold_email};
 use crate::planner::Policy;
 
@@ -88,45 +88,27 @@ pub async fn queue_removals(
     now: DateTime<Utc>,
 ) -> Result<usize, AdoptionError> {
     let snapshot = Snapshot::load(journal).await?;
-    let mut events = Vec::new();
-    for u in find(&snapshot, policy, now)
+    let departures = find(&snapshot, policy, now)
         .into_iter()
         .filter(|u| u.never_removed.is_none() && !u.removal_queued)
-    {
-        let body = json!({
-            "type": "person.departed",
-            "occurred_at": now.to_rfc3339(),
-            "person": { "id": u.id, "email": u.email },
-            "reason": format!("{} no person record names ([unmanaged] policy = \"remove\")", u.kind),
-        });
-        let bytes = body.to_string().into_bytes();
-        match NativeEvent::parse(&bytes) {
-            Ok(event) => events.push(event.into_lifecycle(
-                DedupeKey {
-                    source: UNMANAGED_SOURCE.to_owned(),
-                    delivery_id: format!("unmanaged-{}", u.id),
-                },
-                now,
-                &bytes,
-            )),
-            Err(e) => {
-                tracing::warn!(id = %u.id, error = %e, "an unmanaged member cannot be taken on");
-            }
-        }
+        .map(|u| Departure {
+            delivery_id: format!("unmanaged-{}", u.id),
+            body: json!({
+                "type": "person.departed",
+                "occurred_at": now.to_rfc3339(),
+                "person": { "id": u.id, "email": u.email },
+                "reason": format!("{} no person record names ([unmanaged] policy = \"remove\")", u.kind),
+            }),
+        })
+        .collect();
+    let count = stand_in::record(journal, UNMANAGED_SOURCE, departures, now).await?;
+    if count > 0 {
+        tracing::warn!(
+            count,
+            "members and invites no person names are being removed ([unmanaged] policy = \"remove\")"
+        );
     }
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let mut tx = journal.begin().await?;
-    let batch: Vec<_> = events.iter().map(|e| (e, None)).collect();
-    tx.record_events(&batch).await?;
-    while !tx.apply_pending_events(now, 500).await?.is_empty() {}
-    tx.commit().await?;
-    tracing::warn!(
-        count = events.len(),
-        "members and invites no person names are being removed ([unmanaged] policy = \"remove\")"
-    );
-    Ok(events.len())
+    Ok(count)
 }
 
 /// After each full read of the organization (`Worker::sweep`): under `remove`, takes on

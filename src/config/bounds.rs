@@ -151,6 +151,22 @@ pub const TOP_LEVEL: &[Bound] = &[
         "seconds",
         "a mirror entry older than a day must be read again before a destructive write",
     ),
+    bound(
+        "retention.raw_body_days",
+        1,
+        36_500,
+        Some(0),
+        "days",
+        "a body younger than a day may still be needed to answer a sender's question about a delivery; past 100 years there is no retention at all",
+    ),
+    bound(
+        "retention.redact_departed_after_days",
+        1,
+        36_500,
+        Some(0),
+        "days",
+        "redacting on the day of departure would lose what a rehire or a late correction needs; past 100 years there is no retention at all",
+    ),
 ];
 
 /// Every bound, the top-level ones and those of `[[sources]]`.
@@ -181,6 +197,8 @@ fn value(raw: &RawConfig, key: &str) -> Option<u64> {
         "reconciler.failure_recheck_secs" => r.failure_recheck_secs,
         "reconciler.drift_check_secs" => r.drift_check_secs,
         "reconciler.verify_after_secs" => r.verify_after_secs,
+        "retention.raw_body_days" => raw.retention.raw_body_days,
+        "retention.redact_departed_after_days" => raw.retention.redact_departed_after_days,
         _ => return None,
     })
 }

@@ -78,6 +78,7 @@ pub const SECTIONS: &[&str] = &[
     "mode",
     "unmanaged",
     "hygiene",
+    "retention",
 ];
 
 /// Lists of tables, which the rule sets whole (an entry has no stable name to address).

@@ -46,6 +46,8 @@ pub struct RawConfig {
     pub mode: crate::adoption::Mode,
     pub unmanaged: crate::adoption::UnmanagedConfig,
     pub hygiene: crate::adoption::HygieneConfig,
+    /// `[retention]`: how long raw bodies and departed people's personal data are kept.
+    pub retention: crate::executor::RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

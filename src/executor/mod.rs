@@ -15,4 +15,7 @@ mod act;
 mod worker;
 
 pub use act::perform;
-pub use worker::{BeforeCall, Everyone, SyncError, SyncReport, Worker, WorkerSettings};
+pub use worker::{
+    BeforeCall, Everyone, RetentionConfig, RetentionReport, SyncError, SyncReport, Worker,
+    WorkerSettings,
+};

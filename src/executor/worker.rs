@@ -19,11 +19,13 @@ use crate::journal::{
 use crate::mirror;
 
 mod action;
+mod retention;
 mod upkeep;
 use super::act::{gone_effects, perform, request_of, target_of};
 use crate::mirror::MirrorError;
 use crate::planner::{Facts, LoadError, Plan, Planned, Policy, Step, inputs, plan_person};
 use crate::rules::RuleSet;
+pub use retention::{RetentionConfig, RetentionReport};
 pub use upkeep::{Everyone, SyncError, SyncReport};
 
 /// A hook run after an action is committed as `running` and before its Admin API call.
@@ -54,6 +56,8 @@ pub struct WorkerSettings {
     pub drift_check: Option<Duration>,
     /// `[unmanaged] policy`: whether members no person names are offboarded.
     pub unmanaged: crate::adoption::UnmanagedPolicy,
+    /// `[retention]`: raw bodies removed and departed people redacted after so many days.
+    pub retention: RetentionConfig,
     /// `[hygiene] archive_unused_workspaces`: after how many days an unused workspace is
     /// archived (`None`: never; only reported).
     pub archive_unused_after_days: Option<u32>,
@@ -83,6 +87,7 @@ impl WorkerSettings {
             failure_recheck: secs(r.failure_recheck_secs.max(1)),
             drift_check: (r.drift_check_secs > 0).then(|| secs(r.drift_check_secs)),
             unmanaged: config.raw.unmanaged.policy,
+            retention: config.raw.retention,
             archive_unused_after_days: config
                 .raw
                 .hygiene

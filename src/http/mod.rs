@@ -1,6 +1,7 @@
 //! Keycard's HTTP surface (docs/spec/keycard.md §3): webhooks, the ops journal API, health.
 
 pub mod limits;
+pub mod openapi;
 pub(crate) mod ops;
 pub mod problem;
 mod webhooks;
@@ -11,8 +12,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde_json::json;
+use axum::routing::{MethodRouter, get, post};
 
 pub use crate::state::AppState;
 pub use problem::Problem;
@@ -51,26 +51,47 @@ fn public_routes(state: &AppState) -> Router<AppState> {
         )
 }
 
+/// Every route of the ops API, under `/api/v1`, behind the operators' sign-in. The router
+/// is built from this list and the OpenAPI test checks the document against it, so a route
+/// added here without its `#[utoipa::path]` fails that test.
+fn ops_api() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut routes = vec![
+        ("/events", get(ops::events)),
+        ("/events/{id}", get(ops::event)),
+        ("/actions", get(ops::actions)),
+        ("/actions/release", post(writes::release_bulk)),
+        ("/actions/{id}/release", post(writes::release)),
+        ("/actions/{id}/resolve", post(writes::resolve)),
+        ("/people/{id}", get(ops::person)),
+        ("/people/{id}/link", post(writes::link)),
+        ("/sync", post(writes::sync)),
+        ("/operator-log", get(writes::operator_log)),
+        ("/me", get(writes::me)),
+    ];
+    routes.extend(crate::adoption::http::routes());
+    routes
+}
+
+/// The paths the ops API serves under `/api/v1` (for the OpenAPI test).
+pub fn ops_api_paths() -> Vec<&'static str> {
+    ops_api().into_iter().map(|(path, _)| path).collect()
+}
+
 fn ops_routes(state: &AppState) -> Router<AppState> {
-    let ops = Router::new()
-        .route("/events", get(ops::events))
-        .route("/events/{id}", get(ops::event))
-        .route("/actions", get(ops::actions))
-        .route("/actions/release", post(writes::release_bulk))
-        .route("/actions/{id}/release", post(writes::release))
-        .route("/actions/{id}/resolve", post(writes::resolve))
-        .route("/people/{id}", get(ops::person))
-        .route("/people/{id}/link", post(writes::link))
-        .route("/sync", post(writes::sync))
-        .route("/operator-log", get(writes::operator_log))
-        .route("/me", get(writes::me))
-        .merge(crate::adoption::http::routes())
+    let ops = ops_api()
+        .into_iter()
+        .fold(Router::new(), |router, (path, route)| {
+            router.route(path, route)
+        })
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::require_operator,
         ));
     Router::new()
+        // The description of the API holds no data: readable without signing in, so tools
+        // can fetch it before they are given a token.
+        .route(openapi::PATH, get(openapi::document))
         .nest("/api/v1", ops)
         .nest("/console", crate::console::router(state.clone()))
         .route("/metrics", get(metrics))
@@ -86,10 +107,7 @@ fn finish(routes: Router<AppState>, state: AppState) -> Router {
         read_timeout: state.http_limits.body_read_timeout(),
     };
     routes
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such route") })
@@ -123,8 +141,54 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-struct ReadyParams {
+/// Live: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The process is up", body = Health))
+)]
+pub(crate) async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: HealthStatus::Ok,
+    })
+}
+
+/// The answer of `/healthz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+}
+
+/// The answer of `/readyz` when the journal is ready.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    pub status: ReadyStatus,
+    /// Why degraded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// The Admin API credential's state (`null` where this process makes no Admin API
+    /// calls).
+    pub credential: Option<crate::credential::CredentialState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyStatus {
+    Ready,
+    Degraded,
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReadyParams {
     /// Answer 503 when degraded too (for monitors that read only the status code).
     #[serde(default)]
     strict: bool,
@@ -134,7 +198,22 @@ struct ReadyParams {
 /// Degraded: ready to take deliveries, but the Admin API rejects the credential, so nothing
 /// is carried out (`status: "degraded"` with the reason; still 200, so a load balancer keeps
 /// sending webhooks, unless `?strict=true`).
-async fn readyz(
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    security(()),
+    params(ReadyParams),
+    responses(
+        (status = 200, description = "Ready, or degraded (the credential is rejected) without `strict`", body = Ready),
+        (status = 503, description = "The journal cannot be reached or is not migrated (problem+json), or degraded with `strict=true`",
+            content(
+                (Problem = "application/problem+json"),
+                (Ready = "application/json"),
+            )),
+    )
+)]
+pub(crate) async fn readyz(
     State(app): State<AppState>,
     params: Result<axum::extract::Query<ReadyParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -148,23 +227,40 @@ async fn readyz(
     }
     let credential = app.credential.as_ref().map(|c| c.state());
     match &credential {
-        Some(state @ crate::credential::CredentialState::Rejected { status, reason, .. }) => {
+        Some(crate::credential::CredentialState::Rejected { status, reason, .. }) => {
             let why = format!(
                 "the Admin API rejects Keycard's credential (HTTP {status}: {reason}); nothing is carried out until it is fixed"
             );
-            let body = json!({ "status": "degraded", "reasons": [why], "credential": state });
             let code = if strict {
                 axum::http::StatusCode::SERVICE_UNAVAILABLE
             } else {
                 axum::http::StatusCode::OK
             };
+            let body = Ready {
+                status: ReadyStatus::Degraded,
+                reasons: vec![why],
+                credential,
+            };
             (code, axum::Json(body)).into_response()
         }
-        _ => axum::Json(json!({ "status": "ready", "credential": credential })).into_response(),
+        _ => axum::Json(Ready {
+            status: ReadyStatus::Ready,
+            reasons: Vec::new(),
+            credential,
+        })
+        .into_response(),
     }
 }
 
-async fn metrics(State(app): State<AppState>) -> Response {
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+pub(crate) async fn metrics(State(app): State<AppState>) -> Response {
     // From the journal, so every process reports the same numbers.
     let now = app.clock.now();
     let read = async {

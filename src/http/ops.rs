@@ -6,14 +6,15 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::problem::Problem;
 use crate::auth::AuthError;
-use crate::journal::JournalFilter;
+use crate::journal::{ActionRow, EventRow, JournalFilter, Page, PersonRow};
 
 /// Signs the request in as a named operator (`auth::Operators`: a bearer token, or a
 /// trusted sign-in proxy's identity header) and puts the [`Identity`] in its extensions.
@@ -32,6 +33,9 @@ pub(crate) async fn require_operator(
         Ok(who) => who,
         Err(e @ AuthError::Disabled) => {
             return Problem::unauthorized("ops_api_disabled", e.to_string()).into_response();
+        }
+        Err(e @ AuthError::MissingToken) => {
+            return Problem::unauthorized("missing_token", e.to_string()).into_response();
         }
         Err(e @ AuthError::InvalidToken) => {
             return Problem::unauthorized("invalid_token", e.to_string()).into_response();
@@ -55,17 +59,30 @@ pub(crate) async fn require_operator(
     next.run(request).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The filters of `/events` and `/actions` (all optional, combined with AND); an unknown
+/// parameter is refused (400 `invalid-query`) rather than silently ignored.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FilterParams {
+    /// A person: their journal id, their id in the source, or their email address.
     person: Option<String>,
+    /// An email address (compared case-insensitively).
     email: Option<String>,
+    /// An event status (`/events`) or an action status (`/actions`); another value is a 400.
     status: Option<String>,
+    /// A configured source's name.
     source: Option<String>,
+    /// An event kind (`/events`) or an action kind (`/actions`); another value is a 400.
     kind: Option<String>,
+    /// From this time on (RFC 3339, inclusive).
     since: Option<DateTime<Utc>>,
+    /// Before this time (RFC 3339, exclusive).
     until: Option<DateTime<Utc>>,
+    /// `next_cursor` of the previous page, unchanged.
     cursor: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000, default = 50)]
     limit: Option<i64>,
 }
 
@@ -100,6 +117,17 @@ pub(crate) fn query_problem(err: axum::extract::rejection::QueryRejection) -> Pr
     )
 }
 
+/// `GET /api/v1/events`: events, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "journal",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "A page of events, newest first", body = Page<EventRow>),
+        (status = 400, description = "A filter, cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn events(
     State(app): State<AppState>,
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
@@ -114,6 +142,24 @@ pub(crate) async fn events(
     Ok(axum::Json(page).into_response())
 }
 
+/// One event and the actions it led to.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EventDetail {
+    pub event: EventRow,
+    pub actions: Vec<ActionRow>,
+}
+
+/// `GET /api/v1/events/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    tag = "journal",
+    params(("id" = String, Path, description = "The event's id (a UUID)")),
+    responses(
+        (status = 200, description = "The event and its actions", body = EventDetail),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn event(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -122,9 +168,20 @@ pub(crate) async fn event(
     let mut conn = app.journal.conn().await?;
     let event = conn.event(id).await?;
     let actions = conn.actions_for_event(id).await?;
-    Ok(axum::Json(json!({ "event": event, "actions": actions })).into_response())
+    Ok(axum::Json(EventDetail { event, actions }).into_response())
 }
 
+/// `GET /api/v1/actions`: actions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/actions",
+    tag = "journal",
+    params(FilterParams),
+    responses(
+        (status = 200, description = "A page of actions, newest first", body = Page<ActionRow>),
+        (status = 400, description = "A filter, cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn actions(
     State(app): State<AppState>,
     params: Result<Query<FilterParams>, axum::extract::rejection::QueryRejection>,
@@ -139,6 +196,28 @@ pub(crate) async fn actions(
     Ok(axum::Json(page).into_response())
 }
 
+/// A person, the access they should have and why, and their timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PersonDetail {
+    pub person: PersonRow,
+    /// The access the rules give them, with the rule behind each grant (`null` before the
+    /// first plan).
+    pub desired: Option<Value>,
+    pub events: Vec<EventRow>,
+    pub actions: Vec<ActionRow>,
+}
+
+/// `GET /api/v1/people/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/people/{id}",
+    tag = "people",
+    params(("id" = String, Path, description = "The person's journal id, id in the source, or email address")),
+    responses(
+        (status = 200, description = "The person and their timeline", body = PersonDetail),
+        (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn person(
     State(app): State<AppState>,
     Path(key): Path<String>,
@@ -149,11 +228,11 @@ pub(crate) async fn person(
         .await?
         .ok_or_else(|| Problem::not_found(format!("no person {key}")))?;
     let (events, actions) = conn.person_timeline(&person).await?;
-    Ok(axum::Json(json!({
-        "person": person,
-        "desired": person.desired,
-        "events": events,
-        "actions": actions,
-    }))
+    Ok(axum::Json(PersonDetail {
+        desired: person.desired.clone(),
+        person,
+        events,
+        actions,
+    })
     .into_response())
 }

@@ -6,13 +6,19 @@ use serde::Serialize;
 
 /// An error answered as `application/problem+json`. Built once at the edge from the typed
 /// errors inside; `detail` never carries secrets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `https://keycard.dev/problems/<code>`: one URI per kind of problem, the same across
+    /// the webhooks, the ops API and health.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The same for every problem of one `type`.
     pub title: &'static str,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong this time, for a person.
     pub detail: String,
+    /// The last segment of `type` with underscores, for programs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
     /// The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1: every 401 has one).
@@ -55,6 +61,26 @@ impl Problem {
             StatusCode::BAD_REQUEST,
             "Malformed delivery",
             Some(code),
+            detail,
+        )
+    }
+
+    /// A request body of the ops API that is not what the operation takes.
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid request body",
+            Some("invalid_body"),
+            detail,
+        )
+    }
+
+    /// An operator write without its reason.
+    pub fn reason_required(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Reason required",
+            Some("reason_required"),
             detail,
         )
     }

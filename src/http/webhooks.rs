@@ -9,15 +9,76 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::AppState;
 use super::problem::Problem;
 use crate::ingest::Record;
-use crate::journal::JournalError;
+use crate::journal::{EventKind, JournalError};
 use crate::sources::{Adapter, Delivery, Outcome, Rejection};
 use crate::telemetry::escape;
 
+/// How one delivery was taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Delivered {
+    /// The journal event of a delivery that carried one record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Uuid>,
+    /// Whether that record had been received before (then nothing new is done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+    /// Every record of the delivery.
+    pub events: Vec<DeliveredEvent>,
+}
+
+/// One record of a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct DeliveredEvent {
+    pub event_id: Uuid,
+    pub duplicate: bool,
+    /// The event kind, or `ignored` for a notice Keycard does not act on.
+    #[schema(value_type = EventKind)]
+    pub kind: &'static str,
+    pub status: DeliveryOutcome,
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum DeliveryOutcome {
+    Accepted,
+    Duplicate,
+    Ignored,
+}
+
+/// `POST /webhooks/{source}`: a delivery from a configured source.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{source}",
+    tag = "webhooks",
+    security(()),
+    description = "A delivery from a configured source, in that sender's own format and signed with its own scheme (Keycard's native Standard Webhooks, BambooHR, HiBob, Gusto, Okta event hooks, generic HMAC: docs/spec/inbound-sources.md). The signature is checked on the raw bytes before anything is parsed; the answer is sent only after the delivery is committed to the journal.",
+    params(("source" = String, Path, description = "The source's name in the config")),
+    request_body(content = Object, content_type = "application/json", description = "The sender's payload"),
+    responses(
+        (status = 200, description = "Okta: accepted (same body as 202), or the answer to Okta's one-time verification", body = Object),
+        (status = 202, description = "Accepted and committed (or a duplicate of a delivery already committed)", body = Delivered),
+        (status = 400, description = "The payload is malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The signature or token does not verify",
+            body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Signature realm=\"keycard-webhooks\"`"))),
+        (status = 404, description = "No source of that name is configured", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body was not read in time", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A Standard Webhooks id reused for a different message", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body exceeds `server.max_body_bytes`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The source needs `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The journal cannot be reached, or the delivery could not be committed in time: retry",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds"))),
+    )
+)]
 pub(super) async fn receive(
     State(app): State<AppState>,
     Path(source): Path<String>,
@@ -47,6 +108,20 @@ pub(super) async fn receive(
     response
 }
 
+/// `GET /webhooks/{source}`: a sender's one-time verification handshake (Okta).
+#[utoipa::path(
+    get,
+    path = "/webhooks/{source}",
+    tag = "webhooks",
+    security(()),
+    params(("source" = String, Path, description = "The source's name in the config")),
+    responses(
+        (status = 200, description = "The handshake answer, in the sender's format", body = Object),
+        (status = 403, description = "The source's verification window is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No source of that name is configured", body = Problem, content_type = "application/problem+json"),
+        (status = 405, description = "This kind of source has no GET handshake (`Allow: POST`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn handshake(
     State(app): State<AppState>,
     Path(source): Path<String>,
@@ -264,16 +339,16 @@ async fn handle(
         let status = match record {
             _ if done.duplicate => {
                 app.metrics.duplicate();
-                "duplicate"
+                DeliveryOutcome::Duplicate
             }
             Record::Ignored(_) => {
                 app.metrics.ignored();
-                "ignored"
+                DeliveryOutcome::Ignored
             }
             Record::Event(_) => {
                 app.metrics.accepted();
                 wake = true;
-                "accepted"
+                DeliveryOutcome::Accepted
             }
         };
         tracing::info!(
@@ -284,24 +359,27 @@ async fn handle(
             source_event_type = record.as_event().and_then(|e| e.origin.as_ref()).map(|o| escape(&o.event_type)),
             "delivery accepted"
         );
-        listed.push(json!({
-            "event_id": done.event_id,
-            "duplicate": done.duplicate,
-            "kind": record.kind(),
-            "status": status,
-        }));
+        listed.push(DeliveredEvent {
+            event_id: done.event_id,
+            duplicate: done.duplicate,
+            kind: record.kind(),
+            status,
+        });
     }
     if wake {
         app.notify.notify_one();
     }
 
-    let mut answer = serde_json::Map::new();
     // A single record is answered as the native format always was.
-    if let [only] = recorded.as_slice() {
-        answer.insert("event_id".into(), json!(only.event_id));
-        answer.insert("duplicate".into(), json!(only.duplicate));
-    }
-    answer.insert("events".into(), Value::Array(listed));
+    let only = match recorded.as_slice() {
+        [only] => Some(only),
+        _ => None,
+    };
+    let answer = Delivered {
+        event_id: only.map(|r| r.event_id),
+        duplicate: only.map(|r| r.duplicate),
+        events: listed,
+    };
     let status = StatusCode::from_u16(adapter.success_status()).unwrap_or(StatusCode::ACCEPTED);
-    Ok((status, axum::Json(Value::Object(answer))).into_response())
+    Ok((status, axum::Json(answer)).into_response())
 }

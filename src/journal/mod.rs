@@ -40,6 +40,7 @@ mod overview;
 mod people;
 mod people_list;
 pub mod render;
+mod retention;
 mod scim;
 mod sqlite;
 mod types;
@@ -64,6 +65,7 @@ pub use operators::{
 pub use outbox::{DeliveryOutcome, DeliveryRow, NewNotification, NotificationRow};
 pub use overview::Overview;
 pub use people_list::PeopleFilter;
+pub use retention::{REDACTED_PAYLOAD, REMOVED_PAYLOAD};
 pub use sqlite::SqliteJournal;
 pub use types::*;
 pub use writer::EventWriter;

@@ -58,11 +58,14 @@ super::types::text_enum! {
         Resolve => "resolve",
         Link => "link",
         Sync => "sync",
+        /// Not an operator's: a run of the retention policy (`[retention]`), journaled here
+        /// so operators see it beside their own writes (operator `keycard`, via `schedule`).
+        Retention => "retention",
     }
 }
 
 /// One operator write, as recorded.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OperatorLogRow {
     pub seq: i64,
     pub id: Uuid,

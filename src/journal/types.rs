@@ -38,6 +38,23 @@ macro_rules! text_enum {
             }
         }
 
+        // By hand rather than derived: the derive does not see the serde renames made
+        // inside this macro, and would document the Rust variant names.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .enum_values(Some(Self::names()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.pad(self.as_str())
@@ -265,7 +282,7 @@ pub struct Recorded {
     pub duplicate: bool,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EventRow {
     pub id: Uuid,
     pub source: String,
@@ -292,20 +309,21 @@ pub struct EventRow {
 }
 
 /// One address a person had, from when, and the event that brought it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmailChange {
     pub email: String,
     pub since: DateTime<Utc>,
     pub event_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PersonRow {
     pub id: Uuid,
     pub source: String,
     pub source_person_id: String,
     pub email: Option<String>,
     /// Every address the person was given, oldest first (the current one included).
+    #[schema(value_type = Vec<EmailChange>)]
     pub email_history: Json<Vec<EmailChange>>,
     pub attributes: Value,
     pub status: PersonStatus,
@@ -358,7 +376,7 @@ impl JobRow {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ActionRow {
     pub id: Uuid,
     pub seq: i64,
@@ -445,9 +463,10 @@ pub struct JournalFilter {
 }
 
 /// A page of results with the cursor for the next one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
     pub next_cursor: Option<String>,
 }
 

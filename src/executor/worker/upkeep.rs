@@ -232,6 +232,10 @@ impl Worker {
                 // A full read or new members may have queued people.
                 self.jobs.notify_waiters();
             }
+            // The retention policy rides this loop: once a day across processes, if set.
+            if let Err(e) = self.retention_upkeep().await {
+                tracing::warn!(error = %e, "retention policy failed; retrying");
+            }
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep(self.settings.idle_poll.max(std::time::Duration::from_secs(1))) => {}

@@ -11,8 +11,10 @@ mod hardening;
 use crate::harness;
 mod ingest;
 mod metrics;
+mod openapi;
 mod operators;
 mod org;
+mod retention;
 
 use adoption::{
     an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing,
@@ -35,6 +37,7 @@ use guards::{
 use harness::*;
 use keycard::admin_sim::Fault;
 use metrics::metrics_pass_promtool_and_say_what_waits_now;
+use openapi::the_openapi_document_describes_every_route;
 use operators::{
     a_sign_in_proxy_names_the_operator,
     link_and_sync_are_journaled_and_sync_reads_the_organization,
@@ -46,6 +49,7 @@ use org::{
     an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
     the_mirror_reads_members_across_page_boundaries,
 };
+use retention::retention_removes_old_bodies_and_redacts_long_departed_people;
 use serde_json::json;
 
 async fn hire_invite_acceptance_then_memberships(db: TestDb) {
@@ -1265,4 +1269,6 @@ on_both_backends!(
     a_rejected_credential_stops_writes_until_a_probe_succeeds,
     metrics_pass_promtool_and_say_what_waits_now,
     journal_exports_are_fit_for_audit,
+    the_openapi_document_describes_every_route,
+    retention_removes_old_bodies_and_redacts_long_departed_people,
 );
