@@ -147,6 +147,8 @@ pub struct Application {
     grace: std::time::Duration,
     /// Scheduled full pulls of the senders' directories (src/pull).
     puller: crate::pull::Puller,
+    /// The Microsoft Graph subscriptions of `graph` sources, kept alive while serving.
+    graph: Option<Arc<crate::sources::graph_subscription::GraphUpkeep>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -198,6 +200,14 @@ impl Application {
             vec![credential.clone(), metrics.clone()],
         )?;
         let owner = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        let graph = crate::sources::graph_subscription::GraphUpkeep::from_config(
+            &config,
+            journal.clone(),
+            clock.clone(),
+            format!("{owner}-graph"),
+        )
+        .map_err(|e| StartError::Other(e.to_string()))?
+        .map(Arc::new);
         let settings = WorkerSettings::from_config(&config, owner);
         if settings.dry_run {
             let why = if config.admin_credential.is_none() {
@@ -321,6 +331,7 @@ impl Application {
             enricher,
             grace: std::time::Duration::from_secs(config.raw.server.shutdown_grace_secs),
             puller,
+            graph,
         })
     }
 
@@ -450,6 +461,10 @@ impl Application {
         tasks.push(tokio::spawn(async move {
             puller.run(stop, std::time::Duration::from_secs(30)).await
         }));
+        if let Some(graph) = self.graph.clone() {
+            let stop = stopped(&tx);
+            tasks.push(tokio::spawn(async move { graph.run(stop).await }));
+        }
         for n in 0..self.workers {
             // Each loop owns its leases under its own name, so a loop that stalled past its
             // lease cannot mistake a sibling's claim of the same person for its own.

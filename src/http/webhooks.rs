@@ -6,7 +6,7 @@
 //! journal (one transaction). Rejections are mapped to problem+json here, once.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -82,13 +82,14 @@ pub(super) enum DeliveryOutcome {
 pub(super) async fn receive(
     State(app): State<AppState>,
     Path(source): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     // Wall time, for the latency histogram only.
     let started = std::time::Instant::now();
     let deadline = app.sources.get(&source).and_then(Adapter::deadline);
-    let work = handle(&app, &source, &headers, body);
+    let work = handle(&app, &source, query.as_deref(), &headers, body);
     let result = match deadline {
         // Past the sender's patience a late 2xx is worth nothing: answer 503 in time so it
         // retries. Anything committed before the cut-off is deduplicated on that retry.
@@ -202,12 +203,35 @@ impl From<Rejection> for Problem {
 async fn handle(
     app: &AppState,
     source: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
     let Some(adapter) = app.sources.get(source) else {
         return Err(unknown_source(source));
     };
+    // Graph validates a notification URL with an unsigned text/plain POST carrying the
+    // token in the query; it is answered before the JSON and secret checks.
+    if let Some(answer) = adapter.validation(query) {
+        let text = answer?;
+        app.metrics.handshake();
+        // The token is the sender's text: its length is logged, never the token.
+        tracing::info!(
+            source = %escape(source),
+            kind = adapter.kind().as_str(),
+            token_len = text.len(),
+            "validation token answered"
+        );
+        return Ok((
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            text,
+        )
+            .into_response());
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -80,6 +80,33 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Takes the lease of a source pulled only on request (no `pull_interval_secs`): only
+    /// while a request newer than its last run waits.
+    pub async fn pull_claim_requested(
+        &mut self,
+        source: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> JournalResult<bool> {
+        let n = self
+            .execute(
+                sql(
+                    "UPDATE pull_state SET lease_owner = $2, lease_until = $3, last_started_at = $4
+                     WHERE source = $1
+                       AND (lease_until IS NULL OR lease_until < $4)
+                       AND requested_at IS NOT NULL
+                       AND (last_started_at IS NULL OR requested_at > last_started_at)",
+                )
+                .bind(source)
+                .bind(owner)
+                .bind(now + lease)
+                .bind(now),
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// Gives the lease back; `finished` records a completed run.
     pub async fn pull_release(
         &mut self,

@@ -216,31 +216,29 @@ impl Puller {
         }
     }
 
-    /// Whether any source is pulled on a schedule.
-    pub fn any_scheduled(&self) -> bool {
-        self.sources.iter().any(|s| s.api.pull_interval().is_some())
-    }
-
     /// Pulls every source whose pull is due (or was requested) and not taken by another
     /// process. A failed pull is journaled and retried at the next interval.
     pub async fn run_due(&self) -> Vec<Result<PullReport, PullError>> {
         let mut out = Vec::new();
         for source in &self.sources {
-            let Some(every) = source.api.pull_interval() else {
-                continue;
-            };
-            let every = Duration::from_std(every).unwrap_or(Duration::days(7));
+            let every = source
+                .api
+                .pull_interval()
+                .map(|every| Duration::from_std(every).unwrap_or(Duration::days(7)));
+            let now = self.clock.now();
             let claimed = match self.journal.conn().await {
-                Ok(mut c) => c
-                    .pull_claim(
-                        &source.name,
-                        &self.owner,
-                        self.clock.now(),
-                        self.lease,
-                        every,
-                    )
-                    .await
-                    .map_err(PullError::from),
+                // A source without a schedule is still pulled when asked (Graph's `missed`).
+                Ok(mut c) => match every {
+                    Some(every) => {
+                        c.pull_claim(&source.name, &self.owner, now, self.lease, every)
+                            .await
+                    }
+                    None => {
+                        c.pull_claim_requested(&source.name, &self.owner, now, self.lease)
+                            .await
+                    }
+                }
+                .map_err(PullError::from),
                 Err(e) => Err(e.into()),
             };
             match claimed {
@@ -522,7 +520,9 @@ impl Puller {
 
     /// The pull loop of `keycard serve`: looks every `poll` for a due pull until `stop`.
     pub async fn run(&self, stop: tokio_util::sync::CancellationToken, poll: StdDuration) {
-        if !self.any_scheduled() {
+        // A source with an API is pulled on its schedule, or when asked (`POST /api/v1/pull`,
+        // Graph's `missed`), so the loop runs while any has one.
+        if self.sources.is_empty() {
             return;
         }
         loop {

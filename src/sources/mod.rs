@@ -3,13 +3,14 @@
 //! Every delivery goes the same way (`http::webhooks`): the adapter of the source's kind
 //! (1) authenticates the raw bytes and headers against up to two active secrets in constant
 //! time, (2) answers the kind's handshake where it has one (Okta's `GET` challenge, Gusto's
-//! verification token), and (3) maps the payload to zero or more canonical
-//! [`LifecycleEvent`](crate::ingest::LifecycleEvent)s, each with its own dedupe key, or to
-//! notices journaled as `ignored`. The journal then commits them together and the worker
+//! verification token, Graph's `?validationToken=` POST), and (3) maps the payload to zero or
+//! more canonical [`LifecycleEvent`](crate::ingest::LifecycleEvent)s, each with its own
+//! dedupe key, or to notices journaled as `ignored`. The journal then commits them together and the worker
 //! treats them exactly like native events.
 //!
 //! Adapters read no clock and do no I/O besides Gusto's token file: `received_at` comes in
-//! with the [`Delivery`].
+//! with the [`Delivery`]. Graph's adapter hands lifecycle notifications to its subscription
+//! upkeep ([`graph_subscription`]) through an in-memory inbox.
 
 pub mod api;
 pub mod bamboohr;
@@ -17,6 +18,8 @@ pub mod config;
 pub mod dates;
 pub mod error;
 pub mod generic;
+pub mod graph;
+pub mod graph_subscription;
 pub mod gusto;
 pub mod gusto_token;
 pub mod hibob;
@@ -85,6 +88,12 @@ pub trait Kind: Sized {
     fn receive(&self, delivery: &Delivery<'_>) -> Result<Outcome, Rejection>;
     /// A GET: the kind's one-time verification handshake, if it has one.
     fn handshake(&self, _headers: &HeaderMap) -> Option<Result<Value, Rejection>> {
+        None
+    }
+    /// A POST answered from its query string alone, before any content check, secret or
+    /// body (Graph's `?validationToken=`, which is unsigned): the text to answer with, as
+    /// `200 text/plain`. `None`: an ordinary delivery.
+    fn validation(&self, _query: Option<&str>) -> Option<Result<String, Rejection>> {
         None
     }
     /// The status of a successful delivery, where the sender's contract names one.
@@ -216,6 +225,12 @@ macro_rules! source_kinds {
                 }
             }
 
+            fn dispatch_validation(&self, query: Option<&str>) -> Option<Result<String, Rejection>> {
+                match self {
+                    $(Self::$variant(a) => Kind::validation(a.as_ref(), query),)+
+                }
+            }
+
             /// The status of a successful delivery: 202, except where the sender's contract
             /// names others (Okta event hooks expect 200 or 204).
             pub fn success_status(&self) -> u16 {
@@ -255,6 +270,8 @@ source_kinds! {
     Okta => okta::Okta,
     Gusto => gusto::Gusto,
     GenericHmac => generic::GenericHmac,
+    /* Microsoft Graph change notifications on users */
+    Graph => graph::Graph,
 }
 
 impl SourceKind {
@@ -314,6 +331,12 @@ impl Adapter {
                 self.kind().as_str()
             )))
         })
+    }
+
+    /// A POST the kind answers from its query alone (Graph's validation token), before the
+    /// content type, body or secret are looked at.
+    pub fn validation(&self, query: Option<&str>) -> Option<Result<String, Rejection>> {
+        self.dispatch_validation(query)
     }
 
     /// Whether deliveries must be JSON (every kind today; BambooHR's form encoding is

@@ -10,6 +10,7 @@ mod common;
 mod config;
 mod e2e;
 mod generic;
+mod graph;
 mod gusto;
 mod hibob;
 mod okta;
