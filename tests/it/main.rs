@@ -13,6 +13,7 @@ mod admin_client_wire;
 mod config;
 mod console;
 mod first_run;
+mod fuzz_smoke;
 mod journal;
 mod pipeline;
 mod postgres_tls;
