@@ -568,3 +568,87 @@ async fn serve_keeps_the_subscription(pool: PgPool) {
     // It stops with the server (the journal is closed last).
     assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
 }
+
+/// Issue 16's Graph promise end to end: a user's `created` notice carries only an id; the
+/// read through Graph gives the address and department, and the user is invited; when the
+/// account is terminated in Entra, Graph's `updated` notice starts the offboarding.
+async fn a_graph_user_is_onboarded_then_offboarded_through_enrichment(s: Setup) {
+    assert_eq!(s.pass().await, [Step::Created]);
+    let enricher = keycard::enrich::Enricher::from_config(
+        &s.h.config,
+        s.h.journal.clone(),
+        s.h.clock.clone(),
+        "graph-enricher".into(),
+    )
+    .unwrap_or_else(|e| panic!("enricher: {e}"));
+    let enrich_and_settle = || async {
+        s.h.settle().await;
+        enricher
+            .run_until_idle()
+            .await
+            .unwrap_or_else(|e| panic!("enrich: {e}"));
+        s.h.settle().await;
+    };
+    let ada = "ada00000-0000-4000-8000-000000000002";
+    let sent = s
+        .sim()
+        .notify(NoticeRequest::new(ada, Action::Created))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent[0].status, Some(202), "{:?}", sent[0]);
+    enrich_and_settle().await;
+    let invites = s.h.invites("ada@acme.test");
+    assert_eq!(
+        invites.len(),
+        1,
+        "invited from the read record: {invites:?}"
+    );
+    s.h.sim
+        .sim
+        .accept_invite_for("ada@acme.test")
+        .unwrap_or_else(|e| panic!("accept: {e}"));
+    s.h.advance(61);
+    enrich_and_settle().await;
+    assert!(s.h.user("ada@acme.test").is_some(), "a member now");
+
+    s.sim()
+        .update_person(
+            ada,
+            &json!({ "status": "terminated", "termination_date": "2026-11-27" }),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sent = s
+        .sim()
+        .notify(NoticeRequest::new(ada, Action::Updated))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sent[0].status, Some(202), "{:?}", sent[0]);
+    enrich_and_settle().await;
+    assert!(
+        s.h.user("ada@acme.test").is_none(),
+        "offboarded without a manual action: {:?}",
+        s.events()
+            .await
+            .iter()
+            .map(|e| (e.kind, e.status.as_str().to_owned(), e.status_reason.clone(), e.effective_at))
+            .collect::<Vec<_>>()
+    );
+    let manual =
+        s.h.actions("ada00000-0000-4000-8000-000000000002")
+            .await
+            .into_iter()
+            .filter(|a| a.kind.as_str() == "needs_manual_action")
+            .count();
+    assert_eq!(manual, 0);
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_graph_user_is_onboarded_then_offboarded_on_postgres(pool: PgPool) {
+    a_graph_user_is_onboarded_then_offboarded_through_enrichment(setup(pool).await).await
+}
+
+#[tokio::test]
+async fn a_graph_user_is_onboarded_then_offboarded_on_sqlite() {
+    a_graph_user_is_onboarded_then_offboarded_through_enrichment(setup(TestDb::sqlite()).await)
+        .await
+}
