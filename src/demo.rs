@@ -208,6 +208,28 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
+/// The journal's newest events and actions, as the demo's closing record.
+async fn journal_tables(journal: &crate::journal::Journal) -> Result<String, String> {
+    let all = JournalFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let (actions, events) = async {
+        let mut conn = journal.conn().await?;
+        Ok::<_, crate::journal::JournalError>((
+            conn.list_actions(&all).await?,
+            conn.list_events(&all).await?,
+        ))
+    }
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut report = String::from("\nJournal: events (newest first)\n");
+    report += &render::events(&events, render::Format::Table);
+    report += "\nJournal: actions (newest first)\n";
+    report += &render::actions(&actions, render::Format::Table);
+    Ok(report)
+}
+
 fn sim_tables(state: &Value) -> String {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let names: std::collections::HashMap<String, String> = state["workspaces"]
@@ -462,24 +484,7 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
 
     // Let the worker finish anything in flight, then show the record.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let all = JournalFilter {
-        limit: 100,
-        ..Default::default()
-    };
-    let (actions, events) = async {
-        let mut conn = journal.conn().await?;
-        Ok::<_, crate::journal::JournalError>((
-            conn.list_actions(&all).await?,
-            conn.list_events(&all).await?,
-        ))
-    }
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut report = String::new();
-    report += "\nJournal: events (newest first)\n";
-    report += &render::events(&events, render::Format::Table);
-    report += "\nJournal: actions (newest first)\n";
-    report += &render::actions(&actions, render::Format::Table);
+    let mut report = journal_tables(&journal).await?;
     report += &sim_tables(&running.sim.state());
     print!("{report}");
     println!("\nConverged in {:.1}s.", started.elapsed().as_secs_f64());

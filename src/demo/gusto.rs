@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ADMIN_KEY, DemoArgs, OPS_TOKEN, RULES, sim_tables, wait_for};
+use super::{ADMIN_KEY, DemoArgs, OPS_TOKEN, RULES, journal_tables, sim_tables, wait_for};
 use crate::admin_sim::{Seed, Simulator};
 use crate::app::Application;
 use crate::clock::{OffsetClock, SystemClock};
 use crate::config::{Config, RawConfig};
-use crate::journal::{Journal, JournalFilter, render};
+use crate::journal::{Journal, JournalFilter};
 use crate::sender_api::SenderKind;
 use crate::sender_sim::{
     Action, NoticeRequest, PersonInput, SenderSim, default_credential, default_tenant,
@@ -225,23 +225,7 @@ pub(super) async fn run(args: DemoArgs, dir: &Path) -> Result<String, String> {
     );
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let all = JournalFilter {
-        limit: 100,
-        ..Default::default()
-    };
-    let (actions, events) = async {
-        let mut conn = journal.conn().await?;
-        Ok::<_, crate::journal::JournalError>((
-            conn.list_actions(&all).await?,
-            conn.list_events(&all).await?,
-        ))
-    }
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut report = String::from("\nJournal: events (newest first)\n");
-    report += &render::events(&events, render::Format::Table);
-    report += "\nJournal: actions (newest first)\n";
-    report += &render::actions(&actions, render::Format::Table);
+    let mut report = journal_tables(&journal).await?;
     report += &sim_tables(&admin.sim.state());
     print!("{report}");
     println!("\nDone in {:.1}s.", started.elapsed().as_secs_f64());

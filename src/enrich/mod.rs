@@ -275,7 +275,7 @@ impl Enricher {
             .events_awaiting(&row.source, &row.source_person_id)
             .await?;
         let current = tx
-            .person_by_source_locked(&row.source, &row.source_person_id)
+            .person_by_source(&row.source, &row.source_person_id)
             .await?
             .map_or(PersonStatus::New, |p| p.status);
         let (enriched, fetched_at, from): (Vec<_>, _, _) = match &read {

@@ -178,20 +178,6 @@ impl Tx {
         .await
     }
 
-    /// The person as the journal knows them now (`None`: first sight).
-    pub async fn person_by_source_locked(
-        &mut self,
-        source: &str,
-        source_person_id: &str,
-    ) -> JournalResult<Option<PersonRow>> {
-        self.fetch_optional(
-            sql("SELECT * FROM people WHERE source = $1 AND source_person_id = $2")
-                .bind(source)
-                .bind(source_person_id),
-        )
-        .await
-    }
-
     /// Writes a successful read into the waiting events (due for the event loop again) and
     /// closes the person's enrichment. Only while `owner` still holds the lease: a run that
     /// lost it writes nothing (another worker read the record again).

@@ -630,7 +630,12 @@ async fn a_graph_user_is_onboarded_then_offboarded_through_enrichment(s: Setup) 
         s.events()
             .await
             .iter()
-            .map(|e| (e.kind, e.status.as_str().to_owned(), e.status_reason.clone(), e.effective_at))
+            .map(|e| (
+                e.kind,
+                e.status.as_str().to_owned(),
+                e.status_reason.clone(),
+                e.effective_at
+            ))
             .collect::<Vec<_>>()
     );
     let manual =
