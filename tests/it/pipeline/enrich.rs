@@ -257,6 +257,10 @@ pub async fn a_hibob_v2_termination_removes_the_member(db: TestDb) {
         "HiBob v2 notices are thin"
     );
     assert_eq!(s.enrich_and_settle().await, 1);
+    // A termination dated today takes effect at the end of that day (`[dates] end_time`,
+    // 18:00 in the organization's zone, UTC here).
+    s.h.advance(8 * 3600);
+    s.enrich_and_settle().await;
     assert!(s.h.user("ada@acme.test").is_none());
     let last = s.events().await.pop().unwrap_or_else(|| panic!("events"));
     assert_eq!(last.kind.as_str(), "departed");
@@ -541,6 +545,10 @@ pub async fn a_departure_does_not_wait_for_a_sender_outage(db: TestDb) {
         .unwrap_or_else(|e| panic!("{e}"));
     s.notify(&id, Action::Terminated).await;
     assert_eq!(s.enrich_and_settle().await, 1);
+    // A termination dated today takes effect at the end of that day (`[dates] end_time`,
+    // 18:00 in the organization's zone, UTC here).
+    s.h.advance(8 * 3600);
+    s.enrich_and_settle().await;
     assert!(s.h.user("leaver@acme.test").is_none(), "offboarded anyway");
     let last = s.events().await.pop().unwrap_or_else(|| panic!("events"));
     assert_eq!(last.kind.as_str(), "departed");
