@@ -208,6 +208,15 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
+/// Whether the simulator's state holds a pending invite to `email`.
+fn has_pending_invite(state: &Value, email: &str) -> bool {
+    state["invites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|i| i["email"] == email && i["status"] == "pending")
+}
+
 /// The journal's newest events and actions, as the demo's closing record.
 async fn journal_tables(journal: &crate::journal::Journal) -> Result<String, String> {
     let all = JournalFilter {
@@ -392,15 +401,8 @@ pub async fn run(args: DemoArgs) -> Result<String, String> {
     )
     .await?;
     let state = || running.sim.state();
-    let has_invite = |st: &Value| {
-        st["invites"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|i| i["email"] == "ada@acme.test" && i["status"] == "pending")
-    };
     wait_for("Ada's invite", Duration::from_secs(5), || {
-        has_invite(&state())
+        has_pending_invite(&state(), "ada@acme.test")
     })
     .await?;
     let user = running

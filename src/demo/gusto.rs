@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ADMIN_KEY, DemoArgs, OPS_TOKEN, RULES, journal_tables, sim_tables, wait_for};
+use super::{
+    ADMIN_KEY, DemoArgs, OPS_TOKEN, RULES, has_pending_invite, journal_tables, sim_tables, wait_for,
+};
 use crate::admin_sim::{Seed, Simulator};
 use crate::app::Application;
 use crate::clock::{OffsetClock, SystemClock};
@@ -156,15 +158,8 @@ pub(super) async fn run(args: DemoArgs, dir: &Path) -> Result<String, String> {
         );
     }
     let state = || admin.sim.state();
-    let invited = |st: &Value| {
-        st["invites"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|i| i["email"] == "grace@acme.test" && i["status"] == "pending")
-    };
     wait_for("the enriched invite", Duration::from_secs(10), || {
-        invited(&state())
+        has_pending_invite(&state(), "grace@acme.test")
     })
     .await?;
     let read = enriched(&journal).await?;
