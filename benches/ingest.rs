@@ -22,6 +22,10 @@
 //! 2. Latency: open loop at a fixed rate (default 1,000 deliveries/s for 10 s). Sends are
 //!    scheduled on a timer and latency is measured from the *scheduled* send time to the 202,
 //!    so a stall delays the clock of every request queued behind it (no coordinated omission).
+//!    Each open loop starts right after a forced `CHECKPOINT`: the closed loop leaves one due,
+//!    and the full-page writes after a checkpoint starts would otherwise land on whichever
+//!    target runs first. `--checkpoint-mid` forces one 3 s into each open loop instead, to
+//!    measure what a checkpoint during traffic costs each target.
 //!
 //! Usage:
 //!
@@ -89,6 +93,10 @@ struct Options {
     latency_for: Duration,
     pool: u32,
     bare_latency: bool,
+    /// Force a checkpoint during each open loop, to measure the full-page-write burst after it.
+    checkpoint_mid: bool,
+    /// Force a checkpoint before each open loop (off: the method of the runs before 12-04).
+    checkpoint_before: bool,
     /// Closed loop against one target only (for profiling); no ratio, no latency run.
     only: Option<String>,
     database_url: String,
@@ -113,6 +121,8 @@ impl Options {
                 latency_for: Duration::from_secs(1),
                 pool: DEFAULT_MAX_CONNECTIONS,
                 bare_latency: true,
+                checkpoint_mid: false,
+                checkpoint_before: true,
                 only: None,
                 database_url: String::new(),
             }
@@ -128,6 +138,8 @@ impl Options {
                 latency_for: Duration::from_secs(5),
                 pool: DEFAULT_MAX_CONNECTIONS,
                 bare_latency: true,
+                checkpoint_mid: false,
+                checkpoint_before: true,
                 only: None,
                 database_url: String::new(),
             }
@@ -143,6 +155,8 @@ impl Options {
                 latency_for: Duration::from_secs(10),
                 pool: DEFAULT_MAX_CONNECTIONS,
                 bare_latency: true,
+                checkpoint_mid: false,
+                checkpoint_before: true,
                 only: None,
                 database_url: String::new(),
             }
@@ -170,6 +184,8 @@ impl Options {
                 }
                 "--pool" => o.pool = value(arg)?.parse()?,
                 "--no-bare-latency" => o.bare_latency = false,
+                "--checkpoint-mid" => o.checkpoint_mid = true,
+                "--no-checkpoint" => o.checkpoint_before = false,
                 "--only" => {
                     let t = value(arg)?;
                     ensure!(
@@ -196,6 +212,9 @@ const HELP: &str = "\
 cargo bench --bench ingest -- [options]
 
   --quick                 2 rounds of 2 s phases, 5 s latency run
+  --checkpoint-mid        force a CHECKPOINT 3 s into each open loop (what a running
+                          service meets every checkpoint_timeout / max_wal_size)
+  --no-checkpoint         no CHECKPOINT before each open loop (the method before 2026-12-04)
   --concurrency N         closed-loop connections (default 32)
   --rounds N              closed-loop rounds, each one phase per target (default 6)
   --seconds S             measured seconds per closed-loop phase (default 5)
@@ -813,6 +832,27 @@ struct CpuProbe {
     database: String,
 }
 
+impl CpuProbe {
+    /// Forces a checkpoint (cluster-wide) so the next phase starts from the same WAL state.
+    async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("CHECKPOINT").execute(&self.admin).await?;
+        Ok(())
+    }
+
+    /// With `--checkpoint-mid`, a checkpoint 3 s into the phase about to start.
+    fn checkpoint_during(&self, opts: &Options) -> tokio::task::JoinHandle<Result<()>> {
+        let admin = self.admin.clone();
+        let on = opts.checkpoint_mid;
+        tokio::spawn(async move {
+            if on {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                sqlx::query("CHECKPOINT").execute(&admin).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct CpuUse {
     app: Duration,
@@ -1080,15 +1120,28 @@ async fn measure_all(
     let n = usize::try_from(opts.rate)? * opts.latency_for.as_secs_f64().ceil() as usize;
     let n = n.max(1);
     let batch = signer.batch(n)?;
+    // The closed-loop phases just wrote hundreds of MB of WAL, so a checkpoint is due; the
+    // first writes to each page after one start carry full-page images. Whichever open loop
+    // runs first would pay for that alone: each starts right after a checkpoint instead.
+    if opts.checkpoint_before {
+        probe.checkpoint().await?;
+    }
+    let mid = probe.checkpoint_during(opts);
     let keycard_open = open_loop(keycard, batch, opts.rate, 16)
         .await
         .context("open loop of keycard")?;
+    mid.await??;
     acked_keycard += keycard_open.acked;
     let bare_open = if opts.bare_latency {
         let batch = signer.batch(n)?;
+        if opts.checkpoint_before {
+            probe.checkpoint().await?;
+        }
+        let mid = probe.checkpoint_during(opts);
         let run = open_loop(bare, batch, opts.rate, 16)
             .await
             .context("open loop of bare")?;
+        mid.await??;
         acked_bare += run.acked;
         Some(run)
     } else {
@@ -1240,9 +1293,15 @@ impl Report {
 
         println!();
         println!(
-            "acknowledgement latency: open loop at {} deliveries/s for {:.0} s, from scheduled send to 202",
+            "acknowledgement latency: open loop at {} deliveries/s for {:.0} s, from scheduled send to 202{}",
             opts.rate,
-            opts.latency_for.as_secs_f64()
+            opts.latency_for.as_secs_f64(),
+            match (opts.checkpoint_before, opts.checkpoint_mid) {
+                (true, true) => " (each right after a CHECKPOINT, another forced 3 s in)",
+                (true, false) => " (each right after a CHECKPOINT)",
+                (false, true) => " (a CHECKPOINT forced 3 s into each)",
+                (false, false) => " (no CHECKPOINT forced)",
+            }
         );
         println!(
             "| target | sent | achieved /s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | service p99 ms | dispatch lag p99 ms | connections |"

@@ -13,7 +13,11 @@
 //! cargo bench --bench journal                                   # full size (needs ~6 GB of disk)
 //! cargo bench --bench journal -- --people 10000 --events 200000 --actions 1000000
 //! cargo bench --bench journal -- --keep                         # keep the database afterwards
+//! cargo bench --bench journal -- --reuse keycard_journal_bench_N  # time a kept one again
 //! ```
+//!
+//! `--keep` then `--reuse` separate the seeding (long, heavy on disk) from the timed reads,
+//! so the reads can be timed when nothing else runs on the machine.
 //!
 //! Needs PostgreSQL (`DATABASE_URL`). Under `cargo test` a small smoke runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,12 +31,15 @@ use keycard::journal::{Journal, JournalFilter};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 
+#[derive(Clone)]
 struct Sizes {
     people: i64,
     events: i64,
     actions: i64,
     runs: usize,
     keep: bool,
+    /// An already seeded (kept) database to time again instead of seeding a new one.
+    reuse: Option<String>,
 }
 
 fn sizes() -> Sizes {
@@ -55,6 +62,11 @@ fn sizes() -> Sizes {
         actions: arg("--actions").unwrap_or(actions),
         runs,
         keep: args.iter().any(|a| a == "--keep"),
+        reuse: args
+            .iter()
+            .position(|a| a == "--reuse")
+            .and_then(|i| args.get(i + 1))
+            .cloned(),
     }
 }
 
@@ -310,19 +322,36 @@ async fn main() -> Result<()> {
         .connect(&admin_url)
         .await
         .with_context(|| format!("connect to {admin_url}"))?;
-    let name = format!("keycard_journal_bench_{}", std::process::id());
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await?;
+    let name = match &s.reuse {
+        Some(name) => {
+            anyhow::ensure!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "--reuse takes a database name"
+            );
+            name.clone()
+        }
+        None => {
+            let name = format!("keycard_journal_bench_{}", std::process::id());
+            sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await?;
+            name
+        }
+    };
     let mut url = url::Url::parse(&admin_url)?;
     url.set_path(&format!("/{name}"));
     let run = async {
         let journal = Journal::connect(url.as_str(), 4).await?;
         journal.migrate().await?;
         let pool = PgPoolOptions::new().max_connections(2).connect(url.as_str()).await?;
-        seed(&pool, &s).await?;
+        if s.reuse.is_none() {
+            seed(&pool, &s).await?;
+        } else {
+            // Indexes a newer migration added need statistics before they are timed.
+            sqlx::query("ANALYZE").execute(&pool).await?;
+        }
         // Warm the cache once, as a running service would be.
-        measure(&journal, &Sizes { runs: 3, ..s }).await?;
+        measure(&journal, &Sizes { runs: 3, ..s.clone() }).await?;
         let stats = measure(&journal, &s).await?;
         println!(
             "\n### journal at scale: {} people, {} events, {} actions\n\n| query | runs | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|---:|",
@@ -345,7 +374,7 @@ async fn main() -> Result<()> {
         anyhow::Ok(())
     }
     .await;
-    if !s.keep {
+    if !s.keep && s.reuse.is_none() {
         sqlx::query(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
         )))
