@@ -762,4 +762,7 @@ pub fn describe_observed(observed: &Observed) -> Value {
 mod tests;
 
 #[cfg(test)]
+mod person_tests;
+
+#[cfg(test)]
 mod proptests;

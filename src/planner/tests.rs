@@ -263,3 +263,228 @@ fn every_step_kind_is_a_known_action_kind() {
     let kinds: Vec<ActionKind> = steps.iter().map(Step::kind).collect();
     assert_eq!(kinds, ActionKind::ALL);
 }
+
+// --- person_facts / desired_access: the journaled person as the rules see it ---
+
+use crate::journal::PersonRow;
+
+fn person_row(status: PersonStatus, email: Option<&str>, attributes: Value) -> PersonRow {
+    PersonRow {
+        id: uuid::Uuid::nil(),
+        source: "bamboohr".to_owned(),
+        source_person_id: "E42".to_owned(),
+        email: email.map(str::to_owned),
+        email_history: sqlx::types::Json(vec![]),
+        attributes,
+        status,
+        last_order_key: None,
+        last_event_id: None,
+        anthropic_user_id: None,
+        desired: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}
+
+fn full_attributes() -> Value {
+    json!({
+        "email": "old@x.com", "name": "Ada Lovelace", "department": "Engineering",
+        "title": "Staff Engineer", "division": "R&D", "cost_center": "CC-7",
+        "location": "London", "worker_type": "contractor", "manager_email": "grace@x.com",
+        "groups": ["eng", 7, "oncall"], "attributes": { "clearance": "high" },
+    })
+}
+
+#[test]
+fn person_facts_reads_every_attribute_the_rules_can_name() {
+    let row = person_row(PersonStatus::Active, Some("ada@x.com"), full_attributes());
+    let facts = person_facts(&row);
+    let want = crate::rules::PersonFacts {
+        id: "E42".to_owned(),
+        // The journaled address wins over one in the attributes.
+        email: Some("ada@x.com".to_owned()),
+        name: Some("Ada Lovelace".to_owned()),
+        department: Some("Engineering".to_owned()),
+        title: Some("Staff Engineer".to_owned()),
+        division: Some("R&D".to_owned()),
+        cost_center: Some("CC-7".to_owned()),
+        location: Some("London".to_owned()),
+        worker_type: Some("contractor".to_owned()),
+        manager_email: Some("grace@x.com".to_owned()),
+        // Non-string group entries are dropped, not stringified.
+        groups: vec!["eng".to_owned(), "oncall".to_owned()],
+        attributes: serde_json::Map::from_iter([("clearance".to_owned(), json!("high"))]),
+        status: PersonStatus::Active,
+        source: "bamboohr".to_owned(),
+    };
+    assert_eq!(facts, want);
+}
+
+#[test]
+fn person_facts_falls_back_to_the_attributes_address_and_reads_absent_as_none() {
+    let row = person_row(
+        PersonStatus::Departed,
+        None,
+        json!({ "email": "ada@x.com", "department": 3 }),
+    );
+    let facts = person_facts(&row);
+    assert_eq!(facts.email.as_deref(), Some("ada@x.com"));
+    // A non-string value is not a department.
+    assert_eq!(facts.department, None);
+    assert_eq!(facts.name, None);
+    assert!(facts.groups.is_empty() && facts.attributes.is_empty());
+    assert_eq!(facts.status, PersonStatus::Departed);
+
+    let bare = person_facts(&person_row(PersonStatus::Active, None, json!({})));
+    assert_eq!(bare.email, None);
+}
+
+#[test]
+fn a_new_person_is_seen_by_the_rules_as_active() {
+    let row = person_row(PersonStatus::New, Some("ada@x.com"), json!({}));
+    assert_eq!(person_facts(&row).status, PersonStatus::Active);
+    let row = person_row(PersonStatus::OnLeave, Some("ada@x.com"), json!({}));
+    assert_eq!(person_facts(&row).status, PersonStatus::OnLeave);
+}
+
+fn rule(
+    name: &str,
+    when: &str,
+    org_role: Option<&str>,
+    ws: &[(&str, &str)],
+) -> crate::rules::RuleConfig {
+    crate::rules::RuleConfig {
+        name: name.to_owned(),
+        when: when.to_owned(),
+        org_role: org_role.map(str::to_owned),
+        workspaces: ws
+            .iter()
+            .map(|(w, r)| ((*w).to_owned(), (*r).to_owned()))
+            .collect(),
+        priority: 0,
+    }
+}
+
+#[test]
+fn desired_access_credits_each_grant_to_the_rule_that_made_it() {
+    let rules = crate::rules::RuleSet::compile(
+        &[
+            rule(
+                "engineers",
+                r#"person.department == "Engineering""#,
+                Some("developer"),
+                &[("Eng", "workspace_developer")],
+            ),
+            rule(
+                "contractors",
+                r#"person.worker_type == "contractor""#,
+                None,
+                &[("Sandbox", "workspace_user")],
+            ),
+        ],
+        Some(&crate::rules::DefaultConfig {
+            org_role: Some("user".to_owned()),
+            workspaces: BTreeMap::new(),
+        }),
+    )
+    .unwrap_or_else(|e| panic!("rules: {e:?}"));
+    let d = desired_access(
+        &rules,
+        &person_row(PersonStatus::Active, Some("ada@x.com"), full_attributes()),
+    );
+    assert_eq!(d.org_role, Some(OrgRole::Developer));
+    assert_eq!(d.org_role_rule.as_deref(), Some("engineers"));
+    assert_eq!(
+        d.workspaces,
+        BTreeMap::from([
+            (
+                "Eng".to_owned(),
+                (WorkspaceRole::WorkspaceDeveloper, "engineers".to_owned())
+            ),
+            (
+                "Sandbox".to_owned(),
+                (WorkspaceRole::WorkspaceUser, "contractors".to_owned())
+            ),
+        ])
+    );
+    assert!(d.explanation.get("rules").is_some(), "{}", d.explanation);
+
+    // Nobody matches: the default grants the role, and says so.
+    let d = desired_access(
+        &rules,
+        &person_row(PersonStatus::Active, Some("bo@x.com"), json!({})),
+    );
+    assert_eq!(d.org_role, Some(OrgRole::User));
+    assert_eq!(d.org_role_rule.as_deref(), Some("default"));
+    assert!(d.workspaces.is_empty());
+}
+
+#[test]
+fn the_preview_shows_the_verdict_the_observation_and_where_the_run_stops() {
+    let person = person_row(PersonStatus::Departed, Some("ada@x.com"), json!({}));
+    let mut known = person_row(PersonStatus::Active, Some("ada@x.com"), json!({}));
+    known.anthropic_user_id = Some("user_1".to_owned());
+    let mut steps = plan(
+        Some("ada@x.com"),
+        PersonStatus::Departed,
+        &Desired::default(),
+        &Observed {
+            member: Some(user("user_1", "ada@x.com", OrgRole::Developer)),
+            ..Observed::default()
+        },
+        &ctx(),
+    );
+    let removal = steps.len() - 1;
+    steps[removal].hold = Some("the removal cap (1/h) is reached".to_owned());
+    let p = Plan {
+        desired: desired(
+            OrgRole::Developer,
+            &[("Eng", WorkspaceRole::WorkspaceDeveloper)],
+        ),
+        context: ctx(),
+        observed: Observed::default(),
+        steps,
+        link: Some("user_1".to_owned()),
+    };
+    let out = render::preview(
+        &person,
+        Some(&known),
+        &["a note".to_owned()],
+        &p,
+        false,
+        true,
+    );
+    for want in [
+        "person E42 (ada@x.com) status departed",
+        "known as 00000000-0000-0000-0000-000000000000",
+        ", linked to user_1",
+        "note:     a note",
+        "desired: org_role=developer workspaces=Eng=workspace_developer (rule eng)",
+        "observed: (no Admin API credential configured",
+        "link:     the account user_1 would be linked to this person",
+        "(dry run: journaled, never performed)",
+        "1. ",
+        "HELD: the removal cap (1/h) is reached; the run stops here",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+
+    let converged = Plan {
+        steps: vec![],
+        link: None,
+        desired: Desired::default(),
+        ..p
+    };
+    let out = render::preview(&person, None, &[], &converged, true, false);
+    assert!(
+        out.contains("not known yet: planned from the event alone"),
+        "{out}"
+    );
+    assert!(
+        out.contains("desired: org_role=(none) workspaces=(none)"),
+        "{out}"
+    );
+    assert!(out.contains("observed: {"), "{out}");
+    assert!(out.contains("(none: already converged)"), "{out}");
+    assert!(!out.contains("dry run") && !out.contains("link:"), "{out}");
+}
