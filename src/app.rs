@@ -299,7 +299,7 @@ impl Application {
             http_limits: config.raw.http.clone(),
             notify: worker.notifier(),
             metrics,
-            console: crate::console::ConsoleInfo {
+            console: Arc::new(crate::console::ConsoleInfo {
                 dry_run: settings_dry_run,
                 has_credential: config.admin_credential.is_some(),
                 alert_targets: config
@@ -307,14 +307,14 @@ impl Application {
                     .iter()
                     .map(|t| t.name.clone())
                     .collect(),
-            },
+            }),
             scim,
             credential: has_client.then_some(credential),
             notices,
-            reports: crate::adoption::reports::ReportContext {
+            reports: Arc::new(crate::adoption::reports::ReportContext {
                 worker: worker.clone(),
                 hygiene: config.raw.hygiene.clone(),
-            },
+            }),
         };
         Ok(Self {
             listener,

@@ -32,7 +32,7 @@ pub struct AppState {
     pub notify: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     /// What the web console shows about this process (`src/console`).
-    pub console: crate::console::ConsoleInfo,
+    pub console: Arc<crate::console::ConsoleInfo>,
     /// What the SCIM service provider needs (its sources, the journal, the clock).
     pub scim: ScimState,
     /// The Admin API credential's health (`None`: no credential, a dry run).
@@ -40,7 +40,7 @@ pub struct AppState {
     /// Notices for people (`crate::notify`): the alert sender subscribes.
     pub notices: crate::notify::Notifier,
     /// What the best-practice reports read with (`GET /api/v1/reports/{name}`).
-    pub reports: crate::adoption::reports::ReportContext,
+    pub reports: Arc<crate::adoption::reports::ReportContext>,
 }
 
 impl FromRef<AppState> for ScimState {
