@@ -536,4 +536,49 @@ mod tests {
             ("eve@acme.test", Role::Viewer)
         );
     }
+
+    #[test]
+    fn labels_match_the_names_config_and_the_api_use() {
+        for role in [Role::Viewer, Role::Operator] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+        for via in [Via::Token, Via::Proxy] {
+            assert_eq!(serde_json::to_value(via).unwrap(), via.as_str());
+        }
+        let who = |role| Identity {
+            name: "a".into(),
+            role,
+            via: Via::Token,
+        };
+        assert!(who(Role::Operator).can_write());
+        assert!(!who(Role::Viewer).can_write());
+    }
+
+    #[test]
+    fn an_operator_needs_a_printable_name() {
+        for name in ["", "  ", "al\u{7}ice"] {
+            let err =
+                Operators::from_config(&[op(name, Role::Viewer, Some("ALICE"))], None, None, &env)
+                    .unwrap_err();
+            assert!(err.to_string().contains("printable"), "{name:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_names_operators_and_never_their_tokens() {
+        let ops = Operators::from_config(
+            &[op("alice", Role::Operator, Some("ALICE"))],
+            Some(&proxy()),
+            None,
+            &env,
+        )
+        .unwrap();
+        let shown = format!("{ops:?}");
+        assert!(
+            shown.contains("alice") && shown.contains("operator"),
+            "{shown}"
+        );
+        assert!(shown.contains("x-forwarded-email"), "{shown}");
+        assert!(!shown.contains("alice-token"), "{shown}");
+    }
 }
