@@ -525,3 +525,370 @@ impl Facts {
         }
     }
 }
+
+/// The pure half of loading: mirror rows and journal people into `Facts`, then `inputs` for
+/// one person. The queries that fill `Facts` are covered by the pipeline tests in `tests/it`.
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::journal::EmailChange;
+    use crate::rules::RuleConfig;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn row(kind: &str, id: &str, user_id: Option<&str>, data: Value) -> MirrorRow {
+        MirrorRow {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            email_key: None,
+            user_id: user_id.map(str::to_owned),
+            workspace_id: None,
+            status: None,
+            data,
+            seen_at: at(0),
+            gone: false,
+        }
+    }
+
+    fn user(id: &str, email: &str) -> MirrorRow {
+        row(
+            "user",
+            id,
+            None,
+            json!({
+                "id": id, "type": "user", "email": email, "name": "x", "role": "user", "added_at": at(0),
+            }),
+        )
+    }
+
+    fn invite(id: &str, email: &str, status: &str, invited: i64, expires: i64) -> MirrorRow {
+        row(
+            "invite",
+            id,
+            None,
+            json!({
+                "id": id, "type": "invite", "email": email, "role": "user", "status": status,
+                "invited_at": at(invited), "expires_at": at(expires), "accepted_at": null,
+                "rbac_group_ids": [],
+            }),
+        )
+    }
+
+    fn member_of(user_id: &str, ws: &str) -> MirrorRow {
+        row(
+            "workspace_member",
+            &format!("{ws}:{user_id}"),
+            Some(user_id),
+            json!({
+                "type": "workspace_member", "user_id": user_id, "workspace_id": ws,
+                "workspace_role": "workspace_user",
+            }),
+        )
+    }
+
+    fn key(id: &str, user_id: &str, ws: &str, status: &str) -> MirrorRow {
+        row(
+            "api_key",
+            id,
+            Some(user_id),
+            json!({
+                "id": id, "type": "api_key", "name": id, "created_at": at(0), "status": status,
+                "created_by": { "id": user_id, "type": "user" }, "workspace_id": ws,
+            }),
+        )
+    }
+
+    fn workspace(id: &str, name: &str, archived: bool) -> MirrorRow {
+        row(
+            "workspace",
+            id,
+            None,
+            json!({
+                "id": id, "type": "workspace", "name": name, "created_at": at(0),
+                "archived_at": if archived { json!(at(1)) } else { Value::Null },
+            }),
+        )
+    }
+
+    fn person(id: u128, status: PersonStatus, email: Option<&str>) -> PersonRow {
+        PersonRow {
+            id: Uuid::from_u128(id),
+            source: "hr".to_owned(),
+            source_person_id: format!("E{id}"),
+            email: email.map(str::to_owned),
+            email_history: sqlx::types::Json(
+                email
+                    .map(|e| EmailChange {
+                        email: e.to_owned(),
+                        since: at(0),
+                        event_id: Uuid::nil(),
+                    })
+                    .into_iter()
+                    .collect(),
+            ),
+            attributes: json!({ "department": "Engineering" }),
+            status,
+            last_order_key: None,
+            last_event_id: None,
+            anthropic_user_id: None,
+            desired: None,
+            created_at: at(id as i64),
+            updated_at: at(0),
+        }
+    }
+
+    fn rules() -> RuleSet {
+        RuleSet::compile(
+            &[RuleConfig {
+                name: "eng".to_owned(),
+                when: r#"person.department == "Engineering""#.to_owned(),
+                org_role: Some("developer".to_owned()),
+                workspaces: BTreeMap::from([("Eng".to_owned(), "workspace_user".to_owned())]),
+                priority: 0,
+            }],
+            None,
+        )
+        .unwrap_or_else(|e| panic!("rules: {e:?}"))
+    }
+
+    /// An organization with Eng (managed), Old (archived) and Misc, one member in Eng with
+    /// an active and an inactive key, invites in every state for bo@x.com.
+    fn facts() -> Facts {
+        let mut f = Facts {
+            now: Some(at(100)),
+            organization_known: true,
+            cap: 3,
+            ..Facts::default()
+        };
+        f.add_mirror(&[
+            workspace("wrkspc_eng", "Eng", false),
+            workspace("wrkspc_old", "Old", true),
+            workspace("wrkspc_misc", "Misc", false),
+            user("user_1", "Ada@X.com"),
+            // The same account read twice (pages overlapping) is one account.
+            user("user_1", "ada@x.com"),
+            member_of("user_1", "wrkspc_eng"),
+            member_of("user_1", "wrkspc_eng"),
+            member_of("user_1", "wrkspc_misc"),
+            key("key_live", "user_1", "wrkspc_eng", "active"),
+            key("key_off", "user_1", "wrkspc_eng", "inactive"),
+            invite("inv_old", "bo@x.com", "pending", 0, 200),
+            invite("inv_new", "BO@x.com", "pending", 10, 200),
+            invite("inv_new", "bo@x.com", "pending", 10, 200),
+            invite("inv_expired", "bo@x.com", "pending", 20, 50),
+            invite("inv_done", "bo@x.com", "accepted", 30, 200),
+            row("something_else", "x", None, json!({})),
+        ]);
+        f
+    }
+
+    #[test]
+    fn the_mirror_is_read_into_workspaces_accounts_memberships_and_keys() {
+        let f = facts();
+        assert_eq!(
+            f.workspace_ids(),
+            &BTreeMap::from([
+                ("Eng".to_owned(), "wrkspc_eng".to_owned()),
+                ("Misc".to_owned(), "wrkspc_misc".to_owned()),
+            ]),
+            "archived workspaces are not there to be granted"
+        );
+        assert_eq!(f.users_by_email.get("ada@x.com").map(Vec::len), Some(1));
+        assert_eq!(f.memberships.get("user_1").map(Vec::len), Some(2));
+        assert_eq!(f.keys.get("user_1").map(Vec::len), Some(2));
+        assert_eq!(f.invites_by_email.get("bo@x.com").map(Vec::len), Some(4));
+        let eng = f.workspace_use("wrkspc_eng", &BTreeMap::new());
+        assert_eq!(
+            (eng.members, eng.active_keys),
+            (1, 1),
+            "only active keys count"
+        );
+        let old = f.workspace_use("wrkspc_old", &BTreeMap::new());
+        assert!(old.archived && old.name.as_deref() == Some("Old"));
+        assert!(!eng.named_by_rules);
+        let named = BTreeMap::from([("Eng".to_owned(), Some("wrkspc_eng".to_owned()))]);
+        assert!(f.workspace_use("wrkspc_eng", &named).named_by_rules);
+        let by_name = BTreeMap::from([("Old".to_owned(), None)]);
+        assert!(f.workspace_use("wrkspc_old", &by_name).named_by_rules);
+    }
+
+    #[test]
+    fn the_newest_live_pending_invite_is_the_one_observed() {
+        let f = facts();
+        let i = inputs(
+            &person(2, PersonStatus::Active, Some("Bo@X.com")),
+            &f,
+            &rules(),
+        );
+        assert_eq!(
+            i.observed.pending_invite.map(|i| i.id).as_deref(),
+            Some("inv_new")
+        );
+        assert_eq!(i.observed.member, None);
+        // At the instant it expires, an invite is no longer pending.
+        let mut f = facts();
+        f.now = Some(at(200));
+        let i = inputs(
+            &person(2, PersonStatus::Active, Some("bo@x.com")),
+            &f,
+            &rules(),
+        );
+        assert_eq!(i.observed.pending_invite, None);
+        // Without a clock nothing is known to be pending.
+        f.now = None;
+        let i = inputs(
+            &person(2, PersonStatus::Active, Some("bo@x.com")),
+            &f,
+            &rules(),
+        );
+        assert_eq!(i.observed.pending_invite, None);
+    }
+
+    #[test]
+    fn an_account_is_found_by_link_or_address_with_its_managed_memberships() {
+        let f = facts();
+        // By address (any case): memberships in managed workspaces only; keys only when
+        // the person is leaving.
+        let i = inputs(
+            &person(1, PersonStatus::Active, Some("ADA@x.com")),
+            &f,
+            &rules(),
+        );
+        assert_eq!(
+            i.observed.member.as_ref().map(|m| m.id.as_str()),
+            Some("user_1")
+        );
+        assert_eq!(
+            i.observed.memberships.keys().collect::<Vec<_>>(),
+            ["wrkspc_eng"]
+        );
+        assert!(i.observed.api_keys.is_empty());
+        assert_eq!(i.managed.get("Eng"), Some(&Some("wrkspc_eng".to_owned())));
+
+        // By link, after the address changed at the source; leaving: active keys read.
+        let mut p = person(1, PersonStatus::Departed, Some("ada.new@x.com"));
+        p.anthropic_user_id = Some("user_1".to_owned());
+        let i = inputs(&p, &f, &rules());
+        assert_eq!(
+            i.observed.member.as_ref().map(|m| m.id.as_str()),
+            Some("user_1")
+        );
+        assert_eq!(
+            i.observed
+                .api_keys
+                .iter()
+                .map(|k| k.id.as_str())
+                .collect::<Vec<_>>(),
+            ["key_live"]
+        );
+
+        // A leaver whose linked account is gone is not matched to whoever has the address.
+        let mut p = person(1, PersonStatus::Departed, Some("ada@x.com"));
+        p.anthropic_user_id = Some("user_gone".to_owned());
+        assert_eq!(inputs(&p, &f, &rules()).observed.member, None);
+        // An active person whose link is stale is matched by address again.
+        let mut p = person(1, PersonStatus::Active, Some("ada@x.com"));
+        p.anthropic_user_id = Some("user_gone".to_owned());
+        assert!(inputs(&p, &f, &rules()).observed.member.is_some());
+    }
+
+    #[test]
+    fn an_earlier_address_finds_the_account_and_its_stale_invites() {
+        let f = facts();
+        let mut p = person(1, PersonStatus::Active, Some("ada.new@x.com"));
+        p.email_history.0.insert(
+            0,
+            EmailChange {
+                email: "ada@x.com".to_owned(),
+                since: at(0),
+                event_id: Uuid::nil(),
+            },
+        );
+        let i = inputs(&p, &f, &rules());
+        assert_eq!(
+            i.observed.member.as_ref().map(|m| m.id.as_str()),
+            Some("user_1")
+        );
+
+        let mut p = person(2, PersonStatus::Active, Some("bo.new@x.com"));
+        p.email_history.0.insert(
+            0,
+            EmailChange {
+                email: "bo@x.com".to_owned(),
+                since: at(0),
+                event_id: Uuid::nil(),
+            },
+        );
+        let i = inputs(&p, &f, &rules());
+        assert_eq!(
+            i.observed
+                .stale_invites
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>(),
+            ["inv_new"]
+        );
+    }
+
+    #[test]
+    fn without_a_credential_nothing_is_observed_and_every_workspace_is_assumed() {
+        let mut f = facts();
+        f.organization_known = false;
+        let i = inputs(
+            &person(1, PersonStatus::Active, Some("ada@x.com")),
+            &f,
+            &rules(),
+        );
+        assert_eq!(i.observed.member, None);
+        assert_eq!(i.observed.pending_invite, None);
+        assert_eq!(i.managed.get("Eng"), Some(&Some("<Eng>".to_owned())));
+    }
+
+    #[test]
+    fn holders_and_linked_people_come_from_the_journal() {
+        let mut f = facts();
+        let first = person(7, PersonStatus::Active, Some("ada@x.com"));
+        let gone = person(3, PersonStatus::Departed, Some("ada@x.com"));
+        let fresh = person(4, PersonStatus::New, Some("ada@x.com"));
+        let mut owner = person(5, PersonStatus::Active, Some("other@x.com"));
+        owner.anthropic_user_id = Some("user_1".to_owned());
+        f.add_holders(vec![
+            first.clone(),
+            gone,
+            fresh,
+            person(6, PersonStatus::Active, None),
+        ]);
+        f.add_linked(vec![owner.clone(), person(8, PersonStatus::Active, None)]);
+
+        let me = person(9, PersonStatus::Active, Some("Ada@x.com"));
+        let i = inputs(&me, &f, &rules());
+        assert_eq!(i.address_holder.map(|p| p.id), Some(first.id));
+        assert_eq!(i.account_owner.map(|p| p.id), Some(owner.id));
+        assert_eq!(i.cap.cap, 3);
+
+        // A leaver whose address is now someone else's does not look anything up by it.
+        let leaver = person(10, PersonStatus::Departed, Some("ada@x.com"));
+        let i = inputs(&leaver, &f, &rules());
+        assert_eq!(i.person.email, None);
+        assert!(i.person.email_history.0.is_empty());
+        assert_eq!(i.observed.member, None);
+    }
+
+    #[test]
+    fn every_address_a_person_had_is_looked_up_once() {
+        let mut p = person(1, PersonStatus::Active, Some("Ada@x.com"));
+        p.email_history.0.push(EmailChange {
+            email: "old@x.com".to_owned(),
+            since: at(1),
+            event_id: Uuid::nil(),
+        });
+        assert_eq!(all_addresses(&p), ["ada@x.com", "old@x.com"]);
+    }
+}
