@@ -488,3 +488,87 @@ fn the_preview_shows_the_verdict_the_observation_and_where_the_run_stops() {
     assert!(out.contains("(none: already converged)"), "{out}");
     assert!(!out.contains("dry run") && !out.contains("link:"), "{out}");
 }
+
+#[test]
+fn someone_no_rule_grants_anything_is_offboarded_and_told_why() {
+    let obs = Observed {
+        member: Some(user("user_1", "ada@x.com", OrgRole::Developer)),
+        ..Default::default()
+    };
+    // Active, but no rule gives an organization role: offboarded like a leaver.
+    let p = plan(
+        Some("ada@x.com"),
+        PersonStatus::Active,
+        &Desired::default(),
+        &obs,
+        &ctx(),
+    );
+    assert_eq!(kinds(&p), vec!["remove_user"]);
+    assert!(
+        p[0].reason.starts_with("no rule grants access"),
+        "{}",
+        p[0].reason
+    );
+    let p = plan(
+        Some("ada@x.com"),
+        PersonStatus::Departed,
+        &Desired::default(),
+        &obs,
+        &ctx(),
+    );
+    assert!(
+        p[0].reason.starts_with("person departed"),
+        "{}",
+        p[0].reason
+    );
+}
+
+#[test]
+fn the_api_key_policy_decides_what_a_leavers_keys_become() {
+    let mut obs = Observed {
+        member: Some(user("user_1", "ada@x.com", OrgRole::Developer)),
+        ..Default::default()
+    };
+    obs.api_keys = vec![
+        serde_json::from_value(json!({
+            "id": "apikey_1", "type": "api_key", "name": "ci", "created_at": Utc::now(),
+            "created_by": { "id": "user_1", "type": "user" }, "status": "active",
+        }))
+        .unwrap_or_else(|e| panic!("key fixture: {e}")),
+    ];
+    let status_with = |api_keys| {
+        let c = PlanContext { api_keys, ..ctx() };
+        plan(
+            Some("ada@x.com"),
+            PersonStatus::Departed,
+            &Desired::default(),
+            &obs,
+            &c,
+        )
+        .iter()
+        .find_map(|p| match &p.step {
+            Step::DeactivateApiKey { status, .. } => Some(status.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        status_with(ApiKeyPolicy::Deactivate).as_deref(),
+        Some("inactive")
+    );
+    assert_eq!(
+        status_with(ApiKeyPolicy::Archive).as_deref(),
+        Some("archived")
+    );
+    assert_eq!(status_with(ApiKeyPolicy::Keep), None);
+}
+
+#[test]
+fn a_member_gains_a_workspace_the_rules_now_grant() {
+    let obs = Observed {
+        member: Some(user("user_1", "ada@x.com", OrgRole::Developer)),
+        ..Default::default()
+    };
+    let d = desired(OrgRole::Developer, &[("Eng", WorkspaceRole::WorkspaceUser)]);
+    let p = plan(Some("ada@x.com"), PersonStatus::Active, &d, &obs, &ctx());
+    assert_eq!(kinds(&p), vec!["add_workspace_member"]);
+}
