@@ -871,7 +871,6 @@ mod tests {
         owner.anthropic_user_id = Some("user_1".to_owned());
         f.add_holders(vec![
             first.clone(),
-            gone,
             fresh,
             person(6, PersonStatus::Active, None),
         ]);
@@ -882,6 +881,15 @@ mod tests {
         assert_eq!(i.address_holder.map(|p| p.id), Some(first.id));
         assert_eq!(i.account_owner.map(|p| p.id), Some(owner.id));
         assert_eq!(i.cap.cap, 3);
+
+        // Someone departed holding the address too takes nothing from anyone.
+        let mut only_gone = facts();
+        only_gone.add_holders(vec![gone]);
+        let i = inputs(&me, &only_gone, &rules());
+        assert!(i.address_holder.is_none());
+        let leaver = person(10, PersonStatus::Departed, Some("ada@x.com"));
+        let i = inputs(&leaver, &only_gone, &rules());
+        assert_eq!(i.person.email.as_deref(), Some("ada@x.com"));
 
         // A leaver whose address is now someone else's does not look anything up by it.
         let leaver = person(10, PersonStatus::Departed, Some("ada@x.com"));
