@@ -723,7 +723,8 @@ mod tests {
         let old = f.workspace_use("wrkspc_old", &BTreeMap::new());
         assert!(old.archived && old.name.as_deref() == Some("Old"));
         assert!(!eng.named_by_rules);
-        let named = BTreeMap::from([("Eng".to_owned(), Some("wrkspc_eng".to_owned()))]);
+        // Named by id (the rules' name may differ from the organization's now) or by name.
+        let named = BTreeMap::from([("Eng (old name)".to_owned(), Some("wrkspc_eng".to_owned()))]);
         assert!(f.workspace_use("wrkspc_eng", &named).named_by_rules);
         let by_name = BTreeMap::from([("Old".to_owned(), None)]);
         assert!(f.workspace_use("wrkspc_old", &by_name).named_by_rules);
@@ -897,6 +898,26 @@ mod tests {
         assert_eq!(i.person.email, None);
         assert!(i.person.email_history.0.is_empty());
         assert_eq!(i.observed.member, None);
+    }
+
+    #[test]
+    fn keys_are_read_for_anyone_losing_access_and_stand_ins_get_their_workspace() {
+        let f = facts();
+        // Active, but no rule grants a role: leaving, so the keys are read.
+        let mut p = person(1, PersonStatus::Active, Some("ada@x.com"));
+        p.attributes = json!({ "department": "Sales" });
+        let i = inputs(&p, &f, &rules());
+        assert_eq!(i.observed.api_keys.len(), 1);
+        assert!(i.workspace.is_none());
+
+        let mut ws = person(11, PersonStatus::Departed, None);
+        ws.source = crate::planner::WORKSPACE_STAND_IN.to_owned();
+        ws.source_person_id = "wrkspc_old".to_owned();
+        let i = inputs(&ws, &f, &rules());
+        assert_eq!(
+            i.workspace.map(|w| (w.name, w.archived)),
+            Some((Some("Old".to_owned()), true))
+        );
     }
 
     #[test]
