@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::tests::user as member;
 use super::*;
 use crate::journal::{ActionRow, CapState, PersonRow};
 
@@ -32,14 +33,6 @@ fn person(id: u128, status: PersonStatus, email: Option<&str>, created: i64) -> 
         created_at: at(created),
         updated_at: at(created),
     }
-}
-
-fn member(id: &str, email: &str, role: OrgRole) -> User {
-    serde_json::from_value(json!({
-        "id": id, "type": "user", "email": email, "name": "x",
-        "role": role.as_str(), "added_at": at(0),
-    }))
-    .unwrap_or_else(|e| panic!("user fixture: {e}"))
 }
 
 fn policy(protected: &[&str]) -> Policy {

@@ -1,7 +1,7 @@
 use super::*;
 use chrono::Utc;
 
-fn user(id: &str, email: &str, role: OrgRole) -> User {
+pub(super) fn user(id: &str, email: &str, role: OrgRole) -> User {
     serde_json::from_value(json!({
         "id": id, "type": "user", "email": email, "name": "x",
         "role": role.as_str(), "added_at": Utc::now(),
