@@ -99,6 +99,9 @@ struct Options {
     checkpoint_before: bool,
     /// Closed loop against one target only (for profiling); no ratio, no latency run.
     only: Option<String>,
+    /// Statements run on Keycard's journal after its migrations (experiments: what an index
+    /// costs per delivery, say). Reported in the header so a result says what it measured.
+    setup_sql: Vec<String>,
     database_url: String,
 }
 
@@ -124,6 +127,7 @@ impl Options {
                 checkpoint_mid: false,
                 checkpoint_before: true,
                 only: None,
+                setup_sql: Vec::new(),
                 database_url: String::new(),
             }
         } else if quick {
@@ -141,6 +145,7 @@ impl Options {
                 checkpoint_mid: false,
                 checkpoint_before: true,
                 only: None,
+                setup_sql: Vec::new(),
                 database_url: String::new(),
             }
         } else {
@@ -158,6 +163,7 @@ impl Options {
                 checkpoint_mid: false,
                 checkpoint_before: true,
                 only: None,
+                setup_sql: Vec::new(),
                 database_url: String::new(),
             }
         };
@@ -194,6 +200,7 @@ impl Options {
                     );
                     o.only = Some(t.clone());
                 }
+                "--sql" => o.setup_sql.push(value(arg)?.clone()),
                 "--database-url" => o.database_url.clone_from(value(arg)?),
                 other if bench => bail!("unknown argument {other} (see --help)"),
                 // Under `cargo test`: libtest flags and filters are not ours.
@@ -223,6 +230,9 @@ cargo bench --bench ingest -- [options]
   --pool N                PostgreSQL pool size of both targets (default: Keycard's default)
   --no-bare-latency       skip the bare handler's open-loop reference run
   --only keycard|bare     closed-loop rounds against one target only (for profiling)
+  --sql STATEMENT         run STATEMENT on Keycard's journal after its migrations, before
+                          any traffic (repeatable; e.g. 'DROP INDEX events_payload_kept' to
+                          measure what one index costs per delivery)
   --database-url URL      maintenance connection (default $DATABASE_URL or
                           postgres://postgres@127.0.0.1:5432/postgres)";
 
@@ -259,6 +269,11 @@ fn run(
 ) -> Result<()> {
     let settings = server_rt.block_on(db.settings())?;
     let servers = server_rt.block_on(Servers::start(&db.url, opts.pool))?;
+    for statement in &opts.setup_sql {
+        server_rt
+            .block_on(sqlx::query(AssertSqlSafe(statement.clone())).execute(&servers.keycard_pool))
+            .with_context(|| format!("--sql {statement}"))?;
+    }
     let keycard = Target {
         name: "keycard",
         addr: servers.keycard_addr,
@@ -286,6 +301,9 @@ fn run(
         settings.version
     );
     println!("  postgres: {}", settings.summary);
+    for statement in &opts.setup_sql {
+        println!("  keycard journal, after its migrations: {statement}");
+    }
     println!("  load average before: {}", load_average());
     println!(
         "  keycard http://{}/webhooks/{SOURCE}  bare http://{}/webhooks/{SOURCE}  pool {} each",
@@ -1164,7 +1182,7 @@ async fn profile_one(
     target: &Target,
     signer: &mut Signer,
 ) -> Result<()> {
-    let per_phase = ((opts.ramp + opts.measure).as_secs_f64() * 10_000.0) as usize + 1000;
+    let per_phase = ((opts.ramp + opts.measure).as_secs_f64() * 30_000.0) as usize + 1000;
     for r in 0..opts.rounds {
         let batch = signer.batch(per_phase)?;
         let phase = closed_loop(
