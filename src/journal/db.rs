@@ -12,8 +12,10 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, SqliteConnection};
 use uuid::Uuid;
 
@@ -56,7 +58,19 @@ pub(crate) enum Arg {
     Int(Option<i64>),
     Time(Option<DateTime<Utc>>),
     Json(Option<Value>),
+    /// JSON already serialized ([`Arg::json_of`]): stored as `jsonb` / text like `Json`, without
+    /// building a `Value` tree first.
+    JsonText(Option<Box<RawValue>>),
     Bool(bool),
+}
+
+impl Arg {
+    /// `value` serialized once, straight to JSON text (the hot path's event payloads).
+    pub(crate) fn json_of<T: serde::Serialize>(value: &T) -> JournalResult<Self> {
+        serde_json::value::to_raw_value(value)
+            .map(|raw| Self::JsonText(Some(raw)))
+            .map_err(|e| JournalError::Corrupt(e.to_string()))
+    }
 }
 
 macro_rules! arg_from {
@@ -151,43 +165,43 @@ impl Stmt {
         self.push(")")
     }
 
-    fn pg_args(&self) -> JournalResult<PgArguments> {
-        self.arguments()
+    /// The SQL and its arguments in PostgreSQL's encoding. Consumes the statement: the
+    /// values move into the encoder instead of being cloned (a payload is a whole JSON tree).
+    fn into_pg(self) -> JournalResult<(String, PgArguments)> {
+        Ok((self.sql.into_owned(), arguments(self.args)?))
     }
 
-    fn sqlite_args(&self) -> JournalResult<SqliteArguments> {
-        self.arguments()
+    fn into_sqlite(self) -> JournalResult<(String, SqliteArguments)> {
+        Ok((self.sql.into_owned(), arguments(self.args)?))
     }
+}
 
-    /// The arguments in a backend's own encoding.
-    fn arguments<A>(&self) -> JournalResult<A>
-    where
-        A: sqlx::Arguments,
-        for<'q> Option<Uuid>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-        for<'q> Option<String>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-        for<'q> Option<i64>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-        for<'q> Option<DateTime<Utc>>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-        for<'q> Option<Value>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-        for<'q> bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    {
-        let mut out = A::default();
-        for a in &self.args {
-            let added = match a.clone() {
-                Arg::Uuid(v) => out.add(v),
-                Arg::Text(v) => out.add(v),
-                Arg::Int(v) => out.add(v),
-                Arg::Time(v) => out.add(v),
-                Arg::Json(v) => out.add(v),
-                Arg::Bool(v) => out.add(v),
-            };
-            added.map_err(|e| JournalError::Corrupt(format!("cannot encode a value: {e}")))?;
-        }
-        Ok(out)
+/// The arguments in a backend's own encoding.
+fn arguments<A>(args: Vec<Arg>) -> JournalResult<A>
+where
+    A: sqlx::Arguments,
+    for<'q> Option<Uuid>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    for<'q> Option<String>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    for<'q> Option<i64>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    for<'q> Option<DateTime<Utc>>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    for<'q> Option<Value>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    for<'q> Option<Json<Box<RawValue>>>: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    for<'q> bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+{
+    let mut out = A::default();
+    for a in args {
+        let added = match a {
+            Arg::Uuid(v) => out.add(v),
+            Arg::Text(v) => out.add(v),
+            Arg::Int(v) => out.add(v),
+            Arg::Time(v) => out.add(v),
+            Arg::Json(v) => out.add(v),
+            Arg::JsonText(v) => out.add(v.map(Json)),
+            Arg::Bool(v) => out.add(v),
+        };
+        added.map_err(|e| JournalError::Corrupt(format!("cannot encode a value: {e}")))?;
     }
-
-    fn text(&self) -> String {
-        self.sql.clone().into_owned()
-    }
+    Ok(out)
 }
 
 /// A row type either backend can decode (every `#[derive(sqlx::FromRow)]` row qualifies).
@@ -298,26 +312,34 @@ impl Tx {
     /// Runs a statement; returns the rows it changed.
     pub(crate) async fn execute(&mut self, s: Stmt) -> JournalResult<u64> {
         Ok(match self.conn() {
-            Conn::Pg(c) => sqlx::query_with(AssertSqlSafe(s.text()), s.pg_args()?)
-                .execute(c)
-                .await?
-                .rows_affected(),
-            Conn::Lite(c) => sqlx::query_with(AssertSqlSafe(s.text()), s.sqlite_args()?)
-                .execute(c)
-                .await?
-                .rows_affected(),
+            Conn::Pg(c) => {
+                let (text, args) = s.into_pg()?;
+                sqlx::query_with(AssertSqlSafe(text), args)
+                    .execute(c)
+                    .await?
+                    .rows_affected()
+            }
+            Conn::Lite(c) => {
+                let (text, args) = s.into_sqlite()?;
+                sqlx::query_with(AssertSqlSafe(text), args)
+                    .execute(c)
+                    .await?
+                    .rows_affected()
+            }
         })
     }
 
     pub(crate) async fn fetch_all<T: JournalRow>(&mut self, s: Stmt) -> JournalResult<Vec<T>> {
         Ok(match self.conn() {
             Conn::Pg(c) => {
-                sqlx::query_as_with(AssertSqlSafe(s.text()), s.pg_args()?)
+                let (text, args) = s.into_pg()?;
+                sqlx::query_as_with(AssertSqlSafe(text), args)
                     .fetch_all(c)
                     .await?
             }
             Conn::Lite(c) => {
-                sqlx::query_as_with(AssertSqlSafe(s.text()), s.sqlite_args()?)
+                let (text, args) = s.into_sqlite()?;
+                sqlx::query_as_with(AssertSqlSafe(text), args)
                     .fetch_all(c)
                     .await?
             }
@@ -330,12 +352,14 @@ impl Tx {
     ) -> JournalResult<Option<T>> {
         Ok(match self.conn() {
             Conn::Pg(c) => {
-                sqlx::query_as_with(AssertSqlSafe(s.text()), s.pg_args()?)
+                let (text, args) = s.into_pg()?;
+                sqlx::query_as_with(AssertSqlSafe(text), args)
                     .fetch_optional(c)
                     .await?
             }
             Conn::Lite(c) => {
-                sqlx::query_as_with(AssertSqlSafe(s.text()), s.sqlite_args()?)
+                let (text, args) = s.into_sqlite()?;
+                sqlx::query_as_with(AssertSqlSafe(text), args)
                     .fetch_optional(c)
                     .await?
             }

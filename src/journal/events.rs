@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::db::{Tx, sql};
+use super::db::{Arg, Tx, sql};
 use super::logic::{order_key, person_update, read_changes_nothing, stale_reason};
 use super::types::{
     AppliedEvent, EventKind, EventRow, EventStatus, PersonRow, PersonStatus, Priority, Recorded,
@@ -91,7 +91,7 @@ impl Tx {
                 .bind(reason)
                 .bind(signature_index(signature_key))
                 .bind(&event.body_sha256)
-                .bind(to_json(event)?)
+                .bind(Arg::json_of(event)?)
                 .bind(event.origin.as_ref().map(|o| o.event_type.as_str()))
                 .bind(event.completeness.as_str()),
             )
@@ -156,7 +156,7 @@ impl Tx {
                 .bind(&notice.reason)
                 .bind(signature_index(signature_key))
                 .bind(&notice.body_sha256)
-                .bind(to_json(notice)?)
+                .bind(Arg::json_of(notice)?)
                 .bind(notice.event_type.as_deref()),
             )
             .await?
@@ -236,7 +236,7 @@ impl Tx {
                 .push(", ")
                 .push_bind(&event.body_sha256)
                 .push(", ")
-                .push_bind(to_json(*event)?)
+                .push_bind(Arg::json_of(*event)?)
                 .push(", ")
                 .push_bind(event.origin.as_ref().map(|o| o.event_type.as_str()))
                 .push(", ")
