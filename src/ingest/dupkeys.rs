@@ -5,6 +5,7 @@
 //! sender's own logs, a proxy, a SIEM) may see a hire. A body that says two things is
 //! refused with 400 instead, for every source kind and SCIM.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -68,15 +69,69 @@ impl<'de> Visitor<'de> for CheckedVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                let shown: String = key.chars().take(64).collect();
+        // Every body on the ingest path goes through here: keys are borrowed from the body
+        // unless they hold escapes, and the few keys of a typical object are compared in a
+        // list; a set takes over only for a large object.
+        let mut seen: Vec<Key<'de>> = Vec::new();
+        let mut set: Option<HashSet<Key<'de>>> = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let repeated = match &mut set {
+                Some(set) => set.contains(&key),
+                None => seen.contains(&key),
+            };
+            if repeated {
+                let shown: String = key.0.chars().take(64).collect();
                 return Err(de::Error::custom(format!("{MARKER}{shown:?}")));
+            }
+            match &mut set {
+                Some(set) => {
+                    set.insert(key);
+                }
+                None if seen.len() >= LIST_MAX => {
+                    let mut all: HashSet<Key<'de>> = seen.drain(..).collect();
+                    all.insert(key);
+                    set = Some(all);
+                }
+                None => seen.push(key),
             }
             map.next_value::<Checked>()?;
         }
         Ok(Checked)
+    }
+}
+
+/// Keys compared in a list up to this many per object.
+const LIST_MAX: usize = 16;
+
+/// An object key, decoded: borrowed from the body when it has no escapes.
+#[derive(PartialEq, Eq, Hash)]
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(v)))
     }
 }
 
@@ -104,5 +159,17 @@ mod tests {
         assert_eq!(json_duplicate_key(br#"{"a":{"x":1},"b":{"x":1}}"#), None);
         assert_eq!(json_duplicate_key(br#"[1,"two",null,{"k":true}]"#), None);
         assert_eq!(json_duplicate_key(b"not json"), None);
+        // Past the list's size the set takes over, and still finds a repeat of an early key.
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        let body = format!("{{{}}}", many.join(","));
+        assert_eq!(json_duplicate_key(body.as_bytes()), None);
+        for repeat in ["k3", "k20", "k39"] {
+            let body = format!("{{{},\"{repeat}\":0}}", many.join(","));
+            assert_eq!(
+                json_duplicate_key(body.as_bytes()),
+                Some(format!("\"{repeat}\"")),
+                "{repeat}"
+            );
+        }
     }
 }
