@@ -289,7 +289,7 @@ impl Application {
             config.raw.notify.clone(),
             format!("{}-{}-alerts", hostname(), uuid::Uuid::new_v4().simple()),
         );
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             inbox,
             journal,
             clock,
@@ -315,7 +315,7 @@ impl Application {
                 worker: worker.clone(),
                 hygiene: config.raw.hygiene.clone(),
             }),
-        };
+        });
         Ok(Self {
             listener,
             ops_listener,

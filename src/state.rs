@@ -14,9 +14,28 @@ use crate::scim::ScimState;
 use crate::sources::Adapter;
 use crate::telemetry::Metrics;
 
-/// Everything handlers share.
+/// Everything handlers share. One `Arc`: the state is cloned for every request (the router,
+/// each middleware, each extractor), and cloning the fields one by one cost a dozen atomic
+/// increments and decrements per delivery (BENCHMARKS.md, ingest, 2026-12-04).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub journal: Journal,
     /// Commits single-event deliveries, several per statement under load (group commit).
     pub inbox: EventWriter,

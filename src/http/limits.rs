@@ -137,10 +137,12 @@ fn too_large(limit: usize) -> Problem {
 }
 
 /// A socket that fails with `TimedOut` once nothing has been read or written on it for
-/// `idle`. The deadline moves forward on every byte of progress.
+/// `idle`. Progress only records when it happened (a clock read); the timer is moved only
+/// when it fires early, so a busy connection does not re-arm a timer on every read and write.
 pub struct IdleTimeout<S> {
     inner: S,
     idle: Duration,
+    last_progress: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -149,17 +151,28 @@ impl<S> IdleTimeout<S> {
         Self {
             inner,
             idle,
+            last_progress: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
     fn progress(&mut self) {
-        let next = Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+        self.last_progress = Instant::now();
     }
 
+    /// Whether `idle` has passed since the last progress. A timer that fires while the
+    /// connection has made progress since it was set is moved to `last_progress + idle`.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline.as_mut().poll(cx).is_ready()
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_progress + self.idle;
+            if due <= Instant::now() {
+                return true;
+            }
+            self.deadline.as_mut().reset(due);
+        }
     }
 }
 
@@ -272,4 +285,48 @@ pub async fn serve(
     }
     let _ = tokio::time::timeout(idle, graceful.shutdown()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// The idle clock restarts at every byte: a connection that makes progress within each
+    /// idle period stays open past the first deadline, and is closed `idle` after its last
+    /// byte. Only lower bounds on time are asserted (timers never fire early), so a loaded
+    /// machine cannot make it fail.
+    #[tokio::test]
+    async fn idle_is_counted_from_the_last_progress() {
+        let idle = Duration::from_millis(300);
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut server = IdleTimeout::new(server, idle);
+        let started = Instant::now();
+        let writer = tokio::spawn(async move {
+            for byte in [b"a", b"b"] {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                client.write_all(byte).await?;
+            }
+            // Open but silent from here on.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, std::io::Error>(client)
+        });
+        let mut buf = [0u8; 1];
+        for expected in [b'a', b'b'] {
+            server.read_exact(&mut buf).await.unwrap();
+            assert_eq!(buf[0], expected);
+        }
+        let err = tokio::time::timeout(Duration::from_secs(10), server.read(&mut buf))
+            .await
+            .expect("an idle connection is closed")
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        // The second byte came at >= 400 ms; the close at >= 400 + 300 ms.
+        assert!(
+            started.elapsed() >= Duration::from_millis(700),
+            "closed {:?} after the start, before `idle` had passed since the last byte",
+            started.elapsed()
+        );
+        writer.abort();
+    }
 }

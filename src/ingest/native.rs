@@ -277,7 +277,7 @@ fn parse_person(
         Some(other) => return Err(wrong_type("person.id", "a string", other)),
     };
 
-    let email = attr(&person, "email", parse_email)?;
+    let email = attr(&person, "person.email", parse_email)?;
     // Inviting someone needs an address; other events can rely on what is already known.
     if kind == EventKind::Hired && email.value().is_none() {
         return Err(ParseError::new("person.email", Problem::RequiredFor(kind)));
@@ -286,16 +286,16 @@ fn parse_person(
     let attrs = PersonAttributes {
         id,
         email,
-        name: attr(&person, "name", parse_text)?,
-        department: attr(&person, "department", parse_text)?,
-        title: attr(&person, "title", parse_text)?,
-        division: attr(&person, "division", parse_text)?,
-        cost_center: attr(&person, "cost_center", parse_text)?,
-        location: attr(&person, "location", parse_text)?,
-        worker_type: attr(&person, "worker_type", parse_text)?,
-        manager_email: attr(&person, "manager_email", parse_email)?,
-        groups: attr(&person, "groups", parse_groups)?,
-        attributes: attr(&person, "attributes", parse_attributes)?,
+        name: attr(&person, "person.name", parse_text)?,
+        department: attr(&person, "person.department", parse_text)?,
+        title: attr(&person, "person.title", parse_text)?,
+        division: attr(&person, "person.division", parse_text)?,
+        cost_center: attr(&person, "person.cost_center", parse_text)?,
+        location: attr(&person, "person.location", parse_text)?,
+        worker_type: attr(&person, "person.worker_type", parse_text)?,
+        manager_email: attr(&person, "person.manager_email", parse_email)?,
+        groups: attr(&person, "person.groups", parse_groups)?,
+        attributes: attr(&person, "person.attributes", parse_attributes)?,
     };
 
     for field in PERSON_FIELDS {
@@ -304,16 +304,19 @@ fn parse_person(
     Ok((attrs, person))
 }
 
-/// Reads an optional, nullable person field with `parse` (which gets the full field path).
+/// Reads an optional, nullable person field with `parse`, which gets the full field path
+/// (`person.name`) for its errors; the path is a literal so a valid field costs no
+/// formatting.
 fn attr<T>(
     person: &Map<String, Value>,
-    name: &str,
+    path: &'static str,
     parse: impl FnOnce(&str, &Value) -> Result<T, ParseError>,
 ) -> Result<Attr<T>, ParseError> {
+    let name = path.strip_prefix("person.").unwrap_or(path);
     match person.get(name) {
         None => Ok(Attr::Absent),
         Some(Value::Null) => Ok(Attr::Null),
-        Some(value) => parse(&format!("person.{name}"), value).map(Attr::Value),
+        Some(value) => parse(path, value).map(Attr::Value),
     }
 }
 
