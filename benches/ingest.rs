@@ -19,6 +19,7 @@
 //! 1. Max throughput: closed loop, fixed concurrency, fixed duration after a ramp, the two
 //!    targets interleaved K,B / B,K / K,B ... so drift (checkpoints, table growth, other load on
 //!    the machine) hits both alike; the ratio is computed per round from adjacent phases.
+//!    A `CHECKPOINT` first, so a run does not inherit the WAL of the one before it.
 //! 2. Latency: open loop at a fixed rate (default 1,000 deliveries/s for 10 s). Sends are
 //!    scheduled on a timer and latency is measured from the *scheduled* send time to the 202,
 //!    so a stall delays the clock of every request queued behind it (no coordinated omission).
@@ -221,7 +222,8 @@ cargo bench --bench ingest -- [options]
   --quick                 2 rounds of 2 s phases, 5 s latency run
   --checkpoint-mid        force a CHECKPOINT 3 s into each open loop (what a running
                           service meets every checkpoint_timeout / max_wal_size)
-  --no-checkpoint         no CHECKPOINT before each open loop (the method before 2026-12-04)
+  --no-checkpoint         no CHECKPOINT before the run and before each open loop (the
+                          method before 2026-12-04)
   --concurrency N         closed-loop connections (default 32)
   --rounds N              closed-loop rounds, each one phase per target (default 6)
   --seconds S             measured seconds per closed-loop phase (default 5)
@@ -1060,6 +1062,11 @@ async fn measure_all(
     bare: &Target,
     signer: &mut Signer,
 ) -> Result<Report> {
+    // Every run starts from the same WAL state: otherwise the WAL an earlier run (or a build)
+    // left behind decides in which round the next spread checkpoint lands.
+    if opts.checkpoint_before {
+        probe.checkpoint().await?;
+    }
     // Warm-up: connections, prepared statements, caches; also sizes the pre-signed batches.
     let mut acked_keycard = 0;
     let mut acked_bare = 0;
