@@ -240,3 +240,33 @@ impl Tx {
         Ok(fixed)
     }
 }
+
+#[cfg(test)]
+impl Tx {
+    /// Stores a person as given (unit tests of code that reads people: the planner's
+    /// loaders), where the pipeline would create them from events.
+    pub(crate) async fn insert_person(&mut self, p: &PersonRow) -> JournalResult<u64> {
+        let history = serde_json::to_value(&p.email_history.0)
+            .map_err(|e| JournalError::Corrupt(e.to_string()))?;
+        self.execute(
+            sql(
+                "INSERT INTO people (id, source, source_person_id, email, email_key,
+                        email_history, attributes, status, anthropic_user_id, created_at,
+                        updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(p.id)
+            .bind(p.source.as_str())
+            .bind(p.source_person_id.as_str())
+            .bind(p.email.clone())
+            .bind(p.email.as_deref().map(fold_email))
+            .bind(history)
+            .bind(p.attributes.clone())
+            .bind(p.status.as_str())
+            .bind(p.anthropic_user_id.clone())
+            .bind(p.created_at)
+            .bind(p.updated_at),
+        )
+        .await
+    }
+}

@@ -930,4 +930,234 @@ mod tests {
         });
         assert_eq!(all_addresses(&p), ["ada@x.com", "old@x.com"]);
     }
+
+    /// The loaders themselves, against a real (in-memory SQLite) journal: what
+    /// `Facts::for_person` and `Facts::for_everyone` read must give the same inputs as the
+    /// rows put there, and each other.
+    mod loaders {
+        use super::*;
+        use crate::journal::{Journal, LimitRow, MirrorObject, Tx};
+
+        fn object(r: &MirrorRow) -> MirrorObject {
+            let kind = match r.kind.as_str() {
+                "user" => ObjectKind::User,
+                "invite" => ObjectKind::Invite,
+                "workspace" => ObjectKind::Workspace,
+                "workspace_member" => ObjectKind::WorkspaceMember,
+                _ => ObjectKind::ApiKey,
+            };
+            let email_key = r.data.get("email").and_then(Value::as_str).map(fold_email);
+            let workspace_id = r
+                .data
+                .get("workspace_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            MirrorObject {
+                kind,
+                id: r.id.clone(),
+                email_key,
+                user_id: r.user_id.clone(),
+                workspace_id,
+                status: r
+                    .data
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                data: r.data.clone(),
+            }
+        }
+
+        async fn put_person(tx: &mut Tx, p: &PersonRow) {
+            tx.insert_person(p).await.unwrap();
+        }
+
+        /// Ada is linked to her account (Eng member, one active key); Bo has a pending
+        /// invite; Cy departed but her account is still there; Di holds Cy's old address;
+        /// the Eng workspace has a stand-in; another member of Eng is nobody Keycard knows.
+        async fn seeded() -> (Journal, Vec<PersonRow>) {
+            let journal = Journal::empty().await.unwrap();
+            let mut ada = person(1, PersonStatus::Active, Some("ada@x.com"));
+            ada.anthropic_user_id = Some("user_ada".to_owned());
+            let bo = person(2, PersonStatus::Active, Some("bo@x.com"));
+            let cy = person(3, PersonStatus::Departed, Some("cy@x.com"));
+            let di = person(4, PersonStatus::Active, Some("CY@x.com"));
+            let mut stand_in = person(5, PersonStatus::Active, None);
+            stand_in.source = crate::planner::WORKSPACE_STAND_IN.to_owned();
+            stand_in.source_person_id = "wrkspc_eng".to_owned();
+            let people = vec![ada, bo, cy, di, stand_in];
+            let mut tx = journal.begin().await.unwrap();
+            for p in &people {
+                put_person(&mut tx, p).await;
+            }
+            let rows = [
+                workspace("wrkspc_eng", "Eng", false),
+                workspace("wrkspc_old", "Old", true),
+                user("user_ada", "ada@x.com"),
+                user("user_cy", "cy@x.com"),
+                user("user_zed", "zed@x.com"),
+                invite("invite_bo", "bo@x.com", "pending", 10, 10_000),
+                member_of("user_ada", "wrkspc_eng"),
+                member_of("user_zed", "wrkspc_eng"),
+                key("key_ada", "user_ada", "wrkspc_eng", "active"),
+                key("key_zed", "user_zed", "wrkspc_eng", "active"),
+            ];
+            let objects: Vec<MirrorObject> = rows.iter().map(object).collect();
+            tx.mirror_put(&objects, at(0)).await.unwrap();
+            tx.record_limit(&LimitRow {
+                feature: "rbac_groups".to_owned(),
+                reason: "not on this plan".to_owned(),
+                http_status: Some(403),
+                request_id: None,
+                detected_at: at(0),
+            })
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            (journal, people)
+        }
+
+        async fn one(journal: &Journal, p: &PersonRow, known: bool) -> Inputs {
+            let mut tx = journal.begin().await.unwrap();
+            let facts = Facts::for_person(&mut tx, p, known, 3, at(100))
+                .await
+                .unwrap();
+            inputs(p, &facts, &rules())
+        }
+
+        /// What the planner decides on, as text: equal inputs plan alike.
+        fn seen(i: &Inputs) -> String {
+            format!(
+                "member {:?} invite {:?} memberships {:?} keys {:?} holder {:?} owner {:?} managed {:?} cap {:?} workspace {:?} unsupported {:?} email {:?}",
+                i.observed.member.as_ref().map(|m| &m.id),
+                i.observed.pending_invite.as_ref().map(|v| &v.id),
+                i.observed.memberships,
+                i.observed
+                    .api_keys
+                    .iter()
+                    .map(|k| &k.id)
+                    .collect::<Vec<_>>(),
+                i.address_holder.as_ref().map(|p| p.id),
+                i.account_owner.as_ref().map(|p| p.id),
+                i.managed,
+                (i.cap.cap, i.cap.others_this_hour, i.cap.already_admitted),
+                i.workspace,
+                i.unsupported,
+                i.person.email,
+            )
+        }
+
+        #[tokio::test]
+        async fn one_persons_facts_come_from_the_journal_and_the_mirror() {
+            let (journal, people) = seeded().await;
+            let ada = one(&journal, &people[0], true).await;
+            assert_eq!(
+                ada.observed.member.as_ref().map(|m| m.id.as_str()),
+                Some("user_ada")
+            );
+            assert_eq!(
+                ada.observed.memberships.keys().collect::<Vec<_>>(),
+                ["wrkspc_eng"]
+            );
+            assert_eq!(ada.managed.get("Eng"), Some(&Some("wrkspc_eng".to_owned())));
+            assert_eq!(
+                ada.unsupported.get("rbac_groups").map(String::as_str),
+                Some("not on this plan")
+            );
+            assert_eq!(
+                (
+                    ada.cap.cap,
+                    ada.cap.others_this_hour,
+                    ada.cap.already_admitted
+                ),
+                (3, 0, false)
+            );
+            assert!(ada.workspace.is_none());
+
+            let bo = one(&journal, &people[1], true).await;
+            assert_eq!(
+                bo.observed.pending_invite.as_ref().map(|i| i.id.as_str()),
+                Some("invite_bo")
+            );
+            assert!(bo.observed.member.is_none());
+
+            // Cy departed; Di holds her address now: Cy keeps no claim to it.
+            let cy = one(&journal, &people[2], true).await;
+            assert_eq!(cy.person.email, None);
+            let di = one(&journal, &people[3], true).await;
+            assert!(di.address_holder.is_none());
+            // Di is not linked to the account at her address, and nobody else is either.
+            assert_eq!(
+                di.observed.member.as_ref().map(|m| m.id.as_str()),
+                Some("user_cy")
+            );
+            assert!(di.account_owner.is_none());
+
+            // The stand-in sees every member and key of its workspace, not just "its own".
+            let ws = one(&journal, &people[4], true).await;
+            let used = ws.workspace.unwrap();
+            assert_eq!(
+                (used.id.as_str(), used.name.as_deref(), used.archived),
+                ("wrkspc_eng", Some("Eng"), false)
+            );
+            assert_eq!((used.members, used.active_keys), (2, 2));
+            assert!(used.named_by_rules);
+
+            // Without a credential nothing of the organization is read.
+            let blind = one(&journal, &people[0], false).await;
+            assert!(blind.observed.member.is_none());
+            assert!(blind.observed.memberships.is_empty());
+            assert!(blind.unsupported.is_empty());
+            assert_eq!(blind.managed.get("Eng"), Some(&Some("<Eng>".to_owned())));
+            let ws = one(&journal, &people[4], false).await;
+            assert_eq!(
+                ws.workspace.map(|w| (w.members, w.active_keys)),
+                Some((0, 0))
+            );
+        }
+
+        #[tokio::test]
+        async fn everyones_facts_give_each_person_the_inputs_of_their_own() {
+            let (journal, people) = seeded().await;
+            for known in [true, false] {
+                let mut tx = journal.begin().await.unwrap();
+                let (facts, everyone) = Facts::for_everyone(&mut tx, known, 3, at(100))
+                    .await
+                    .unwrap();
+                drop(tx);
+                assert_eq!(everyone.len(), people.len());
+                for p in &people {
+                    let together = inputs(p, &facts, &rules());
+                    let alone = one(&journal, p, known).await;
+                    assert_eq!(
+                        seen(&together),
+                        seen(&alone),
+                        "{} (known {known})",
+                        p.source_person_id
+                    );
+                }
+            }
+        }
+
+        /// A person whose account is linked to someone else: both loaders find the owner.
+        #[tokio::test]
+        async fn an_account_linked_to_another_person_is_found_by_both_loaders() {
+            let (journal, _) = seeded().await;
+            let mut tx = journal.begin().await.unwrap();
+            let mut eve = person(6, PersonStatus::Active, Some("ada@x.com"));
+            eve.source = "okta".to_owned();
+            put_person(&mut tx, &eve).await;
+            tx.commit().await.unwrap();
+            let alone = one(&journal, &eve, true).await;
+            assert_eq!(
+                alone.account_owner.as_ref().map(|p| p.id),
+                Some(Uuid::from_u128(1))
+            );
+            let mut tx = journal.begin().await.unwrap();
+            let (facts, _) = Facts::for_everyone(&mut tx, true, 3, at(100))
+                .await
+                .unwrap();
+            let together = inputs(&eve, &facts, &rules());
+            assert_eq!(seen(&together), seen(&alone));
+        }
+    }
 }
