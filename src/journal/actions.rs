@@ -406,3 +406,34 @@ impl Tx {
         .await
     }
 }
+
+#[cfg(test)]
+impl Tx {
+    /// Stores an action in a given state (unit tests of code that reads actions: the
+    /// planner's loaders and the removal cap), where the worker would have run it.
+    pub(crate) async fn put_action_as(
+        &mut self,
+        person_id: Uuid,
+        kind: ActionKind,
+        status: ActionStatus,
+        started_at: Option<DateTime<Utc>>,
+        updated_at: DateTime<Utc>,
+        outcome: Option<&str>,
+    ) -> JournalResult<u64> {
+        self.execute(
+            sql(
+                "INSERT INTO actions (id, person_id, kind, params, reason, status, outcome,
+                                      created_at, started_at, updated_at)
+                 VALUES ($1, $2, $3, '{}', 'test', $4, $5, $6, $7, $6)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(person_id)
+            .bind(kind.as_str())
+            .bind(status.as_str())
+            .bind(outcome)
+            .bind(updated_at)
+            .bind(started_at),
+        )
+        .await
+    }
+}

@@ -936,7 +936,7 @@ mod tests {
     /// rows put there, and each other.
     mod loaders {
         use super::*;
-        use crate::journal::{Journal, LimitRow, MirrorObject, Tx};
+        use crate::journal::{ActionKind, ActionStatus, Journal, LimitRow, MirrorObject, Tx};
 
         fn object(r: &MirrorRow) -> MirrorObject {
             let kind = match r.kind.as_str() {
@@ -1012,6 +1012,64 @@ mod tests {
             })
             .await
             .unwrap();
+            // The removal cap's hour (now is at(100)): Cy lost her account half an hour ago,
+            // Bo a key two hours ago; Di was released by an operator (not run yet); Ada's
+            // release ran half an hour ago and was found unneeded, Bo's two hours ago.
+            let half_hour_ago = at(100 - 1800);
+            let two_hours_ago = at(100 - 7200);
+            for (who, kind, status, started, updated, outcome) in [
+                (
+                    3,
+                    ActionKind::RemoveUser,
+                    ActionStatus::Succeeded,
+                    Some(half_hour_ago),
+                    half_hour_ago,
+                    None,
+                ),
+                (
+                    2,
+                    ActionKind::DeactivateApiKey,
+                    ActionStatus::Succeeded,
+                    Some(two_hours_ago),
+                    two_hours_ago,
+                    None,
+                ),
+                (
+                    4,
+                    ActionKind::RemoveUser,
+                    ActionStatus::Released,
+                    None,
+                    half_hour_ago,
+                    None,
+                ),
+                (
+                    1,
+                    ActionKind::RemoveUser,
+                    ActionStatus::Superseded,
+                    None,
+                    half_hour_ago,
+                    Some("released, then not needed"),
+                ),
+                (
+                    2,
+                    ActionKind::RemoveUser,
+                    ActionStatus::Superseded,
+                    None,
+                    two_hours_ago,
+                    Some("released, then not needed"),
+                ),
+            ] {
+                tx.put_action_as(
+                    Uuid::from_u128(who),
+                    kind,
+                    status,
+                    started,
+                    updated,
+                    outcome,
+                )
+                .await
+                .unwrap();
+            }
             tx.commit().await.unwrap();
             (journal, people)
         }
@@ -1027,7 +1085,7 @@ mod tests {
         /// What the planner decides on, as text: equal inputs plan alike.
         fn seen(i: &Inputs) -> String {
             format!(
-                "member {:?} invite {:?} memberships {:?} keys {:?} holder {:?} owner {:?} managed {:?} cap {:?} workspace {:?} unsupported {:?} email {:?}",
+                "member {:?} invite {:?} memberships {:?} keys {:?} holder {:?} owner {:?} managed {:?} cap {:?} workspace {:?} unsupported {:?} email {:?} unfinished {:?}",
                 i.observed.member.as_ref().map(|m| &m.id),
                 i.observed.pending_invite.as_ref().map(|v| &v.id),
                 i.observed.memberships,
@@ -1043,7 +1101,15 @@ mod tests {
                 i.workspace,
                 i.unsupported,
                 i.person.email,
+                i.unfinished
+                    .iter()
+                    .map(|a| (a.kind, a.status))
+                    .collect::<Vec<_>>(),
             )
+        }
+
+        fn cap(i: &Inputs) -> (u32, i64, bool) {
+            (i.cap.cap, i.cap.others_this_hour, i.cap.already_admitted)
         }
 
         #[tokio::test]
@@ -1063,14 +1129,8 @@ mod tests {
                 ada.unsupported.get("rbac_groups").map(String::as_str),
                 Some("not on this plan")
             );
-            assert_eq!(
-                (
-                    ada.cap.cap,
-                    ada.cap.others_this_hour,
-                    ada.cap.already_admitted
-                ),
-                (3, 0, false)
-            );
+            // Cy lost access this hour; Ada's release this hour admits her.
+            assert_eq!(cap(&ada), (3, 1, true));
             assert!(ada.workspace.is_none());
 
             let bo = one(&journal, &people[1], true).await;
@@ -1125,6 +1185,22 @@ mod tests {
                     .unwrap();
                 drop(tx);
                 assert_eq!(everyone.len(), people.len());
+                // Within the hour only Cy lost access; each person counts the others.
+                let caps: Vec<_> = people
+                    .iter()
+                    .map(|p| cap(&inputs(p, &facts, &rules())))
+                    .collect();
+                assert_eq!(
+                    caps,
+                    [
+                        (3, 1, true),
+                        (3, 1, false),
+                        (3, 0, true),
+                        (3, 1, true),
+                        (3, 1, false)
+                    ],
+                    "Ada (released this hour), Bo (released two hours ago), Cy (losing access), Di (released), the stand-in"
+                );
                 for p in &people {
                     let together = inputs(p, &facts, &rules());
                     let alone = one(&journal, p, known).await;
