@@ -388,6 +388,9 @@ mod tests {
             "ALICE" => Some("alice-token-0123456789".into()),
             "BOB" => Some("bob-token-0123456789ab".into()),
             "SHORT" => Some("short".into()),
+            // The shortest token accepted, and one character less.
+            "SIXTEEN" => Some("0123456789abcdef".into()),
+            "FIFTEEN" => Some("0123456789abcde".into()),
             _ => None,
         }
     }
@@ -466,6 +469,18 @@ mod tests {
         let short =
             Operators::from_config(&[op("a", Role::Viewer, Some("SHORT"))], None, None, &env);
         assert!(short.unwrap_err().to_string().contains("16 characters"));
+        let fifteen =
+            Operators::from_config(&[op("a", Role::Viewer, Some("FIFTEEN"))], None, None, &env);
+        assert!(fifteen.unwrap_err().to_string().contains("16 characters"));
+        let sixteen =
+            Operators::from_config(&[op("a", Role::Viewer, Some("SIXTEEN"))], None, None, &env)
+                .unwrap();
+        assert_eq!(
+            sixteen
+                .authenticate(&bearer("0123456789abcdef"), None)
+                .map(|who| who.name),
+            Ok("a".to_owned())
+        );
         let twice = Operators::from_config(
             &[
                 op("a", Role::Viewer, Some("ALICE")),
