@@ -468,6 +468,67 @@ mod tests {
             .sign(0, &[b"body"])
             .expect("key");
         assert_eq!(r.find(&[b"body"], &[tag]), Some(1));
+        assert_eq!(
+            (r.len(), r.is_empty(), r.algorithm()),
+            (2, false, Algorithm::Sha512)
+        );
+        assert_eq!(ring(Algorithm::Sha256, &["only-secret"]).len(), 1);
+    }
+
+    /// One value as text, or nothing; two values or bytes that are not text are refused,
+    /// never guessed at.
+    #[test]
+    fn headers_are_read_once_and_as_text() {
+        use axum::http::HeaderValue;
+        let mut h = HeaderMap::new();
+        h.insert("x-sig", HeaderValue::from_static("sha256=abc"));
+        h.insert(
+            "x-bin",
+            HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes"),
+        );
+        h.append("x-two", HeaderValue::from_static("a"));
+        h.append("x-two", HeaderValue::from_static("b"));
+        assert_eq!(header(&h, "x-sig"), Ok(Some("sha256=abc")));
+        assert_eq!(header(&h, "x-none"), Ok(None));
+        assert_eq!(
+            header(&h, "x-two"),
+            Err(AuthError::DuplicateHeader("x-two".to_owned()))
+        );
+        assert_eq!(
+            header(&h, "x-bin"),
+            Err(AuthError::HeaderNotText("x-bin".to_owned()))
+        );
+        assert_eq!(required_header(&h, "x-sig"), Ok("sha256=abc"));
+        assert_eq!(
+            required_header(&h, "x-none"),
+            Err(AuthError::MissingHeader("x-none".to_owned()))
+        );
+    }
+
+    /// Keys never reach a log line: the ring shows its algorithm and how many keys it has.
+    #[test]
+    fn debug_output_hides_the_keys() {
+        let r = ring(Algorithm::Sha256, &["first-secret", "second-secret"]);
+        let shown = format!("{r:?}");
+        assert_eq!(shown, "KeyRing { algorithm: Sha256, keys: 2 }");
+        let key = HmacKey::new(Algorithm::Sha256, b"first-secret").expect("key");
+        assert_eq!(format!("{key:?}"), "HmacKey(<redacted>)");
+    }
+
+    /// What the `sign` helpers write (HiBob's base64, Gusto's hex) is what `decode` reads.
+    #[test]
+    fn encodings_write_what_they_read() {
+        assert_eq!(Encoding::Hex.encode(&[0xab, 0x01]), "ab01");
+        assert_eq!(Encoding::Base64.encode(b"hi"), "aGk=");
+        let tag: Vec<u8> = (0..32).collect();
+        for encoding in [Encoding::Hex, Encoding::Base64] {
+            assert_eq!(
+                encoding.decode(&encoding.encode(&tag)),
+                Some(tag.clone()),
+                "{}",
+                encoding.name()
+            );
+        }
     }
 
     #[test]
@@ -476,11 +537,34 @@ mod tests {
         assert!(decode_signature("h", &good, None, Encoding::Hex, Algorithm::Sha256).is_ok());
         assert!(matches!(
             decode_signature("h", &good[..62], None, Encoding::Hex, Algorithm::Sha256),
-            Err(AuthError::WrongLength { len: 31, .. })
+            Err(AuthError::WrongLength {
+                len: 31,
+                algorithm: "HMAC-SHA256",
+                ..
+            })
         ));
         assert!(matches!(
             decode_signature("h", &good[..63], None, Encoding::Hex, Algorithm::Sha256),
-            Err(AuthError::BadEncoding { .. })
+            Err(AuthError::BadEncoding {
+                encoding: "hex",
+                ..
+            })
+        ));
+        // The error names the encoding and algorithm the source is configured with.
+        assert!(matches!(
+            decode_signature("h", "not*base64", None, Encoding::Base64, Algorithm::Sha512),
+            Err(AuthError::BadEncoding {
+                encoding: "base64",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_signature("h", "AAAA", None, Encoding::Base64, Algorithm::Sha512),
+            Err(AuthError::WrongLength {
+                len: 3,
+                algorithm: "HMAC-SHA512",
+                ..
+            })
         ));
         assert!(matches!(
             decode_signature(
