@@ -59,6 +59,12 @@ impl SqliteJournal {
             // One connection: SQLite has one writer anyway, and this keeps every write in
             // order without "database is locked" retries.
             .max_connections(1)
+            // Never recycled: sqlx's defaults close a connection after 30 minutes (10 idle),
+            // and closing the one connection of an in-memory journal drops the database
+            // with it (found by the ops_query fuzz target: every query failed, 503, from
+            // minute 30 on). A file journal gains nothing from reopening either.
+            .max_lifetime(None)
+            .idle_timeout(None)
             .connect_with(options)
             .await
             .map_err(|e| {
@@ -145,5 +151,21 @@ impl SqliteJournal {
             }
         }
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteJournal;
+
+    /// The journal's one connection is kept for the journal's whole life: recycling it
+    /// (sqlx's default after 30 minutes, or 10 idle) would empty an in-memory journal.
+    #[tokio::test]
+    async fn the_one_connection_is_never_recycled() {
+        let journal = SqliteJournal::open("sqlite::memory:").await.unwrap();
+        let options = journal.pool.options();
+        assert_eq!(options.get_max_connections(), 1);
+        assert_eq!(options.get_max_lifetime(), None);
+        assert_eq!(options.get_idle_timeout(), None);
     }
 }
