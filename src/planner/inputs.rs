@@ -938,32 +938,22 @@ mod tests {
         use super::*;
         use crate::journal::{ActionKind, ActionStatus, Journal, LimitRow, MirrorObject, Tx};
 
+        /// A test row as the mirror's refresh would store it: decoded into its Admin API
+        /// type, then through the same `crate::mirror` conversion the refresh uses.
         fn object(r: &MirrorRow) -> MirrorObject {
-            let kind = match r.kind.as_str() {
-                "user" => ObjectKind::User,
-                "invite" => ObjectKind::Invite,
-                "workspace" => ObjectKind::Workspace,
-                "workspace_member" => ObjectKind::WorkspaceMember,
-                _ => ObjectKind::ApiKey,
+            use crate::mirror::{
+                invite_object, key_object, member_object, user_object, workspace_object,
             };
-            let email_key = r.data.get("email").and_then(Value::as_str).map(fold_email);
-            let workspace_id = r
-                .data
-                .get("workspace_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            MirrorObject {
-                kind,
-                id: r.id.clone(),
-                email_key,
-                user_id: r.user_id.clone(),
-                workspace_id,
-                status: r
-                    .data
-                    .get("status")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                data: r.data.clone(),
+            fn typed<T: serde::de::DeserializeOwned>(r: &MirrorRow) -> T {
+                serde_json::from_value(r.data.clone())
+                    .unwrap_or_else(|e| panic!("{} {}: {e}", r.kind, r.id))
+            }
+            match r.kind.as_str() {
+                "user" => user_object(&typed(r)),
+                "invite" => invite_object(&typed(r)),
+                "workspace" => workspace_object(&typed(r)),
+                "workspace_member" => member_object(&typed(r)),
+                _ => key_object(&typed(r)),
             }
         }
 
