@@ -25,6 +25,7 @@ use crate::ingest::{
 };
 use crate::journal::{PersonRow, PersonStatus};
 use crate::sender_api::{EmploymentStatus, SenderRecord};
+use crate::sources::dates::LocalDates;
 
 /// The sender's event type every pull event carries (`events.source_event_type`), and the
 /// prefix of its dedupe key: how the journal says an event came from a pull, not a notice.
@@ -154,9 +155,11 @@ pub fn event(
     ev
 }
 
-/// What one record calls for, given the person the feed knows by its id (if any).
+/// What one record calls for, given the person the feed knows by its id (if any). `dates`:
+/// how this source's date-only dates are read (its zone and times of day).
 pub fn compare_one(
     source: &str,
+    dates: &LocalDates,
     record: &SenderRecord,
     known: Option<&PersonRow>,
     attributes_owned: bool,
@@ -168,16 +171,34 @@ pub fn compare_one(
     };
     let basis = known.and_then(|k| k.last_event_id);
     let email = record.email.clone();
-    // Someone starting later is hired as of their start date (a scheduled event), as the
-    // sender's own hire notice would.
+    // Dates are read as the sender's own notices are (`sources::dates`): someone starting
+    // later is hired at the start time of their start date in the organization's zone, and
+    // a termination whose last day is not over departs at that day's end time. The
+    // sender's status compares dates with the UTC date of the read, a day off around
+    // midnight in most zones: a US hire dated D read on the evening of D-1 is "active".
     let starts = record
         .hire_date
-        .filter(|d| record.status == EmploymentStatus::Pending && *d > now.date_naive())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc());
+        .filter(|_| {
+            matches!(
+                record.status,
+                EmploymentStatus::Pending | EmploymentStatus::Active
+            )
+        })
+        .map(|d| dates.instant(EventKind::Hired, d))
+        .filter(|at| *at > now);
+    let ends = record
+        .termination_date
+        .filter(|_| record.status == EmploymentStatus::Terminated)
+        .map(|d| dates.instant(EventKind::Departed, d))
+        .filter(|at| *at > now);
     let found = |kind: EventKind, why: String, person: PersonAttributes| {
         let mut ev = event(source, kind, person, Some(record), basis, now, run_id);
-        if let (Some(at), EventKind::Hired) = (starts, kind) {
+        let scheduled = match kind {
+            EventKind::Hired | EventKind::Rehired => starts,
+            EventKind::Departed => ends,
+            _ => None,
+        };
+        if let Some(at) = scheduled {
             ev.effective_at = at;
         }
         Finding {
@@ -279,6 +300,7 @@ fn updated(
 /// Compares a whole directory with the people the feed knows (by feed id).
 pub fn compare(
     source: &str,
+    dates: &LocalDates,
     records: &[SenderRecord],
     people: &[(String, PersonRow)],
     now: DateTime<Utc>,
@@ -293,7 +315,7 @@ pub fn compare(
         }
         let known = by_id.get(record.source_person_id.as_str()).copied();
         let owned = known.is_none_or(|k| k.source == source);
-        let found = compare_one(source, record, known, owned, now, run_id);
+        let found = compare_one(source, dates, record, known, owned, now, run_id);
         if found.is_empty() {
             out.unchanged += 1;
         }
@@ -348,6 +370,10 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default()
+    }
+
+    fn utc() -> LocalDates {
+        LocalDates::default()
     }
 
     fn record(id: &str, status: EmploymentStatus, dept: &str) -> SenderRecord {
@@ -412,7 +438,7 @@ mod tests {
     fn each_status_against_each_known_state() {
         let run = Uuid::nil();
         let kinds = |r: &SenderRecord, k: Option<&PersonRow>| -> Vec<EventKind> {
-            compare_one("gusto", r, k, true, now(), run)
+            compare_one("gusto", &utc(), r, k, true, now(), run)
                 .into_iter()
                 .map(|f| f.kind)
                 .collect()
@@ -445,16 +471,110 @@ mod tests {
         // Starting later: hired as of the start date.
         let mut pending = record("a", EmploymentStatus::Pending, "Eng");
         pending.hire_date = chrono::NaiveDate::from_ymd_opt(2026, 12, 7);
-        let hire = compare_one("gusto", &pending, None, true, now(), run);
+        let hire = compare_one("gusto", &utc(), &pending, None, true, now(), run);
         assert_eq!(hire[0].kind, EventKind::Hired);
         assert!(hire[0].event.is_scheduled());
         assert_eq!(
-            hire[0].event.effective_at.date_naive(),
-            pending.hire_date.unwrap_or_default()
+            hire[0].event.effective_at.to_rfc3339(),
+            "2026-12-07T06:00:00+00:00",
+            "the start time of the start date"
         );
         // A feed that did not create the person repairs lifecycle, not attributes.
-        let linked = compare_one("okta", &moved, Some(&same), false, now(), run);
+        let linked = compare_one("okta", &utc(), &moved, Some(&same), false, now(), run);
         assert!(linked.is_empty());
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// The evening before in New York is already the next day in UTC: the sender's status
+    /// (from the UTC date) says a hire dated that day is active and a termination dated
+    /// that day is over. The pull still grants access at 06:00 New York time on the start
+    /// date and removes it at 18:00 on the last day, across daylight-saving changes.
+    #[test]
+    fn dates_are_read_in_the_sources_zone_not_the_utc_date() {
+        let new_york = LocalDates::parse(
+            ("timezone", "America/New_York"),
+            ("dates.start_time", "06:00"),
+            ("dates.end_time", "18:00"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d);
+        let evening_before = at("2026-12-07T02:00:00Z"); // 21:00 on the 6th in New York
+        // The record as read at `now`.
+        let when = |r: &SenderRecord, k: Option<&PersonRow>, now: DateTime<Utc>| {
+            let r = SenderRecord {
+                fetched_at: now,
+                ..r.clone()
+            };
+            compare_one("bamboo", &new_york, &r, k, true, now, Uuid::nil())
+                .into_iter()
+                .map(|f| (f.kind, f.event.effective_at.to_rfc3339()))
+                .collect::<Vec<_>>()
+        };
+
+        let mut hire = record("a", EmploymentStatus::Active, "Eng");
+        hire.hire_date = date(2026, 12, 7);
+        assert_eq!(
+            when(&hire, None, evening_before),
+            [(EventKind::Hired, "2026-12-07T11:00:00+00:00".to_owned())],
+            "06:00 EST on the start date"
+        );
+        let departed = known("a", PersonStatus::Departed, attributes_of(&hire));
+        assert_eq!(
+            when(&hire, Some(&departed), evening_before),
+            [(EventKind::Rehired, "2026-12-07T11:00:00+00:00".to_owned())]
+        );
+        // Read after the start time: in force at once.
+        assert_eq!(
+            when(&hire, None, at("2026-12-07T12:00:00Z")),
+            [(EventKind::Hired, "2026-12-07T12:00:00+00:00".to_owned())],
+            "at the read"
+        );
+
+        let mut gone = record("a", EmploymentStatus::Terminated, "Eng");
+        gone.termination_date = date(2026, 12, 7);
+        let working = known("a", PersonStatus::Active, attributes_of(&gone));
+        assert_eq!(
+            when(&gone, Some(&working), evening_before),
+            [(EventKind::Departed, "2026-12-07T23:00:00+00:00".to_owned())],
+            "18:00 EST on the last day, not the evening before"
+        );
+        assert_eq!(
+            when(&gone, Some(&working), at("2026-12-08T00:00:00Z")),
+            [(EventKind::Departed, "2026-12-08T00:00:00+00:00".to_owned())],
+            "the last day is over: at once"
+        );
+        // Disabled at the IdP carries no date: at once.
+        let disabled = record("a", EmploymentStatus::Suspended, "Eng");
+        assert_eq!(
+            when(&disabled, Some(&working), evening_before),
+            [(EventKind::Departed, "2026-12-07T02:00:00+00:00".to_owned())]
+        );
+
+        // Across the changes of 2026: EDT (UTC-4) from March 8, EST (UTC-5) from November 1.
+        let early = at("2026-01-01T00:00:00Z");
+        hire.hire_date = date(2026, 3, 8);
+        assert_eq!(
+            when(&hire, None, early)[0].1,
+            "2026-03-08T10:00:00+00:00",
+            "06:00 EDT on the spring-forward day"
+        );
+        gone.termination_date = date(2026, 11, 1);
+        assert_eq!(
+            when(&gone, Some(&working), early)[0].1,
+            "2026-11-01T23:00:00+00:00",
+            "18:00 EST on the fall-back day"
+        );
+        gone.termination_date = date(2026, 10, 31);
+        assert_eq!(
+            when(&gone, Some(&working), early)[0].1,
+            "2026-10-31T22:00:00+00:00",
+            "18:00 EDT the day before"
+        );
     }
 
     #[test]
@@ -462,11 +582,19 @@ mod tests {
         let r = record("a", EmploymentStatus::Terminated, "Eng");
         let k = known("a", PersonStatus::Active, json!({}));
         let key = |k: &PersonRow, run: u128| {
-            compare_one("gusto", &r, Some(k), true, now(), Uuid::from_u128(run))[0]
-                .event
-                .dedupe_key
-                .delivery_id
-                .clone()
+            compare_one(
+                "gusto",
+                &utc(),
+                &r,
+                Some(k),
+                true,
+                now(),
+                Uuid::from_u128(run),
+            )[0]
+            .event
+            .dedupe_key
+            .delivery_id
+            .clone()
         };
         // Another run, another time: the same key.
         assert_eq!(key(&k, 1), key(&k, 2));
@@ -474,7 +602,7 @@ mod tests {
         let mut later = k.clone();
         later.last_event_id = Some(Uuid::from_u128(8));
         assert_ne!(key(&k, 1), key(&later, 1));
-        let ev = &compare_one("gusto", &r, Some(&k), true, now(), Uuid::nil())[0].event;
+        let ev = &compare_one("gusto", &utc(), &r, Some(&k), true, now(), Uuid::nil())[0].event;
         assert_eq!(ev.completeness, Completeness::Full);
         assert_eq!(
             ev.origin.as_ref().map(|o| o.event_type.as_str()),
@@ -518,7 +646,14 @@ mod tests {
                 known("c", PersonStatus::Departed, json!({})),
             ),
         ];
-        let cmp = compare("gusto", &[r.clone(), r], &people, now(), Uuid::nil());
+        let cmp = compare(
+            "gusto",
+            &utc(),
+            &[r.clone(), r],
+            &people,
+            now(),
+            Uuid::nil(),
+        );
         assert!(cmp.findings.is_empty());
         assert_eq!(cmp.unchanged, 1, "a repeated record counts once");
         let absent: Vec<&str> = cmp.absent.iter().map(|(id, _)| id.as_str()).collect();

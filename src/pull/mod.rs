@@ -43,6 +43,7 @@ use crate::journal::{CorrelationKey, Journal, JournalError, PersonStatus, PullCo
 use crate::sender_api::{SenderApiError, SenderClient};
 use crate::settings::{Bound, ConfigError};
 use crate::sources::api::SourceApi;
+use crate::sources::dates::LocalDates;
 
 /// `pull.min_directory_percent`: below this share of the people Keycard has working from a
 /// feed, a directory is not believed and its departures are held.
@@ -173,6 +174,8 @@ pub struct PullReport {
 struct PullSource {
     name: String,
     api: SourceApi,
+    /// How its date-only hire and termination dates are read.
+    dates: LocalDates,
 }
 
 /// Runs the scheduled pulls of every source that has one.
@@ -202,6 +205,7 @@ impl Puller {
                 s.api.clone().map(|api| PullSource {
                     name: s.name.clone(),
                     api,
+                    dates: s.dates,
                 })
             })
             .collect();
@@ -381,7 +385,14 @@ impl Puller {
             .await?
             .people_of_feed(&source.name)
             .await?;
-        let mut cmp = diff::compare(&source.name, &directory.records, &people, now, run_id);
+        let mut cmp = diff::compare(
+            &source.name,
+            &source.dates,
+            &directory.records,
+            &people,
+            now,
+            run_id,
+        );
         let mut errors = Vec::new();
 
         let working = people
@@ -440,6 +451,7 @@ impl Puller {
                     let owned = person.source == source.name;
                     cmp.findings.extend(diff::compare_one(
                         &source.name,
+                        &source.dates,
                         &record,
                         Some(&person),
                         owned,

@@ -140,14 +140,36 @@ pub async fn a_lost_termination_and_a_silent_hire_are_repaired_by_the_next_pull(
         second[0]
     );
     h.settle().await;
-    assert!(
-        h.user("ada@acme.test").is_none(),
-        "the leaver's member was not removed"
-    );
     assert_eq!(
         h.invites("cy@acme.test").len(),
         1,
         "the silent hire was not invited"
+    );
+    // Her termination is dated today, her last day: it takes effect at `dates.end_time`
+    // (18:00, in UTC here), as a webhook's date would, not at the read.
+    assert!(
+        h.user("ada@acme.test").is_some(),
+        "removed before her last day ended"
+    );
+    let departure = events_of(&h, "g-ada")
+        .await
+        .into_iter()
+        .find(|e| e.kind == keycard::journal::EventKind::Departed)
+        .unwrap_or_else(|| panic!("no departure journaled"));
+    let end_of_day = h
+        .clock_now()
+        .date_naive()
+        .and_hms_opt(18, 0, 0)
+        .unwrap_or_else(|| panic!("18:00"))
+        .and_utc();
+    assert_eq!(departure.effective_at, Some(end_of_day));
+    let wait = (end_of_day - h.clock_now()).num_seconds();
+    assert!(wait > 0);
+    h.advance(u64::try_from(wait).unwrap_or_default());
+    h.settle().await;
+    assert!(
+        h.user("ada@acme.test").is_none(),
+        "the leaver's member was not removed"
     );
     let ada = h
         .db()
