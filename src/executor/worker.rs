@@ -20,6 +20,8 @@ use crate::mirror;
 
 mod action;
 mod retention;
+#[cfg(test)]
+mod tests;
 mod upkeep;
 use super::act::{gone_effects, perform, request_of, target_of};
 use crate::mirror::MirrorError;

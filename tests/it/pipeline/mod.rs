@@ -56,6 +56,7 @@ use operators::{
     the_cli_releases_several_actions_with_a_reason,
 };
 use org::{
+    a_failed_read_before_a_removal_waits_the_retry_base,
     a_member_made_admin_by_hand_is_seen_before_a_removal,
     an_acceptance_between_full_reads_costs_one_read, an_operator_asks_for_a_full_read_now,
     the_mirror_reads_members_across_page_boundaries,
@@ -68,7 +69,11 @@ use pull::{
     correlation_by_email_makes_hr_and_okta_one_person, departures_beyond_the_cap_are_held,
     two_replicas_pull_once_and_a_request_pulls_now,
 };
-use retention::retention_removes_old_bodies_and_redacts_long_departed_people;
+use retention::{
+    retention_removes_old_bodies_and_redacts_long_departed_people,
+    retention_with_body_removal_off_still_redacts,
+    retention_with_redaction_off_still_removes_bodies,
+};
 use serde_json::json;
 
 async fn hire_invite_acceptance_then_memberships(db: TestDb) {
@@ -709,6 +714,33 @@ async fn a_failed_action_is_rechecked_and_converges(db: TestDb) {
     )
     .await;
     h.settle().await;
+    // Retries back off from `retry_base_secs` (10 s here), doubling with each attempt.
+    let removal = |actions: Vec<keycard::journal::ActionRow>| {
+        actions
+            .into_iter()
+            .find(|a| a.kind.as_str() == "remove_user")
+            .unwrap_or_else(|| panic!("no remove_user action"))
+    };
+    let first = removal(h.actions("F1").await);
+    assert_eq!(
+        (first.status.as_str(), first.attempts),
+        ("retrying", 1),
+        "{first:?}"
+    );
+    // (The journal keeps microseconds.)
+    let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
+    assert_eq!(
+        micros(first.next_attempt_at),
+        micros(Some(h.clock_now() + chrono::Duration::seconds(10)))
+    );
+    h.advance(10);
+    h.settle().await;
+    let second = removal(h.actions("F1").await);
+    assert_eq!(second.attempts, 2, "{second:?}");
+    assert_eq!(
+        micros(second.next_attempt_at),
+        micros(Some(h.clock_now() + chrono::Duration::seconds(20)))
+    );
     for _ in 0..6 {
         h.advance(600);
         h.settle().await;
@@ -896,6 +928,36 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(db: TestDb) {
     assert!(out.contains("remove_user"), "{out}");
     assert!(out.contains("remove_workspace_member"), "{out}");
     assert!(out.contains(&format!("linked to {user}")), "{out}");
+    assert!(
+        out.contains("observed: {") && !out.contains("no Admin API credential"),
+        "with a credential the plan shows what the mirror holds: {out}"
+    );
+
+    // Without a credential the organization is unknown, even to a journal whose mirror was
+    // read: nothing to take away is assumed, and the preview says why.
+    let without = RULES.replace("[admin_api]\nadmin_key_env = \"ADMIN_KEY\"\n", "");
+    assert_ne!(without, RULES);
+    let blind = config(&without, &h.sim.base_url());
+    let out = keycard::app::preview(
+        &blind,
+        &h.journal,
+        &departure,
+        known.as_ref(),
+        h.clock.clone(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("no Admin API credential configured"), "{out}");
+    assert!(!out.contains("remove_user"), "{out}");
+    // `keycard plan --all` (everyone at once) too.
+    for (cfg, known) in [(&cfg, true), (&blind, false)] {
+        let everyone = keycard::app::planning_worker(cfg, &h.journal, h.clock.clone())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .plan_everyone()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(everyone.organization_known, known);
+    }
 
     // A move reports only what changed; the rest comes from the journal.
     let mover = lifecycle(
@@ -1285,6 +1347,7 @@ on_both_backends!(
     the_mirror_reads_members_across_page_boundaries,
     an_acceptance_between_full_reads_costs_one_read,
     a_member_made_admin_by_hand_is_seen_before_a_removal,
+    a_failed_read_before_a_removal_waits_the_retry_base,
     a_held_removal_alerts_every_target_once,
     alerts_give_up_after_max_attempts_and_respect_the_rate_limit,
     named_operators_release_with_a_reason_on_the_record,
@@ -1297,6 +1360,8 @@ on_both_backends!(
     journal_exports_are_fit_for_audit,
     the_openapi_document_describes_every_route,
     retention_removes_old_bodies_and_redacts_long_departed_people,
+    retention_with_redaction_off_still_removes_bodies,
+    retention_with_body_removal_off_still_redacts,
     a_gusto_hire_without_email_is_invited_after_enrichment,
     a_hibob_v2_termination_removes_the_member,
     an_okta_profile_update_changes_the_workspace,

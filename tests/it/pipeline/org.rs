@@ -195,6 +195,50 @@ pub async fn a_member_made_admin_by_hand_is_seen_before_a_removal(db: TestDb) {
     );
 }
 
+/// The read before a removal fails: the removal waits `retry_base_secs` and then goes
+/// through; it is not retried at once in a loop (only a process that is stopping leaves its
+/// work due at once, for the next process).
+pub async fn a_failed_read_before_a_removal_waits_the_retry_base(db: TestDb) {
+    let h = Harness::start(db).await;
+    let uid = hired_and_accepted(&h, "F1", "fay@acme.test", "Sales").await;
+    assert!(!uid.is_empty());
+    h.advance(600);
+    h.inject(keycard::admin_sim::Fault {
+        route: "users.get".into(),
+        status: 500,
+        // Each of the client's four tries of the one read.
+        count: 4,
+        apply: false,
+        retry_after: None,
+    });
+    // Every read, the refused one included (`calls` counts successes).
+    let reads = || {
+        h.sim
+            .sim
+            .calls()
+            .iter()
+            .filter(|c| c.route == Some("users.get"))
+            .count()
+    };
+    let before = reads();
+    h.deliver(
+        "f1",
+        event("person.departed", "F1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    assert_eq!(reads() - before, 4, "one read (four tries), then a wait");
+    assert!(
+        h.user("fay@acme.test").is_some(),
+        "removed without its read"
+    );
+    assert_eq!(h.calls("users.delete"), 0);
+
+    h.advance(11);
+    h.settle().await;
+    assert!(h.user("fay@acme.test").is_none(), "removed after the wait");
+}
+
 /// A change made by hand in the Console is put right as soon as an operator asks for a full
 /// read (`POST /api/v1/sync`, the CLI's `keycard sync`), not a day later when the drift
 /// check is due; only the ops token may ask.
@@ -256,6 +300,62 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
     // workspaces' members.
     assert_eq!(done.read.pages, 8, "{done:?}");
     assert_eq!(done.drift.queued, 0, "nothing drifted: {done:?}");
+    assert_eq!(done.drift.linked, 0, "Ada is linked already: {done:?}");
+
+    // A record that lost its link (an import, a restore) whose account already has what it
+    // should: the comparison links it, a journal write and no call, and counts it.
+    h.db.raw(
+        "UPDATE people SET anthropic_user_id = NULL",
+        "UPDATE people SET anthropic_user_id = NULL",
+    )
+    .await;
+    let before = h.sim.sim.calls().len();
+    let drift = h
+        .worker
+        .drift_check()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (drift.people, drift.linked, drift.queued),
+        (1, 1, 0),
+        "{drift:?}"
+    );
+    assert_eq!(h.sim.sim.calls().len(), before, "no call");
+    let ada = h
+        .db()
+        .await
+        .person_by_source("hr", "E1")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("E1"));
+    assert_eq!(ada.anthropic_user_id.as_deref(), Some(uid.as_str()));
+
+    // `keycard run --once` reports the work it did: a late event (older than the last one
+    // applied) is applied as stale, one unit, and then nothing is left.
+    let (status, _) = h
+        .deliver(
+            "m-E1-late",
+            event(
+                "person.updated",
+                "E1",
+                t0() - chrono::Duration::days(1),
+                json!({ "department": "Sales" }),
+            ),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let done = h
+        .worker
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(done >= 1, "{done}");
+    let idle = h
+        .worker
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(idle, 0);
 }
 
 fn client_on(sim_url: &str, budget: Option<SharedBudget>, per_minute: u32) -> AdminClient {

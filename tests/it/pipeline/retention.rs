@@ -128,3 +128,55 @@ pub async fn retention_removes_old_bodies_and_redacts_long_departed_people(db: T
     // A fourth run the same day does nothing and records nothing.
     assert!(h.worker.retention_upkeep().await.unwrap().is_none());
 }
+
+/// `0` switches one half of the policy off (docs/config.md), and only that half: bodies go
+/// after 30 days while a person departed 400 days ago keeps their data.
+pub async fn retention_with_redaction_off_still_removes_bodies(db: TestDb) {
+    retention_with_one_half_off(db, 30, 0).await;
+}
+
+/// ... and the other way round: the leaver is redacted, no body is removed for its age.
+pub async fn retention_with_body_removal_off_still_redacts(db: TestDb) {
+    retention_with_one_half_off(db, 0, 90).await;
+}
+
+async fn retention_with_one_half_off(db: TestDb, bodies: u32, redact: u32) {
+    let toml = format!(
+        "{RULES}\n[retention]\nraw_body_days = {bodies}\nredact_departed_after_days = {redact}\n"
+    );
+    let h = Harness::start_with(db, &toml, seed()).await;
+    let (status, body) = h
+        .deliver("m-Z1", hire("Z1", "zoe@acme.test", "Sales", t0()))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    h.settle().await;
+    let (status, _) = h
+        .deliver(
+            "m-Z1-leaves",
+            event("person.departed", "Z1", h.clock_now(), json!({})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    h.settle().await;
+    h.advance(400 * DAY);
+    let report = h.worker.retention_upkeep().await.unwrap().unwrap();
+    let zoe = get(&h, "people/Z1").await;
+    if redact == 0 {
+        assert_eq!(
+            (report.bodies_removed, report.people_redacted),
+            (2, 0),
+            "{report:?}"
+        );
+        assert_eq!(zoe["person"]["email"], "zoe@acme.test", "{zoe}");
+        for e in zoe["events"].as_array().unwrap() {
+            assert_eq!(e["payload"], json!({"retention": "removed"}), "{e}");
+        }
+    } else {
+        assert_eq!(
+            (report.bodies_removed, report.people_redacted),
+            (0, 1),
+            "{report:?}"
+        );
+        assert_eq!(zoe["person"]["email"], Value::Null, "{zoe}");
+    }
+}
