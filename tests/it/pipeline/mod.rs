@@ -752,6 +752,15 @@ async fn a_failed_action_is_rechecked_and_converges(db: TestDb) {
             .any(|a| a.kind.as_str() == "remove_user" && a.status.as_str() == "failed"),
         "{actions:?}"
     );
+    // The fourth attempt's own failure ends it (max_attempts = 4), with the API's answer on
+    // the record: it is not left retrying for a fifth run to find it out of retries.
+    let failed = removal(actions.clone());
+    assert_eq!(failed.attempts, 4, "{failed:?}");
+    assert_eq!(failed.outcome, None, "{failed:?}");
+    assert!(
+        failed.error.as_deref().is_some_and(|e| e.contains("500")),
+        "{failed:?}"
+    );
     assert!(h.user("outage@acme.test").is_some());
     assert!(h.memberships(&user).is_empty(), "the steps before it ran");
 
