@@ -922,18 +922,16 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(db: TestDb) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(known.is_some());
     let before = h.sim.sim.calls().len();
+    // `keycard plan` for one event under a configuration.
+    let preview = async |cfg: &keycard::config::Config, ev: &keycard::ingest::LifecycleEvent| {
+        keycard::app::preview(cfg, &h.journal, ev, known.as_ref(), h.clock.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
 
     // A departure names only the id: the journal supplies the email and the linked account.
     let departure = lifecycle(json!({ "type": "person.departed", "person": { "id": "P1" } }));
-    let out = keycard::app::preview(
-        &cfg,
-        &h.journal,
-        &departure,
-        known.as_ref(),
-        h.clock.clone(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = preview(&cfg, &departure).await;
     assert!(out.contains("remove_user"), "{out}");
     assert!(out.contains("remove_workspace_member"), "{out}");
     assert!(out.contains(&format!("linked to {user}")), "{out}");
@@ -947,15 +945,7 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(db: TestDb) {
     let without = RULES.replace("[admin_api]\nadmin_key_env = \"ADMIN_KEY\"\n", "");
     assert_ne!(without, RULES);
     let blind = config(&without, &h.sim.base_url());
-    let out = keycard::app::preview(
-        &blind,
-        &h.journal,
-        &departure,
-        known.as_ref(),
-        h.clock.clone(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = preview(&blind, &departure).await;
     assert!(out.contains("no Admin API credential configured"), "{out}");
     assert!(!out.contains("remove_user"), "{out}");
     // `keycard plan --all` (everyone at once) too.
@@ -972,9 +962,7 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(db: TestDb) {
     let mover = lifecycle(
         json!({ "type": "person.updated", "person": { "id": "P1", "department": "Sales" } }),
     );
-    let out = keycard::app::preview(&cfg, &h.journal, &mover, known.as_ref(), h.clock.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = preview(&cfg, &mover).await;
     assert!(out.contains("update_user_role"), "{out}");
     assert!(!out.contains("no email"), "{out}");
 
@@ -983,9 +971,7 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(db: TestDb) {
         json!({ "type": "person.departed", "occurred_at": "2020-01-01T00:00:00Z",
                                   "person": { "id": "P1" } }),
     );
-    let out = keycard::app::preview(&cfg, &h.journal, &stale, known.as_ref(), h.clock.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = preview(&cfg, &stale).await;
     assert!(out.contains("stale"), "{out}");
     assert!(!out.contains("remove_user"), "{out}");
 
