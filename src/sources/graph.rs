@@ -786,4 +786,26 @@ mod tests {
         assert!(ok.is_ok(), "{ok:?}");
         assert!(!format!("{ok:?}").contains(STATE), "secret never printed");
     }
+
+    #[test]
+    fn a_resource_names_one_user() {
+        assert_eq!(user_of_resource("Users/abc-123"), Some("abc-123"));
+        assert_eq!(user_of_resource("/users/abc-123"), Some("abc-123"));
+        for not_one in ["Users/", "Users/abc/manager", "Groups/abc", "Users"] {
+            assert_eq!(user_of_resource(not_one), None, "{not_one}");
+        }
+    }
+
+    #[test]
+    fn a_notification_url_is_plain_https_or_loopback_http() {
+        assert!(public_url("https://keycard.example.com/webhooks/entra", "k").is_ok());
+        assert!(public_url("http://127.0.0.1:8080/webhooks/entra", "k").is_ok());
+        for bad in [
+            "https://keycard.example.com/webhooks/entra#part",
+            "http://keycard.example.com/webhooks/entra",
+            "mailto:it@example.com",
+        ] {
+            assert!(public_url(bad, "k").is_err(), "{bad}");
+        }
+    }
 }

@@ -367,3 +367,16 @@ impl Kind for Gusto {
         Gusto::receive(self, delivery)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Gusto's `X-Gusto-Signature`: the hex HMAC-SHA256 of the body under the verification
+    /// token (the value checked by Python's `hmac` module).
+    #[test]
+    fn signs_as_gusto_does() {
+        assert_eq!(
+            super::sign("gusto-verification-token-0123456789", br#"{"a":1}"#).as_deref(),
+            Some("405b4cbe2f46a5d69ff75ec3d9d0479e7fff4a2848a6bc24d58f8420e540fb7f")
+        );
+    }
+}

@@ -236,4 +236,21 @@ mod tests {
         assert!(email(Some("ada")).is_none());
         assert!(email(None).is_none());
     }
+
+    #[test]
+    fn a_required_string_must_be_there_and_not_empty() {
+        let doc = json!({"type": "person.hired", "blank": "", "number": 1});
+        assert_eq!(
+            required_str(doc.get("type"), "type").ok(),
+            Some("person.hired")
+        );
+        for field in ["blank", "missing", "number"] {
+            assert!(required_str(doc.get(field), field).is_err(), "{field}");
+        }
+        let blank = required_str(doc.get("blank"), "blank")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(blank.contains("must not be empty"), "{blank}");
+    }
 }

@@ -1025,4 +1025,10 @@ mod tests {
             "signature_mismatch"
         );
     }
+
+    #[test]
+    fn a_message_id_prints_as_sent() {
+        let id = MessageId::parse(VECTOR_ID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(id.to_string(), VECTOR_ID);
+    }
 }
