@@ -2,7 +2,6 @@
 //! start-up errors a newcomer can meet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use keycard::demo::{DemoArgs, run};
@@ -83,17 +82,7 @@ fn serve(dir: &std::path::Path) -> anyhow::Result<(Child, String)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("keycard listening on ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected first line {line:?}"))?
-        .to_owned();
+    let addr = crate::support::process::listening_on(&mut child)?;
     Ok((child, addr))
 }
 

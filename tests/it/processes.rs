@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -116,14 +115,7 @@ fn serve(config: &Path, name: &str) -> Result<Serve> {
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("keycard listening on ")
-        .with_context(|| format!("{name}: unexpected first line {line:?}"))?
-        .to_owned();
+    let addr = crate::support::process::listening_on(&mut child).context(name.to_owned())?;
     Ok(Serve {
         child,
         addr,

@@ -2,7 +2,7 @@
 //! completions, the man page, and `keycard health` (the container image's health check).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 
 const SUBCOMMANDS: [&str; 11] = [
@@ -138,17 +138,7 @@ fn serve(dir: &std::path::Path) -> anyhow::Result<(Child, String)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let base = line
-        .trim()
-        .strip_prefix("keycard listening on ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected first line {line:?}"))?
-        .to_owned();
+    let base = crate::support::process::listening_on(&mut child)?;
     Ok((child, base))
 }
 

@@ -17,6 +17,9 @@ use super::harness::*;
 #[tokio::test]
 async fn request_text_never_forges_a_log_line() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    // To a file: debug logs of every crate could fill a pipe nobody reads yet.
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("log file: {e}"));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keycard"))
         .arg("serve")
         .current_dir(dir.path())
@@ -27,25 +30,11 @@ async fn request_text_never_forges_a_log_line() {
         .env("KEYCARD_LISTEN", "127.0.0.1:0")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::from(log))
         .spawn()
         .unwrap_or_else(|e| panic!("spawn keycard serve: {e}"));
-    // Drained as it is written: debug logs of every crate could fill a pipe's buffer.
-    let mut stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-    let log = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stderr, &mut all);
-        all
-    });
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
-        .unwrap_or_else(|e| panic!("read the address: {e}"));
-    let base = line
-        .trim()
-        .strip_prefix("keycard listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let base = crate::support::process::listening_on(&mut child)
+        .unwrap_or_else(|e| panic!("keycard serve: {e}"));
     let http = reqwest::Client::new();
     for path in [
         "/webhooks/x%0a2026-12-04T00:00:00.000000Z%20%20INFO%20keycard::http::webhooks:%20delivery%20accepted%20source=hr",
@@ -63,9 +52,7 @@ async fn request_text_never_forges_a_log_line() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let log = log
-        .join()
-        .unwrap_or_else(|_| panic!("the stderr reader panicked"));
+    let log = std::fs::read(&log_path).unwrap_or_else(|e| panic!("read the log: {e}"));
     let text = String::from_utf8_lossy(&log).into_owned();
     assert!(text.contains("delivery rejected"), "{text}");
     assert!(!text.contains('\0'), "a raw NUL reached the log");
