@@ -648,22 +648,11 @@ pub async fn an_organization_without_workspaces_is_read_and_reported(db: TestDb)
     let limits = h.db().await.org_limits().await.unwrap();
     let features: Vec<&str> = limits.iter().map(|l| l.feature.as_str()).collect();
     assert_eq!(features, vec!["api_keys", "workspaces"]);
-    let lists = h
-        .sim
-        .sim
-        .calls()
-        .iter()
-        .filter(|c| c.route == Some("workspaces.list"))
-        .count();
+    let lists = h.requests("workspaces.list");
     h.advance(3_600);
     h.settle().await;
     assert_eq!(
-        h.sim
-            .sim
-            .calls()
-            .iter()
-            .filter(|c| c.route == Some("workspaces.list"))
-            .count(),
+        h.requests("workspaces.list"),
         lists,
         "not asked again before the next full read"
     );

@@ -754,7 +754,7 @@ async fn a_failed_action_is_rechecked_and_converges(db: TestDb) {
     );
     // The fourth attempt's own failure ends it (max_attempts = 4), with the API's answer on
     // the record: it is not left retrying for a fifth run to find it out of retries.
-    let failed = removal(actions.clone());
+    let failed = removal(actions);
     assert_eq!(failed.attempts, 4, "{failed:?}");
     assert_eq!(failed.outcome, None, "{failed:?}");
     assert!(
@@ -949,13 +949,13 @@ async fn plan_uses_what_the_journal_knows_and_changes_nothing(db: TestDb) {
     assert!(out.contains("no Admin API credential configured"), "{out}");
     assert!(!out.contains("remove_user"), "{out}");
     // `keycard plan --all` (everyone at once) too.
-    for (cfg, known) in [(&cfg, true), (&blind, false)] {
+    for (cfg, organization_known) in [(&cfg, true), (&blind, false)] {
         let everyone = keycard::app::planning_worker(cfg, &h.journal, h.clock.clone())
             .unwrap_or_else(|e| panic!("{e}"))
             .plan_everyone()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(everyone.organization_known, known);
+        assert_eq!(everyone.organization_known, organization_known);
     }
 
     // A move reports only what changed; the rest comes from the journal.

@@ -211,23 +211,19 @@ pub async fn a_failed_read_before_a_removal_waits_the_retry_base(db: TestDb) {
         apply: false,
         retry_after: None,
     });
-    // Every read, the refused one included (`calls` counts successes).
-    let reads = || {
-        h.sim
-            .sim
-            .calls()
-            .iter()
-            .filter(|c| c.route == Some("users.get"))
-            .count()
-    };
-    let before = reads();
+    // Every read, the refused ones included (`calls` counts successes).
+    let before = h.requests("users.get");
     h.deliver(
         "f1",
         event("person.departed", "F1", h.clock_now(), json!({})),
     )
     .await;
     h.settle().await;
-    assert_eq!(reads() - before, 4, "one read (four tries), then a wait");
+    assert_eq!(
+        h.requests("users.get") - before,
+        4,
+        "one read (four tries), then a wait"
+    );
     assert!(
         h.user("fay@acme.test").is_some(),
         "removed without its read"

@@ -576,6 +576,16 @@ impl Harness {
             .count()
     }
 
+    /// Every request the simulator logged for a route, refused ones included.
+    pub fn requests(&self, route: &str) -> usize {
+        self.sim
+            .sim
+            .calls()
+            .iter()
+            .filter(|c| c.route == Some(route))
+            .count()
+    }
+
     pub async fn actions(&self, person: &str) -> Vec<ActionRow> {
         let filter = JournalFilter {
             person: Some(person.to_owned()),
