@@ -206,6 +206,58 @@ async fn mover_changes_role_and_managed_memberships_only(db: TestDb) {
     );
 }
 
+async fn an_invite_sent_by_hand_is_read_and_followed(db: TestDb) {
+    let h = Harness::start(db).await;
+    h.settle().await; // the first full read
+    // Before HR's record arrives, someone invites the new hire from the Console.
+    let resp = h
+        .http
+        .post(format!("{}/v1/organizations/invites", h.sim.base_url()))
+        .header("x-api-key", ADMIN_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({ "email": "early@acme.test", "role": "user" }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let key_reads = h.requests("api_keys.list");
+    h.deliver("m1", hire("X4", "early@acme.test", "Facilities", t0()))
+        .await;
+    h.settle().await;
+    // Keycard's invite was answered invite_already_exists: the person's part of the
+    // organization was read again and the invite by hand is followed, not sent twice.
+    assert_eq!(h.invites("early@acme.test").len(), 1);
+    assert_eq!(
+        h.requests("invites.create"),
+        2,
+        "the one by hand, Keycard's refused"
+    );
+    let create = h
+        .actions("X4")
+        .await
+        .into_iter()
+        .find(|a| a.kind.as_str() == "create_invite")
+        .unwrap_or_else(|| panic!("no create_invite"));
+    assert!(
+        create
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.contains("invite_already_exists")),
+        "{create:?}"
+    );
+    // The re-read was of someone joining: their keys are read only when they leave.
+    assert_eq!(h.requests("api_keys.list"), key_reads);
+    // The invite is accepted: the person is found as a member.
+    h.sim
+        .sim
+        .accept_invite_for("early@acme.test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    h.advance(61);
+    h.settle().await;
+    assert!(h.user("early@acme.test").is_some());
+    assert_eq!(h.requests("invites.create"), 2);
+}
+
 async fn leaver_keys_deactivated_memberships_and_member_removed(db: TestDb) {
     let h = Harness::start(db).await;
     let uid = joined(&h, "E3", "alan@acme.test", "Engineering").await;
@@ -733,8 +785,12 @@ async fn a_failed_action_is_rechecked_and_converges(db: TestDb) {
         micros(first.next_attempt_at),
         micros(Some(h.clock_now() + chrono::Duration::seconds(10)))
     );
+    let key_reads = h.requests("api_keys.list");
     h.advance(10);
     h.settle().await;
+    // The leaver's keys were read before the removal's first attempt; a retry of the same
+    // removal does not read them again.
+    assert_eq!(h.requests("api_keys.list"), key_reads);
     let second = removal(h.actions("F1").await);
     assert_eq!(second.attempts, 2, "{second:?}");
     assert_eq!(
@@ -769,6 +825,190 @@ async fn a_failed_action_is_rechecked_and_converges(db: TestDb) {
     h.advance(3600);
     h.settle().await;
     assert!(h.user("outage@acme.test").is_none());
+}
+
+async fn a_lasting_failure_is_rechecked_less_and_less_often(db: TestDb) {
+    let h = Harness::start(db).await;
+    joined(&h, "F2", "lasting@acme.test", "Sales").await;
+    h.inject(Fault {
+        route: "users.delete".into(),
+        status: 500,
+        count: 100_000,
+        apply: false,
+        retry_after: None,
+    });
+    h.advance(10);
+    h.deliver(
+        "leave_F2",
+        event("person.departed", "F2", h.clock_now(), json!({})),
+    )
+    .await;
+    // One failed action: four attempts, 10 s, 20 s and 40 s apart (retry_base_secs = 10).
+    let fail_once = || async {
+        h.settle().await;
+        for wait in [10, 20, 40] {
+            h.advance(wait);
+            h.settle().await;
+        }
+    };
+    // The removal actions: how many, and how many of them failed for good.
+    let removals = || async {
+        let all: Vec<_> = h
+            .actions("F2")
+            .await
+            .into_iter()
+            .filter(|a| a.kind.as_str() == "remove_user")
+            .collect();
+        let failed = all.iter().filter(|a| a.status.as_str() == "failed").count();
+        (all.len(), failed)
+    };
+    fail_once().await;
+    assert_eq!(removals().await, (1, 1));
+    // The first failure is rechecked after failure_recheck_secs (3600, the default)...
+    h.advance(3599);
+    h.settle().await;
+    assert_eq!(removals().await, (1, 1), "not before the hour");
+    h.advance(1);
+    fail_once().await;
+    assert_eq!(
+        removals().await,
+        (2, 2),
+        "a second action, failed the same way"
+    );
+    // ...the second one after twice that: a refusal that lasts costs fewer and fewer calls.
+    h.advance(3600);
+    h.settle().await;
+    assert_eq!(
+        removals().await,
+        (2, 2),
+        "the wait doubled after the second failure"
+    );
+    h.advance(3600);
+    h.settle().await;
+    assert_eq!(removals().await.0, 3, "rechecked after two hours");
+}
+
+async fn a_call_not_sent_because_the_process_stops_is_due_at_once_and_not_counted(db: TestDb) {
+    let h = Harness::start(db).await;
+    h.deliver("stop1", hire("S1", "stop@acme.test", "Sales", t0()))
+        .await;
+    // The process is told to stop just as its first call would go out.
+    let stopping = h.worker.stopping();
+    let stopper = h
+        .worker
+        .clone()
+        .with_before_call(std::sync::Arc::new(move |_| {
+            stopping.cancel();
+            Box::pin(std::future::ready(()))
+        }));
+    stopper.sweep().await.unwrap_or_else(|e| panic!("{e}"));
+    stopper
+        .apply_events()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = stopper
+        .claim()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the hire queued no job"));
+    let before = h.sim.sim.calls().len();
+    stopper
+        .run_job(&job)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.sim.sim.calls().len(), before, "nothing was sent");
+    assert_eq!(h.requests("invites.create"), 0);
+    // The action is left for the next process: due at once, the attempt it did not make not
+    // counted against its max_attempts, and no backoff.
+    let left: Vec<_> = h
+        .actions("S1")
+        .await
+        .into_iter()
+        .filter(|a| a.status.as_str() == "retrying")
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
+    assert_eq!(left[0].attempts, 0, "{left:?}");
+    assert_eq!(
+        micros(left[0].next_attempt_at),
+        micros(Some(h.clock_now())),
+        "{left:?}"
+    );
+    // So is the person's job.
+    assert!(
+        h.worker
+            .claim()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some(),
+        "the job is due at once"
+    );
+}
+
+async fn a_failing_resend_of_an_expired_invite_waits_its_retry(db: TestDb) {
+    // Without the daily sweep, so the mirror still holds the expired invite as pending.
+    let toml = RULES.replace("lease_secs = 120", "lease_secs = 120\ndrift_check_secs = 0");
+    let h = Harness::start_with(db, &toml, seed()).await;
+    h.deliver("m1", hire("X2", "resend@acme.test", "Facilities", t0()))
+        .await;
+    h.settle().await;
+    assert_eq!(h.calls("invites.create"), 1);
+    // The invite expires unanswered and its re-send fails: the retry is 10 s away, and the
+    // expired invite's time (past) must not replace it.
+    h.inject(Fault {
+        route: "invites.create".into(),
+        status: 500,
+        count: 100_000,
+        apply: false,
+        retry_after: None,
+    });
+    h.advance(22 * 86_400);
+    h.settle().await;
+    let resends = || async {
+        h.actions("X2")
+            .await
+            .into_iter()
+            .filter(|a| a.kind.as_str() == "create_invite")
+            .skip(1) // the first invite, sent and expired
+            .map(|a| (a.status.as_str().to_owned(), a.attempts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        resends().await,
+        [("retrying".to_owned(), 1)],
+        "one attempt, then the retry's wait"
+    );
+    h.advance(10);
+    h.settle().await;
+    assert_eq!(resends().await, [("retrying".to_owned(), 2)]);
+}
+
+async fn a_withdrawn_invite_leaves_nothing_to_follow(db: TestDb) {
+    let toml = RULES.replace("lease_secs = 120", "lease_secs = 120\ndrift_check_secs = 0");
+    let h = Harness::start_with(db, &toml, seed()).await;
+    h.deliver("m1", hire("X3", "gone@acme.test", "Facilities", t0()))
+        .await;
+    h.settle().await;
+    // The first invite expires and is sent again; the mirror still lists the first as
+    // pending (no full read since).
+    h.advance(22 * 86_400);
+    h.settle().await;
+    assert_eq!(h.requests("invites.create"), 2);
+    // The person leaves before accepting: the second invite is withdrawn.
+    h.advance(10);
+    h.deliver(
+        "m2",
+        event("person.departed", "X3", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    assert_eq!(h.requests("invites.delete"), 1);
+    // Nothing is left to follow: the first invite's past expiry does not bring the job back
+    // (the harness fails a job that keeps coming due without the clock moving).
+    h.advance(30 * 86_400);
+    h.settle().await;
+    assert_eq!(h.requests("invites.create"), 2);
+    assert_eq!(h.requests("invites.delete"), 1);
 }
 
 async fn an_account_is_never_acted_on_for_a_person_it_is_not_linked_to(db: TestDb) {
@@ -1318,6 +1558,7 @@ on_both_backends!(
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,
+    an_invite_sent_by_hand_is_read_and_followed,
     leaver_keys_deactivated_memberships_and_member_removed,
     departure_before_acceptance_withdraws_the_invite,
     redelivery_causes_nothing_new,
@@ -1329,6 +1570,10 @@ on_both_backends!(
     removals_beyond_the_cap_wait_for_an_operator,
     a_slow_call_keeps_its_lease,
     a_failed_action_is_rechecked_and_converges,
+    a_lasting_failure_is_rechecked_less_and_less_often,
+    a_call_not_sent_because_the_process_stops_is_due_at_once_and_not_counted,
+    a_failing_resend_of_an_expired_invite_waits_its_retry,
+    a_withdrawn_invite_leaves_nothing_to_follow,
     an_account_is_never_acted_on_for_a_person_it_is_not_linked_to,
     an_expired_invite_is_sent_again_even_without_workspaces,
     drift_made_by_hand_is_undone_by_the_daily_check,

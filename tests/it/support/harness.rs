@@ -335,8 +335,13 @@ impl Harness {
     }
 
     /// Runs the worker until nothing is due, as `run_until_idle` does, previewing each
-    /// reconcile run the way `keycard plan` does and checking the run against it.
+    /// reconcile run the way `keycard plan` does and checking the run against it. The clock
+    /// stands still meanwhile, so a person whose job keeps coming due is a worker that never
+    /// goes idle (a busy loop on the journal, or on the Admin API): that fails the test
+    /// instead of hanging it.
     pub async fn settle(&self) {
+        const MAX_RUNS_PER_PERSON: usize = 100;
+        let mut runs: std::collections::HashMap<uuid::Uuid, usize> = Default::default();
         self.worker
             .sweep()
             .await
@@ -354,6 +359,15 @@ impl Harness {
                 .await
                 .unwrap_or_else(|e| panic!("worker: {e}"))
             {
+                let n = runs.entry(job.person_id).or_default();
+                *n += 1;
+                assert!(
+                    *n <= MAX_RUNS_PER_PERSON,
+                    "person {}'s job came due {n} times at {} without the clock moving (last reason: {}): the worker never goes idle",
+                    job.person_id,
+                    self.clock.now(),
+                    job.reason,
+                );
                 self.run_checked(&job).await;
                 ran += 1;
             }
