@@ -19,8 +19,8 @@ mod refresh;
 use serde::de::DeserializeOwned;
 
 pub(crate) use refresh::{
-    ACCEPTANCES, FULL, MirrorError, RefreshReport, keys_unchanged, poll_new_members, refresh,
-    refresh_person, verify,
+    ACCEPTANCES, FULL, MirrorError, RefreshReport, keys_unchanged, poll_new_members,
+    read_membership, refresh, refresh_person, verify,
 };
 
 use crate::admin_api::{ActorType, ApiKey, Invite, User, Workspace, WorkspaceMember};

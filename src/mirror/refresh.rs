@@ -512,6 +512,29 @@ pub(crate) async fn verify(
     Ok(same)
 }
 
+/// After an add was refused: reads one workspace membership and stores it. `Some(role)`
+/// when the user is a member of the workspace, `None` when they are not.
+pub(crate) async fn read_membership(
+    client: &AdminClient,
+    journal: &Journal,
+    clock: &SharedClock,
+    workspace_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, MirrorError> {
+    match client.get_workspace_member(workspace_id, user_id).await {
+        Ok(reply) => {
+            let object = member_object(&reply.value);
+            let role = object.status.clone();
+            let mut tx = journal.begin().await?;
+            tx.mirror_put(&[object], clock.now()).await?;
+            tx.commit().await?;
+            Ok(role)
+        }
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads the active API keys a member created and stores them. `true` when the mirror
 /// already had every one of them; `false` when some were new (the caller re-plans, so they
 /// are deactivated with the rest of the offboarding).

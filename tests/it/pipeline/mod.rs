@@ -206,6 +206,65 @@ async fn mover_changes_role_and_managed_memberships_only(db: TestDb) {
     );
 }
 
+async fn a_mover_already_in_a_workspace_is_read_back_not_failed(db: TestDb) {
+    let h = Harness::start(db).await;
+    // Someone already added each of them to Sales by hand, the mirror does not know yet:
+    // Hedy with the role her rule gives, Ida as a developer.
+    for (id, email, by_hand) in [
+        ("E7", "hedy@acme.test", "workspace_user"),
+        ("E8", "ida@acme.test", "workspace_developer"),
+    ] {
+        let uid = joined(&h, id, email, "Engineering").await;
+        let sales = h.workspace_id("Sales");
+        h.sim.sim.add_member(&sales, &uid, by_hand);
+        let key_reads = h.requests("api_keys.list");
+        let member_reads = h.requests("workspace_members.get");
+
+        h.advance(10);
+        h.deliver(
+            &format!("msg_{id}_move"),
+            event(
+                "person.updated",
+                id,
+                h.clock_now(),
+                json!({ "department": "Sales" }),
+            ),
+        )
+        .await;
+        h.settle().await;
+        assert_eq!(
+            h.memberships(&uid),
+            vec![("Sales".to_owned(), "workspace_user".to_owned())],
+            "{id}"
+        );
+        // Adding them to Sales was refused (400, no error code): one read of that
+        // membership showed them there, and the rest of the move went on; a role other
+        // than the rule's was planned again and set.
+        assert_eq!(
+            h.requests("workspace_members.get") - member_reads,
+            1,
+            "{id}"
+        );
+        let sales_add = h
+            .actions(id)
+            .await
+            .into_iter()
+            .find(|a| a.kind.as_str() == "add_workspace_member" && a.params["workspace"] == "Sales")
+            .unwrap_or_else(|| panic!("no add to Sales"));
+        assert_eq!(sales_add.status.as_str(), "succeeded", "{sales_add:?}");
+        assert!(
+            sales_add
+                .outcome
+                .as_deref()
+                .is_some_and(|o| o.contains(&format!("already a member, as {by_hand}"))),
+            "{sales_add:?}"
+        );
+        // Their keys were read only where they left a workspace (Engineering, Sandbox).
+        assert_eq!(h.requests("api_keys.list") - key_reads, 2, "{id}");
+    }
+    assert_eq!(h.calls("workspace_members.update"), 1, "Ida's role only");
+}
+
 async fn an_invite_sent_by_hand_is_read_and_followed(db: TestDb) {
     let h = Harness::start(db).await;
     h.settle().await; // the first full read
@@ -1558,6 +1617,7 @@ on_both_backends!(
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,
+    a_mover_already_in_a_workspace_is_read_back_not_failed,
     an_invite_sent_by_hand_is_read_and_followed,
     leaver_keys_deactivated_memberships_and_member_removed,
     departure_before_acceptance_withdraws_the_invite,
