@@ -818,3 +818,65 @@ pub async fn unused_workspaces_are_archived_through_the_cap_when_the_config_says
     h.settle().await;
     assert_eq!(h.calls("workspaces.archive"), 2);
 }
+
+/// An archive that failed is retried; a workspace archived by hand meanwhile is read again
+/// before the retry (the mirror's copy is older than `verify_after_secs`) and not archived
+/// twice.
+pub async fn a_workspace_archived_by_hand_before_a_retry_is_not_archived_again(db: TestDb) {
+    let config = format!(
+        "{RULES}\n[hygiene]\narchive_unused_workspaces = true\nunused_workspace_days = 1\n"
+    );
+    let h = Harness::start_with(db, &config, seed()).await;
+    h.settle().await;
+    // Research is named by no rule and used by nobody. Its archive fails once (every
+    // HTTP try of the first attempt).
+    h.inject(keycard::admin_sim::Fault {
+        route: "workspaces.archive".into(),
+        status: 500,
+        count: 4,
+        apply: false,
+        retry_after: None,
+    });
+    h.advance(2 * 86_400);
+    h.settle().await;
+    let archive = || async {
+        let filter = JournalFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        h.journal
+            .conn()
+            .await
+            .unwrap()
+            .list_actions(&filter)
+            .await
+            .unwrap()
+            .data
+            .into_iter()
+            .filter(|a| a.kind.as_str() == "archive_workspace")
+            .collect::<Vec<_>>()
+    };
+    let first = archive().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].status, ActionStatus::Retrying, "{first:?}");
+    let research = h.workspace_id("Research");
+    h.by_hand(
+        reqwest::Method::POST,
+        &format!("/v1/organizations/workspaces/{research}/archive"),
+        None,
+    )
+    .await;
+    let archives = h.requests("workspaces.archive");
+    h.advance(600);
+    h.settle().await;
+    assert_eq!(
+        h.requests("workspaces.archive"),
+        archives,
+        "found archived, not archived again"
+    );
+    let after = archive().await;
+    assert!(
+        after.iter().all(|a| a.status != ActionStatus::Failed),
+        "{after:?}"
+    );
+}

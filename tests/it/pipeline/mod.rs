@@ -19,6 +19,7 @@ mod pull;
 mod retention;
 
 use adoption::{
+    a_workspace_archived_by_hand_before_a_retry_is_not_archived_again,
     an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing,
     an_organization_without_workspaces_is_read_and_reported, import_a_thousand_rows_with_bad_ones,
     observe_mode_writes_nothing, people_are_listed_with_filters_and_cursors,
@@ -269,16 +270,12 @@ async fn an_invite_sent_by_hand_is_read_and_followed(db: TestDb) {
     let h = Harness::start(db).await;
     h.settle().await; // the first full read
     // Before HR's record arrives, someone invites the new hire from the Console.
-    let resp = h
-        .http
-        .post(format!("{}/v1/organizations/invites", h.sim.base_url()))
-        .header("x-api-key", ADMIN_KEY)
-        .header("anthropic-version", "2023-06-01")
-        .json(&json!({ "email": "early@acme.test", "role": "user" }))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(resp.status().is_success(), "{}", resp.status());
+    h.by_hand(
+        reqwest::Method::POST,
+        "/v1/organizations/invites",
+        Some(json!({ "email": "early@acme.test", "role": "user" })),
+    )
+    .await;
     let key_reads = h.requests("api_keys.list");
     h.deliver("m1", hire("X4", "early@acme.test", "Facilities", t0()))
         .await;
@@ -374,6 +371,131 @@ async fn leaver_keys_deactivated_memberships_and_member_removed(db: TestDb) {
             "users.delete"
         ],
         "{writes:?}"
+    );
+}
+
+/// The journal's record of each request is the request the organization received: for
+/// every action that reached the API, the same method and path under the same request id,
+/// the body the step implies, and no credential.
+async fn every_journaled_request_is_what_the_organization_received(db: TestDb) {
+    let h = Harness::start(db).await;
+    let uid = joined(&h, "J1", "audit@acme.test", "Engineering").await;
+    let eng = h.workspace_id("Engineering");
+    h.sim.sim.add_api_key("audit-ci", Some(&eng), Some(&uid));
+    h.advance(10);
+    h.deliver(
+        "move_J1",
+        event(
+            "person.updated",
+            "J1",
+            h.clock_now(),
+            json!({ "department": "Sales" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    h.advance(10);
+    h.deliver(
+        "leave_J1",
+        event("person.departed", "J1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+
+    let calls = h.sim.sim.calls();
+    let sent: Vec<_> = h
+        .actions("J1")
+        .await
+        .into_iter()
+        .filter(|a| a.request_id.is_some())
+        .collect();
+    let kinds: std::collections::BTreeSet<&str> = sent.iter().map(|a| a.kind.as_str()).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "add_workspace_member",
+            "create_invite",
+            "deactivate_api_key",
+            "remove_user",
+            "remove_workspace_member",
+            "update_user_role"
+        ]
+    );
+    for action in &sent {
+        let request = action
+            .request
+            .clone()
+            .unwrap_or_else(|| panic!("no request journaled: {action:?}"));
+        let call = calls
+            .iter()
+            .find(|c| Some(&c.request_id) == action.request_id.as_ref())
+            .unwrap_or_else(|| panic!("the organization has no request {action:?}"));
+        assert_eq!(request["method"], call.method.as_str(), "{action:?}");
+        assert_eq!(request["path"], call.path.as_str(), "{action:?}");
+        let p = &action.params;
+        let body = match action.kind.as_str() {
+            "create_invite" => json!({ "email": p["email"], "role": p["role"] }),
+            "update_user_role" => json!({ "role": p["to"] }),
+            "add_workspace_member" => {
+                json!({ "user_id": p["user_id"], "workspace_role": p["role"] })
+            }
+            "deactivate_api_key" => json!({ "status": "inactive" }),
+            _ => serde_json::Value::Null,
+        };
+        assert_eq!(request["body"], body, "{action:?}");
+        assert!(!request.to_string().contains("sk-ant"), "{request}");
+    }
+}
+
+/// Before each destructive write, an object the mirror holds for longer than
+/// `verify_after_secs` is read again: an API key deactivated by hand meanwhile is not
+/// deactivated again, and a member made an admin with nothing but the membership itself to
+/// remove first is not removed.
+async fn keys_and_accounts_changed_by_hand_are_read_before_a_removal(db: TestDb) {
+    let h = Harness::start(db).await;
+    // An org role and no workspaces (the default rule): the account is the first thing to go.
+    let kay = joined(&h, "V1", "kay@acme.test", "Facilities").await;
+    let key = h.sim.sim.add_api_key("kay-ci", None, Some(&kay));
+    let lin = joined(&h, "V2", "lin@acme.test", "Facilities").await;
+    // The daily full read puts the key in the mirror, active.
+    h.advance(90_000);
+    h.settle().await;
+    // Behind Keycard's back: Kay's key is deactivated, Lin is made an admin.
+    let key_id = key["id"].as_str().unwrap_or_default().to_owned();
+    h.by_hand(
+        reqwest::Method::POST,
+        &format!("/v1/organizations/api_keys/{key_id}"),
+        Some(json!({ "status": "inactive" })),
+    )
+    .await;
+    assert!(h.sim.sim.set_user_role(&lin, "admin"));
+    let key_updates = h.requests("api_keys.update");
+    h.advance(600);
+    for id in ["V1", "V2"] {
+        h.deliver(
+            &format!("leave_{id}"),
+            event("person.departed", id, h.clock_now(), json!({})),
+        )
+        .await;
+    }
+    h.settle().await;
+    assert_eq!(
+        h.requests("api_keys.update"),
+        key_updates,
+        "the key was found inactive"
+    );
+    assert!(h.user("kay@acme.test").is_none(), "Kay is removed");
+    assert!(
+        h.user("lin@acme.test").is_some(),
+        "an admin is never removed"
+    );
+    assert_eq!(h.requests("users.delete"), 1, "Kay's removal only");
+    let notes = h.actions("V2").await;
+    assert!(
+        notes
+            .iter()
+            .any(|a| a.status.as_str() == "needs_manual_action" && a.reason.contains("admin")),
+        "{notes:?}"
     );
 }
 
@@ -1614,12 +1736,15 @@ on_both_backends!(
     an_organization_without_workspaces_is_read_and_reported,
     an_organization_on_aws_degrades_to_manual_notes_and_retries_nothing,
     unused_workspaces_are_archived_through_the_cap_when_the_config_says_so,
+    a_workspace_archived_by_hand_before_a_retry_is_not_archived_again,
     hire_invite_acceptance_then_memberships,
     an_operator_asks_for_a_full_read_now,
     mover_changes_role_and_managed_memberships_only,
     a_mover_already_in_a_workspace_is_read_back_not_failed,
     an_invite_sent_by_hand_is_read_and_followed,
     leaver_keys_deactivated_memberships_and_member_removed,
+    every_journaled_request_is_what_the_organization_received,
+    keys_and_accounts_changed_by_hand_are_read_before_a_removal,
     departure_before_acceptance_withdraws_the_invite,
     redelivery_causes_nothing_new,
     out_of_order_update_after_departure_stays_departed,

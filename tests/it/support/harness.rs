@@ -512,20 +512,32 @@ impl Harness {
     }
 
     /// Removes a membership through the Admin API, as someone in the Console would.
+    /// A change made in the Console, behind Keycard's back: one Admin API request sent
+    /// straight to the organization. Returns the answer's body.
+    pub async fn by_hand(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.sim.base_url()))
+            .header("x-api-key", ADMIN_KEY)
+            .header("anthropic-version", "2023-06-01");
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+        let status = resp.status();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
     pub async fn remove_member_by_hand(&self, workspace: &str, user_id: &str) {
         let ws = self.workspace_id(workspace);
-        let resp = self
-            .http
-            .delete(format!(
-                "{}/v1/organizations/workspaces/{ws}/members/{user_id}",
-                self.sim.base_url()
-            ))
-            .header("x-api-key", ADMIN_KEY)
-            .header("anthropic-version", "2023-06-01")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(resp.status().is_success(), "{}", resp.status());
+        self.by_hand(
+            reqwest::Method::DELETE,
+            &format!("/v1/organizations/workspaces/{ws}/members/{user_id}"),
+            None,
+        )
+        .await;
     }
 
     pub fn workspace_id(&self, name: &str) -> String {
