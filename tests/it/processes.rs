@@ -419,3 +419,43 @@ async fn three_replicas_survive_a_kill_and_a_stop(pool: PgPool) -> Result<()> {
     );
     Ok(())
 }
+
+/// A delivery wakes the idle workers: with a one-minute idle poll, a hire's invite goes out
+/// as soon as the event is journaled, not at the next poll.
+#[sqlx::test(migrations = false)]
+async fn a_delivery_wakes_idle_workers_at_once(pool: PgPool) -> Result<()> {
+    let sim = organization(6_000).await?;
+    let dir = tempfile::tempdir()?;
+    let config = write_config(
+        dir.path(),
+        &database_url(&pool)?,
+        &sim.base_url(),
+        6_000,
+        (5, 60),
+    )?;
+    let text = std::fs::read_to_string(&config)?;
+    std::fs::write(
+        &config,
+        text.replace("idle_poll_ms = 50", "idle_poll_ms = 60000"),
+    )?;
+    let serve = serve(&config, "idle")?;
+    // Started, the organization read once, and idle: every loop is in its minute-long wait.
+    wait_for("the first read", Duration::from_secs(30), || {
+        successes(&sim.sim.calls(), "workspace_members.list") > 0
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let http = reqwest::Client::new();
+    let sent = Instant::now();
+    let status = deliver(&http, &serve.addr, "msg_wake", &hire("W1")).await;
+    assert_eq!(status, Some(202));
+    wait_for("the invite", Duration::from_secs(30), || {
+        pending_invites(&sim).contains("w1@acme.test")
+    })
+    .await?;
+    assert!(
+        sent.elapsed() < Duration::from_secs(30),
+        "woken by the delivery, not by the poll"
+    );
+    Ok(())
+}
