@@ -266,6 +266,79 @@ async fn a_mover_already_in_a_workspace_is_read_back_not_failed(db: TestDb) {
     assert_eq!(h.calls("workspace_members.update"), 1, "Ida's role only");
 }
 
+async fn a_membership_changed_by_hand_is_read_again_before_its_removal(db: TestDb) {
+    let h = Harness::start(db).await;
+    let uid = joined(&h, "E9", "joan@acme.test", "Engineering").await;
+    // In the Console, her Sandbox role is raised; the mirror still has the old one.
+    let sandbox = h.workspace_id("Sandbox");
+    h.by_hand(
+        reqwest::Method::POST,
+        &format!("/v1/organizations/workspaces/{sandbox}/members/{uid}"),
+        Some(json!({ "workspace_role": "workspace_developer" })),
+    )
+    .await;
+    // Past verify_after_secs (300): the mirror's copies are read again before a removal.
+    h.advance(600);
+    let key_reads = h.requests("api_keys.list");
+    h.deliver(
+        "msg_E9_move",
+        event(
+            "person.updated",
+            "E9",
+            h.clock_now(),
+            json!({ "department": "Sales" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    assert_eq!(
+        h.memberships(&uid),
+        vec![("Sales".to_owned(), "workspace_user".to_owned())]
+    );
+    // The Sandbox membership was found changed: her part of the organization was read
+    // again and the move planned anew. She keeps her access, so that re-read read no keys;
+    // they were read once before each membership she left.
+    assert!(
+        h.actions("E9")
+            .await
+            .iter()
+            .any(|a| a.kind.as_str() == "remove_workspace_member"
+                && a.params["workspace"] == "Sandbox"
+                && a.status.as_str() == "succeeded")
+    );
+    assert_eq!(h.requests("api_keys.list") - key_reads, 2);
+}
+
+/// A pending invite is followed to its expiry and sent again one second after it, not
+/// before: a follow-up a second early would find it still pending, and come due again at
+/// once.
+async fn an_invite_is_sent_again_just_after_it_expires(db: TestDb) {
+    let toml = RULES.replace("lease_secs = 120", "lease_secs = 120\ndrift_check_secs = 0");
+    let h = Harness::start_with(db, &toml, seed()).await;
+    h.deliver("m1", hire("X5", "exp@acme.test", "Facilities", t0()))
+        .await;
+    h.settle().await;
+    let expires_at = h.invites("exp@acme.test")[0]["expires_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("no expiry"))
+        .with_timezone(&chrono::Utc);
+    let until = u64::try_from((expires_at - h.clock_now()).num_seconds()).unwrap_or(0);
+    h.advance(until - 1);
+    h.settle().await;
+    assert_eq!(h.invites("exp@acme.test").len(), 1, "still pending");
+    h.advance(1);
+    h.settle().await;
+    assert_eq!(
+        h.invites("exp@acme.test").len(),
+        1,
+        "expired this very second"
+    );
+    h.advance(1);
+    h.settle().await;
+    assert_eq!(h.invites("exp@acme.test").len(), 2, "sent again");
+}
+
 async fn an_invite_sent_by_hand_is_read_and_followed(db: TestDb) {
     let h = Harness::start(db).await;
     h.settle().await; // the first full read
@@ -301,7 +374,7 @@ async fn an_invite_sent_by_hand_is_read_and_followed(db: TestDb) {
             .is_some_and(|o| o.contains("invite_already_exists")),
         "{create:?}"
     );
-    // The re-read was of someone joining: their keys are read only when they leave.
+    // Someone joining has no account and no keys to read.
     assert_eq!(h.requests("api_keys.list"), key_reads);
     // The invite is accepted: the person is found as a member.
     h.sim
@@ -1742,6 +1815,8 @@ on_both_backends!(
     mover_changes_role_and_managed_memberships_only,
     a_mover_already_in_a_workspace_is_read_back_not_failed,
     an_invite_sent_by_hand_is_read_and_followed,
+    a_membership_changed_by_hand_is_read_again_before_its_removal,
+    an_invite_is_sent_again_just_after_it_expires,
     leaver_keys_deactivated_memberships_and_member_removed,
     every_journaled_request_is_what_the_organization_received,
     keys_and_accounts_changed_by_hand_are_read_before_a_removal,
