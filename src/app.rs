@@ -34,8 +34,6 @@ pub enum StartError {
     Journal(#[from] crate::journal::JournalError),
     #[error("admin_api: {0}")]
     AdminApi(#[from] crate::admin_api::AdminApiError),
-    #[error("planning: {0}")]
-    Plan(#[from] crate::planner::LoadError),
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
         key: &'static str,

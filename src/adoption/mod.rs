@@ -42,15 +42,6 @@ pub enum AdoptionError {
     Config(String),
 }
 
-impl From<crate::planner::LoadError> for AdoptionError {
-    fn from(e: crate::planner::LoadError) -> Self {
-        match e {
-            crate::planner::LoadError::Journal(e) => Self::Journal(e),
-            crate::planner::LoadError::AdminApi(e) => Self::Mirror(MirrorError::AdminApi(e)),
-        }
-    }
-}
-
 /// When the organization mirror was last read whole; reads it first (GETs only) when it
 /// never was and a client is given. `None`: the organization is unknown.
 pub async fn mirror_refreshed_at(

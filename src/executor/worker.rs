@@ -25,7 +25,7 @@ mod tests;
 mod upkeep;
 use super::act::{gone_effects, perform, request_of, target_of};
 use crate::mirror::MirrorError;
-use crate::planner::{Facts, LoadError, Plan, Planned, Policy, Step, inputs, plan_person};
+use crate::planner::{Facts, Plan, Planned, Policy, Step, inputs, plan_person};
 use crate::rules::RuleSet;
 pub use retention::{RetentionConfig, RetentionReport};
 pub use upkeep::{Everyone, SyncError, SyncReport};
@@ -383,7 +383,7 @@ impl Worker {
 
     /// The plan for one person, through the one planning path `keycard plan` also takes:
     /// load the facts (journal and mirror), then plan from them.
-    pub async fn plan(&self, person: PersonRow) -> Result<Plan, LoadError> {
+    pub async fn plan(&self, person: PersonRow) -> WorkerResult<Plan> {
         let now = self.clock.now();
         let mut conn = self.journal.conn().await?;
         let known = self.client.is_some() && conn.mirror_was_read().await?;
@@ -413,31 +413,16 @@ impl Worker {
     }
 
     async fn run_job_at_priority(&self, job: &JobRow) -> WorkerResult<()> {
-        let now = self.clock.now();
         let person = self.journal.conn().await?.person(job.person_id).await?;
-        let plan = match self
+        // Planned from the journal and the mirror: no Admin API call (reads happen in the
+        // upkeep, before a destructive write, and after the API contradicts the mirror).
+        let plan = self
             .with_heartbeat(person.id, self.plan(person.clone()))
-            .await
-        {
-            Ok(plan) => plan,
-            Err(LoadError::Journal(e)) => return Err(e),
-            Err(LoadError::AdminApi(e)) if e.is_stopped() => {
-                // The process is stopping: the job is due again at once, for whoever runs next.
-                return self.finish_job(job, Some((now, "stopped mid-run"))).await;
-            }
-            Err(LoadError::AdminApi(e)) => {
-                // Reading state failed even after the client's retries: try again later.
-                let next = now + self.settings.retry_base;
-                tracing::warn!(person = %person.id, error = %e, "could not read Admin API state; will retry");
-                return self
-                    .finish_job(job, Some((next, "state read failed")))
-                    .await;
-            }
-        };
-        // Reading the organization can take long (paging, 429 waits): make sure the person is
-        // still ours before writing a plan.
+            .await?;
+        // A stall longer than the lease (a paused process) lets another worker take the
+        // person: make sure they are still ours before writing a plan.
         if !self.still_ours(person.id).await? {
-            tracing::warn!(person = %person.id, "lease lost while reading state; stopping this run");
+            tracing::warn!(person = %person.id, "lease lost while planning; stopping this run");
             return Ok(());
         }
         let actions = self.journal_plan(&person, job.event_id, &plan).await?;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use desired::{desired_access, person_facts};
-pub use inputs::{Facts, Inputs, LoadError, WorkspaceUse, inputs};
+pub use inputs::{Facts, Inputs, WorkspaceUse, inputs};
 pub use observe::Observed;
 
 use crate::admin_api::{ApiKey, Invite, OrgRole, User, WorkspaceRole};

@@ -113,11 +113,7 @@ impl Worker {
     /// at once (a journal write, no call); everyone else costs nothing.
     pub async fn drift_check(&self) -> WorkerResult<DriftReport> {
         let now = self.clock.now();
-        let planned = match self.plan_everyone().await {
-            Ok(planned) => planned,
-            Err(LoadError::Journal(e)) => return Err(e),
-            Err(LoadError::AdminApi(_)) => return Ok(DriftReport::default()),
-        };
+        let planned = self.plan_everyone().await?;
         let mut report = DriftReport {
             people: planned.people,
             ..DriftReport::default()
@@ -139,7 +135,7 @@ impl Worker {
 
     /// Everyone's plan at once, from the whole mirror and journal, through the planner a
     /// reconcile run uses: the drift check and `keycard plan --all`.
-    pub async fn plan_everyone(&self) -> Result<Everyone, LoadError> {
+    pub async fn plan_everyone(&self) -> WorkerResult<Everyone> {
         let now = self.clock.now();
         let mut conn = self.journal.conn().await?;
         let known = self.client.is_some() && conn.mirror_was_read().await?;

@@ -27,24 +27,6 @@ use crate::journal::{
 use crate::mirror::decode;
 use crate::rules::RuleSet;
 
-/// What loading the facts of a plan can fail on.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("reading the organization failed: {0}")]
-    AdminApi(#[from] crate::admin_api::AdminApiError),
-}
-
-impl From<crate::mirror::MirrorError> for LoadError {
-    fn from(e: crate::mirror::MirrorError) -> Self {
-        match e {
-            crate::mirror::MirrorError::Journal(e) => Self::Journal(e),
-            crate::mirror::MirrorError::AdminApi(e) => Self::AdminApi(e),
-        }
-    }
-}
-
 /// Everything one plan is made from.
 #[derive(Debug, Clone)]
 pub struct Inputs {
@@ -137,7 +119,7 @@ impl Facts {
         organization_known: bool,
         cap: u32,
         now: DateTime<Utc>,
-    ) -> Result<Self, LoadError> {
+    ) -> Result<Self, JournalError> {
         let mut facts = Self {
             now: Some(now),
             organization_known,
@@ -178,7 +160,7 @@ impl Facts {
     }
 
     /// Every mirror entry of `kind`, page by page.
-    async fn add_all(&mut self, tx: &mut Tx, kind: ObjectKind) -> Result<(), LoadError> {
+    async fn add_all(&mut self, tx: &mut Tx, kind: ObjectKind) -> Result<(), JournalError> {
         let mut after: Option<String> = None;
         loop {
             let rows = tx.mirror_all(kind, after.as_deref(), 5_000).await?;
@@ -190,7 +172,7 @@ impl Facts {
         }
     }
 
-    async fn add_limits(&mut self, tx: &mut Tx) -> Result<(), LoadError> {
+    async fn add_limits(&mut self, tx: &mut Tx) -> Result<(), JournalError> {
         self.unsupported = tx
             .org_limits()
             .await?
@@ -207,7 +189,7 @@ impl Facts {
         organization_known: bool,
         cap: u32,
         now: DateTime<Utc>,
-    ) -> Result<(Self, Vec<PersonRow>), LoadError> {
+    ) -> Result<(Self, Vec<PersonRow>), JournalError> {
         let mut facts = Self {
             now: Some(now),
             organization_known,
