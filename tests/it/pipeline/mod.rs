@@ -455,6 +455,14 @@ async fn every_journaled_request_is_what_the_organization_received(db: TestDb) {
     let uid = joined(&h, "J1", "audit@acme.test", "Engineering").await;
     let eng = h.workspace_id("Engineering");
     h.sim.sim.add_api_key("audit-ci", Some(&eng), Some(&uid));
+    // The role update's first HTTP try fails; the client's retry gets it through.
+    h.inject(Fault {
+        route: "users.update".into(),
+        status: 500,
+        count: 1,
+        apply: false,
+        retry_after: None,
+    });
     h.advance(10);
     h.deliver(
         "move_J1",
@@ -517,6 +525,15 @@ async fn every_journaled_request_is_what_the_organization_received(db: TestDb) {
         };
         assert_eq!(request["body"], body, "{action:?}");
         assert!(!request.to_string().contains("sk-ant"), "{request}");
+        let outcome = action.outcome.as_deref().unwrap_or_default();
+        if action.kind.as_str() == "update_user_role" {
+            assert_eq!(
+                outcome,
+                "done after 1 attempt(s), the last in 2 HTTP requests"
+            );
+        } else {
+            assert_eq!(outcome, "done after 1 attempt(s)", "{action:?}");
+        }
     }
 }
 
@@ -702,6 +719,57 @@ async fn an_admin_departing_needs_manual_action_and_nothing_is_removed(db: TestD
             .all(|a| a.status.as_str() != "succeeded" || a.kind.as_str() == "needs_manual_action")
     );
     assert_eq!(h.calls("users.delete"), 0);
+    // Another run for them (a second notice of the departure) writes no second note.
+    let notes = || async {
+        h.actions("E7")
+            .await
+            .into_iter()
+            .filter(|a| a.status.as_str() == "needs_manual_action")
+            .count()
+    };
+    let before = notes().await;
+    assert_eq!(before, 2, "one when hired, one when departed");
+    h.advance(10);
+    h.deliver(
+        "m3",
+        event("person.departed", "E7", h.clock_now(), json!({})),
+    )
+    .await;
+    h.settle().await;
+    assert_eq!(notes().await, before, "a note for a human is written once");
+}
+
+/// A member removed by hand since the last read: the role update finds no account (404). It
+/// is not "already gone" (that is for removals): the action fails with the API's answer.
+async fn a_role_update_for_an_account_removed_by_hand_fails_with_the_404(db: TestDb) {
+    let h = Harness::start(db).await;
+    let uid = joined(&h, "G1", "gone@acme.test", "Engineering").await;
+    h.by_hand(
+        reqwest::Method::DELETE,
+        &format!("/v1/organizations/users/{uid}"),
+        None,
+    )
+    .await;
+    h.advance(10);
+    h.deliver(
+        "move_G1",
+        event(
+            "person.updated",
+            "G1",
+            h.clock_now(),
+            json!({ "department": "Sales" }),
+        ),
+    )
+    .await;
+    h.settle().await;
+    let update = h
+        .actions("G1")
+        .await
+        .into_iter()
+        .find(|a| a.kind.as_str() == "update_user_role")
+        .unwrap_or_else(|| panic!("no role update"));
+    assert_eq!(update.status.as_str(), "failed", "{update:?}");
+    assert_eq!(update.response_status, Some(404), "{update:?}");
 }
 
 async fn injected_faults_converge_without_duplicate_invites(db: TestDb) {
@@ -1824,6 +1892,7 @@ on_both_backends!(
     redelivery_causes_nothing_new,
     out_of_order_update_after_departure_stays_departed,
     an_admin_departing_needs_manual_action_and_nothing_is_removed,
+    a_role_update_for_an_account_removed_by_hand_fails_with_the_404,
     injected_faults_converge_without_duplicate_invites,
     crash_between_commit_and_call_completes_once,
     two_workers_never_run_an_action_twice,
