@@ -1149,6 +1149,92 @@ async fn a_failed_action_is_rechecked_and_converges(db: TestDb) {
     assert!(h.user("outage@acme.test").is_none());
 }
 
+/// An action in flight is committed `running` under a lease of `lease_secs` from when it
+/// started, in this worker's name: a worker that dies mid-call leaves it to another only
+/// once that lease has run out.
+async fn an_action_in_flight_is_leased_for_lease_secs(db: TestDb) {
+    use std::sync::{Arc, Mutex};
+    let h = Harness::start(db).await;
+    h.deliver("l1", hire("L1", "lease@acme.test", "Sales", t0()))
+        .await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (journal, record) = (h.journal.clone(), seen.clone());
+    let worker = h.worker.clone().with_before_call(Arc::new(move |id| {
+        let (journal, record) = (journal.clone(), record.clone());
+        Box::pin(async move {
+            let row = async { journal.conn().await?.action(id).await }
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            record.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+        })
+    }));
+    worker
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rows = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(row.status.as_str(), "running", "{row:?}");
+        assert_eq!(
+            row.lease_owner.as_deref(),
+            Some(h.worker.owner()),
+            "{row:?}"
+        );
+        assert_eq!(
+            row.lease_until.map(|t| t.timestamp()),
+            Some((h.clock_now() + chrono::Duration::seconds(120)).timestamp()),
+            "{row:?}"
+        );
+    }
+}
+
+/// Told to stop while reading an object again before a removal, the worker leaves the job
+/// due at once for the next process (no backoff, nothing counted).
+async fn a_stop_during_the_read_before_a_removal_leaves_the_job_due(db: TestDb) {
+    let h = Harness::start(db).await;
+    joined(&h, "Q1", "quit@acme.test", "Sales").await;
+    // Past verify_after_secs: the membership is read again before its removal.
+    h.advance(600);
+    h.deliver(
+        "leave_Q1",
+        event("person.departed", "Q1", h.clock_now(), json!({})),
+    )
+    .await;
+    h.worker
+        .apply_events()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = h
+        .worker
+        .claim()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the departure queued no job"));
+    h.worker.stopping().cancel();
+    let before = h.requests("workspace_members.get");
+    h.worker
+        .run_job(&job)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(h.requests("workspace_members.get"), before, "nothing sent");
+    let actions = h.actions("Q1").await;
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.attempts == 0 || a.kind.as_str() != "remove_workspace_member"),
+        "{actions:?}"
+    );
+    assert!(
+        h.worker
+            .claim()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_some(),
+        "due again at once, for the next process"
+    );
+}
+
 async fn a_lasting_failure_is_rechecked_less_and_less_often(db: TestDb) {
     let h = Harness::start(db).await;
     joined(&h, "F2", "lasting@acme.test", "Sales").await;
@@ -1900,6 +1986,8 @@ on_both_backends!(
     a_slow_call_keeps_its_lease,
     a_failed_action_is_rechecked_and_converges,
     a_lasting_failure_is_rechecked_less_and_less_often,
+    an_action_in_flight_is_leased_for_lease_secs,
+    a_stop_during_the_read_before_a_removal_leaves_the_job_due,
     a_call_not_sent_because_the_process_stops_is_due_at_once_and_not_counted,
     a_failing_resend_of_an_expired_invite_waits_its_retry,
     a_withdrawn_invite_leaves_nothing_to_follow,
