@@ -266,6 +266,43 @@ async fn a_mover_already_in_a_workspace_is_read_back_not_failed(db: TestDb) {
     assert_eq!(h.calls("workspace_members.update"), 1, "Ida's role only");
 }
 
+/// The API says an invite exists, yet reading the organization does not show it (here the
+/// read itself keeps failing): the second such answer within the hour becomes a note for a
+/// human instead of a loop of re-reads and re-sends.
+async fn already_exists_again_without_a_trace_becomes_a_note_not_a_loop(db: TestDb) {
+    let h = Harness::start(db).await;
+    h.settle().await; // the first full read
+    h.by_hand(
+        reqwest::Method::POST,
+        "/v1/organizations/invites",
+        Some(json!({ "email": "ghost@acme.test", "role": "user" })),
+    )
+    .await;
+    h.inject(Fault {
+        route: "invites.list".into(),
+        status: 500,
+        count: 100_000,
+        apply: false,
+        retry_after: None,
+    });
+    h.deliver("g1", hire("X6", "ghost@acme.test", "Facilities", t0()))
+        .await;
+    h.settle().await;
+    assert_eq!(
+        h.requests("invites.create"),
+        3,
+        "the one by hand, then Keycard's twice"
+    );
+    let creates: Vec<_> = h
+        .actions("X6")
+        .await
+        .into_iter()
+        .filter(|a| a.kind.as_str() == "create_invite")
+        .map(|a| a.status.as_str().to_owned())
+        .collect();
+    assert_eq!(creates, ["succeeded", "needs_manual_action"], "{creates:?}");
+}
+
 async fn a_membership_changed_by_hand_is_read_again_before_its_removal(db: TestDb) {
     let h = Harness::start(db).await;
     let uid = joined(&h, "E9", "joan@acme.test", "Engineering").await;
@@ -1970,6 +2007,7 @@ on_both_backends!(
     a_mover_already_in_a_workspace_is_read_back_not_failed,
     an_invite_sent_by_hand_is_read_and_followed,
     a_membership_changed_by_hand_is_read_again_before_its_removal,
+    already_exists_again_without_a_trace_becomes_a_note_not_a_loop,
     an_invite_is_sent_again_just_after_it_expires,
     leaver_keys_deactivated_memberships_and_member_removed,
     every_journaled_request_is_what_the_organization_received,
