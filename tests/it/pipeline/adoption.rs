@@ -765,20 +765,7 @@ pub async fn unused_workspaces_are_archived_through_the_cap_when_the_config_says
         "the cap admits one archive an hour: {first:?}"
     );
     assert!(first[0] == "Legacy" || first[0] == "Scratch", "{first:?}");
-    let conn_actions = {
-        let filter = keycard::journal::JournalFilter {
-            limit: 1000,
-            ..Default::default()
-        };
-        h.journal
-            .conn()
-            .await
-            .unwrap()
-            .list_actions(&filter)
-            .await
-            .unwrap()
-            .data
-    };
+    let conn_actions = h.actions_since(0).await;
     let archives: Vec<_> = conn_actions
         .iter()
         .filter(|a| a.kind.as_str() == "archive_workspace")
@@ -840,18 +827,8 @@ pub async fn a_workspace_archived_by_hand_before_a_retry_is_not_archived_again(d
     h.advance(2 * 86_400);
     h.settle().await;
     let archive = || async {
-        let filter = JournalFilter {
-            limit: 1000,
-            ..Default::default()
-        };
-        h.journal
-            .conn()
+        h.actions_since(0)
             .await
-            .unwrap()
-            .list_actions(&filter)
-            .await
-            .unwrap()
-            .data
             .into_iter()
             .filter(|a| a.kind.as_str() == "archive_workspace")
             .collect::<Vec<_>>()

@@ -1243,10 +1243,8 @@ async fn a_stop_during_the_read_before_a_removal_leaves_the_job_due(db: TestDb) 
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let job = h
-        .worker
-        .claim()
+        .claim_due()
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("the departure queued no job"));
     h.worker.stopping().cancel();
     let before = h.requests("workspace_members.get");
@@ -1263,11 +1261,7 @@ async fn a_stop_during_the_read_before_a_removal_leaves_the_job_due(db: TestDb) 
         "{actions:?}"
     );
     assert!(
-        h.worker
-            .claim()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_some(),
+        h.claim_due().await.is_some(),
         "due again at once, for the next process"
     );
 }
@@ -1380,14 +1374,7 @@ async fn a_call_not_sent_because_the_process_stops_is_due_at_once_and_not_counte
         "{left:?}"
     );
     // So is the person's job.
-    assert!(
-        h.worker
-            .claim()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_some(),
-        "the job is due at once"
-    );
+    assert!(h.claim_due().await.is_some(), "the job is due at once");
 }
 
 async fn a_failing_resend_of_an_expired_invite_waits_its_retry(db: TestDb) {

@@ -511,7 +511,6 @@ impl Harness {
             .and_then(|u| u.iter().find(|u| u["email"] == email).cloned())
     }
 
-    /// Removes a membership through the Admin API, as someone in the Console would.
     /// A change made in the Console, behind Keycard's back: one Admin API request sent
     /// straight to the organization. Returns the answer's body.
     pub async fn by_hand(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -530,6 +529,7 @@ impl Harness {
         body
     }
 
+    /// Removes a membership through the Admin API, as someone in the Console would.
     pub async fn remove_member_by_hand(&self, workspace: &str, user_id: &str) {
         let ws = self.workspace_id(workspace);
         self.by_hand(
@@ -624,6 +624,14 @@ impl Harness {
             .data;
         rows.reverse();
         rows
+    }
+
+    /// The job the worker would claim now, if one is due (claimed: leased to the worker).
+    pub async fn claim_due(&self) -> Option<JobRow> {
+        self.worker
+            .claim()
+            .await
+            .unwrap_or_else(|e| panic!("worker: {e}"))
     }
 
     /// Every action journaled after sequence number `seq`, oldest first.
