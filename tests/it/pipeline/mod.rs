@@ -71,7 +71,7 @@ use pull::{
     two_replicas_pull_once_and_a_request_pulls_now,
 };
 use retention::{
-    retention_removes_old_bodies_and_redacts_long_departed_people,
+    retention_off_never_runs, retention_removes_old_bodies_and_redacts_long_departed_people,
     retention_with_body_removal_off_still_redacts,
     retention_with_redaction_off_still_removes_bodies,
 };
@@ -2044,6 +2044,7 @@ on_both_backends!(
     retention_removes_old_bodies_and_redacts_long_departed_people,
     retention_with_redaction_off_still_removes_bodies,
     retention_with_body_removal_off_still_redacts,
+    retention_off_never_runs,
     a_gusto_hire_without_email_is_invited_after_enrichment,
     a_hibob_v2_termination_removes_the_member,
     an_okta_profile_update_changes_the_workspace,

@@ -180,3 +180,24 @@ async fn retention_with_one_half_off(db: TestDb, bodies: u32, redact: u32) {
         assert_eq!(zoe["person"]["email"], Value::Null, "{zoe}");
     }
 }
+
+/// With `[retention]` off (the default), the policy never runs: nothing is removed or
+/// redacted and nothing is recorded on the operator log, however long the journal is kept.
+pub async fn retention_off_never_runs(db: TestDb) {
+    let h = Harness::start(db).await;
+    h.deliver(
+        "m-off",
+        hire("R9", "kept@acme.test", "Sales", h.clock_now()),
+    )
+    .await;
+    h.settle().await;
+    h.advance(400 * DAY);
+    assert!(h.worker.retention_upkeep().await.unwrap().is_none());
+    h.settle().await;
+    let log = get(&h, "operator-log?verb=retention").await;
+    assert_eq!(log["data"], json!([]), "{log}");
+    assert_eq!(
+        get(&h, "people/R9").await["person"]["email"],
+        "kept@acme.test"
+    );
+}
