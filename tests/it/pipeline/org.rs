@@ -345,13 +345,55 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
         .run_until_idle()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(done >= 1, "{done}");
+    assert_eq!(done, 1);
     let idle = h
         .worker
         .run_until_idle()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(idle, 0);
+
+    // More than one batch (200) of due events that queue no job: one call applies them all.
+    for n in 0..201 {
+        let (status, _) = h
+            .deliver(
+                &format!("m-E1-stale-{n}"),
+                event(
+                    "person.updated",
+                    "E1",
+                    t0() - chrono::Duration::days(2),
+                    json!({ "department": format!("Stale {n}") }),
+                ),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    let done = h
+        .worker
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done, 201);
+
+    // A change with something to do: one event applied and one reconcile run.
+    let (status, _) = h
+        .deliver(
+            "m-E1-moves",
+            event(
+                "person.updated",
+                "E1",
+                h.clock_now(),
+                json!({ "department": "Sales" }),
+            ),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let done = h
+        .worker
+        .run_until_idle()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done, 2);
 }
 
 fn client_on(sim_url: &str, budget: Option<SharedBudget>, per_minute: u32) -> AdminClient {
