@@ -55,6 +55,10 @@ fn source_toml(kind: SenderKind, url: &str) -> String {
 }
 
 async fn start(db: TestDb, kind: SenderKind) -> Setup {
+    start_with(db, kind, RULES).await
+}
+
+async fn start_with(db: TestDb, kind: SenderKind, rules: &str) -> Setup {
     let clock = Arc::new(ManualClock::new(t0()));
     let sim = SenderSim::new(
         kind,
@@ -65,7 +69,7 @@ async fn start(db: TestDb, kind: SenderKind) -> Setup {
     .spawn(([127, 0, 0, 1], 0).into())
     .await
     .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let toml = format!("{}{RULES}", source_toml(kind, &sim.base_url()));
+    let toml = format!("{}{rules}", source_toml(kind, &sim.base_url()));
     let h = Harness::start_on(db, &toml, seed(), clock.clone()).await;
     let enricher = Enricher::from_config(
         &h.config,
@@ -558,4 +562,35 @@ pub async fn a_departure_does_not_wait_for_a_sender_outage(db: TestDb) {
         reason.contains("reading the record failed") && reason.contains("503"),
         "{reason}"
     );
+}
+
+/// A thin notice parked for its read wakes the enrichment loop at once: with a one-minute
+/// idle poll, the record is read as soon as the event is applied, not at the next poll.
+pub async fn a_parked_notice_wakes_the_enrichment_loop(db: TestDb) {
+    let rules = RULES.replace("[reconciler]\n", "[reconciler]\nidle_poll_ms = 60000\n");
+    let s = start_with(db, SenderKind::Gusto, &rules).await;
+    // The worker wakes this enricher (as `keycard serve` wires its own).
+    let worker =
+        s.h.worker
+            .clone()
+            .with_enrichment(vec!["gusto".into()], s.enricher.notifier());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let enricher = s.enricher.clone();
+    let until = stop.clone();
+    let looping = tokio::spawn(async move { enricher.run(until.cancelled_owned()).await });
+    // The loop's first pass finds nothing; it is now in its minute-long wait.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let id = s.add("wake@acme.test", "Engineering");
+    s.notify(&id, Action::Joined).await;
+    worker
+        .apply_events()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    while s.reads() == 0 && started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    let _ = looping.await;
+    assert_eq!(s.reads(), 1, "read when parked, not at the next poll");
 }

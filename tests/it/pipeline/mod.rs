@@ -37,7 +37,7 @@ use enrich::{
     a_departure_with_no_account_is_journaled_as_no_change,
     a_failed_read_is_visible_and_retried_until_it_completes,
     a_gusto_hire_without_email_is_invited_after_enrichment,
-    a_hibob_v2_termination_removes_the_member,
+    a_hibob_v2_termination_removes_the_member, a_parked_notice_wakes_the_enrichment_loop,
     a_record_changed_twice_more_before_the_read_applies_once,
     an_okta_profile_update_changes_the_workspace, enrichment_waits_out_a_429_storm_and_completes,
 };
@@ -2053,4 +2053,5 @@ on_both_backends!(
     a_failed_read_is_visible_and_retried_until_it_completes,
     a_departure_with_no_account_is_journaled_as_no_change,
     a_departure_does_not_wait_for_a_sender_outage,
+    a_parked_notice_wakes_the_enrichment_loop,
 );
