@@ -297,6 +297,21 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
     assert_eq!(done.read.pages, 8, "{done:?}");
     assert_eq!(done.drift.queued, 0, "nothing drifted: {done:?}");
     assert_eq!(done.drift.linked, 0, "Ada is linked already: {done:?}");
+    // A membership removed by hand again: the comparison queues Ada, and counts her.
+    // (Boxed, as below: the test's future would outgrow the test thread's stack.)
+    Box::pin(async {
+        h.remove_member_by_hand("Sandbox", &uid).await;
+        let done = h
+            .worker
+            .sync()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no other process holds the read"));
+        assert_eq!(done.drift.queued, 1, "{done:?}");
+        h.settle().await;
+        assert_eq!(h.memberships(&uid).len(), 2, "put right again");
+    })
+    .await;
 
     // A record that lost its link (an import, a restore) whose account already has what it
     // should: the comparison links it, a journal write and no call, and counts it.
@@ -354,46 +369,49 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
     assert_eq!(idle, 0);
 
     // More than one batch (200) of due events that queue no job: one call applies them all.
-    for n in 0..201 {
+    Box::pin(async {
+        for n in 0..201 {
+            let (status, _) = h
+                .deliver(
+                    &format!("m-E1-stale-{n}"),
+                    event(
+                        "person.updated",
+                        "E1",
+                        t0() - chrono::Duration::days(2),
+                        json!({ "department": format!("Stale {n}") }),
+                    ),
+                )
+                .await;
+            assert_eq!(status, 202);
+        }
+        let done = h
+            .worker
+            .run_until_idle()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done, 201);
+
+        // A change with something to do: one event applied and one reconcile run.
         let (status, _) = h
             .deliver(
-                &format!("m-E1-stale-{n}"),
+                "m-E1-moves",
                 event(
                     "person.updated",
                     "E1",
-                    t0() - chrono::Duration::days(2),
-                    json!({ "department": format!("Stale {n}") }),
+                    h.clock_now(),
+                    json!({ "department": "Sales" }),
                 ),
             )
             .await;
         assert_eq!(status, 202);
-    }
-    let done = h
-        .worker
-        .run_until_idle()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(done, 201);
-
-    // A change with something to do: one event applied and one reconcile run.
-    let (status, _) = h
-        .deliver(
-            "m-E1-moves",
-            event(
-                "person.updated",
-                "E1",
-                h.clock_now(),
-                json!({ "department": "Sales" }),
-            ),
-        )
-        .await;
-    assert_eq!(status, 202);
-    let done = h
-        .worker
-        .run_until_idle()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(done, 2);
+        let done = h
+            .worker
+            .run_until_idle()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done, 2);
+    })
+    .await;
 }
 
 fn client_on(sim_url: &str, budget: Option<SharedBudget>, per_minute: u32) -> AdminClient {
