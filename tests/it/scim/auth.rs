@@ -71,6 +71,36 @@ pub async fn every_scim_route_and_method_needs_this_sources_token(db: TestDb) {
     let gid = group["id"].as_str().unwrap_or_default().to_owned();
     let events_before = h.event_count().await;
 
+    // Behind a TLS-terminating proxy, the resource's location says https; only http and
+    // https are taken from X-Forwarded-Proto, anything else is http.
+    for (proto, scheme) in [
+        (None, "http"),
+        (Some("https"), "https"),
+        (Some("http"), "http"),
+        (Some("gopher"), "http"),
+    ] {
+        let mut req = h
+            .http
+            .get(format!("{}/scim/v2/okta/Users/{uid}", h.base))
+            .header("authorization", format!("Bearer {TOKEN}"));
+        if let Some(p) = proto {
+            req = req.header("x-forwarded-proto", p);
+        }
+        let got: Value = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        let location = got["meta"]["location"].as_str().unwrap_or_default();
+        assert!(
+            location.starts_with(&format!("{scheme}://"))
+                && location.ends_with(&format!("/scim/v2/okta/Users/{uid}")),
+            "{proto:?}: {got}"
+        );
+    }
+
     let deactivate = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{ "op": "replace", "value": { "active": false } }]
