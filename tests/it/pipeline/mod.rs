@@ -176,6 +176,14 @@ async fn joined(h: &Harness, id: &str, email: &str, dept: &str) -> String {
         .unwrap_or_else(|| panic!("{email} did not join"))
 }
 
+/// HR tells Keycard that `id` changed now (`person.updated` with `person`'s fields, or
+/// `person.departed`), and the worker settles.
+async fn told(h: &Harness, msg: &str, kind: &str, id: &str, person: serde_json::Value) {
+    let (status, _) = h.deliver(msg, event(kind, id, h.clock_now(), person)).await;
+    assert_eq!(status, 202);
+    h.settle().await;
+}
+
 async fn mover_changes_role_and_managed_memberships_only(db: TestDb) {
     let h = Harness::start(db).await;
     let uid = joined(&h, "E2", "grace@acme.test", "Engineering").await;
@@ -222,17 +230,14 @@ async fn a_mover_already_in_a_workspace_is_read_back_not_failed(db: TestDb) {
         let member_reads = h.requests("workspace_members.get");
 
         h.advance(10);
-        h.deliver(
+        told(
+            &h,
             &format!("msg_{id}_move"),
-            event(
-                "person.updated",
-                id,
-                h.clock_now(),
-                json!({ "department": "Sales" }),
-            ),
+            "person.updated",
+            id,
+            json!({ "department": "Sales" }),
         )
         .await;
-        h.settle().await;
         assert_eq!(
             h.memberships(&uid),
             vec![("Sales".to_owned(), "workspace_user".to_owned())],
@@ -317,17 +322,14 @@ async fn a_membership_changed_by_hand_is_read_again_before_its_removal(db: TestD
     // Past verify_after_secs (300): the mirror's copies are read again before a removal.
     h.advance(600);
     let key_reads = h.requests("api_keys.list");
-    h.deliver(
+    told(
+        &h,
         "msg_E9_move",
-        event(
-            "person.updated",
-            "E9",
-            h.clock_now(),
-            json!({ "department": "Sales" }),
-        ),
+        "person.updated",
+        "E9",
+        json!({ "department": "Sales" }),
     )
     .await;
-    h.settle().await;
     assert_eq!(
         h.memberships(&uid),
         vec![("Sales".to_owned(), "workspace_user".to_owned())]
@@ -501,24 +503,16 @@ async fn every_journaled_request_is_what_the_organization_received(db: TestDb) {
         retry_after: None,
     });
     h.advance(10);
-    h.deliver(
+    told(
+        &h,
         "move_J1",
-        event(
-            "person.updated",
-            "J1",
-            h.clock_now(),
-            json!({ "department": "Sales" }),
-        ),
+        "person.updated",
+        "J1",
+        json!({ "department": "Sales" }),
     )
     .await;
-    h.settle().await;
     h.advance(10);
-    h.deliver(
-        "leave_J1",
-        event("person.departed", "J1", h.clock_now(), json!({})),
-    )
-    .await;
-    h.settle().await;
+    told(&h, "leave_J1", "person.departed", "J1", json!({})).await;
 
     let calls = h.sim.sim.calls();
     let sent: Vec<_> = h
@@ -788,17 +782,14 @@ async fn a_role_update_for_an_account_removed_by_hand_fails_with_the_404(db: Tes
     )
     .await;
     h.advance(10);
-    h.deliver(
+    told(
+        &h,
         "move_G1",
-        event(
-            "person.updated",
-            "G1",
-            h.clock_now(),
-            json!({ "department": "Sales" }),
-        ),
+        "person.updated",
+        "G1",
+        json!({ "department": "Sales" }),
     )
     .await;
-    h.settle().await;
     let update = h
         .actions("G1")
         .await

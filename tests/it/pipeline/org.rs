@@ -355,17 +355,15 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
         )
         .await;
     assert_eq!(status, 202);
-    let done = h
-        .worker
-        .run_until_idle()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run_once = || async {
+        h.worker
+            .run_until_idle()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let done = run_once().await;
     assert_eq!(done, 1);
-    let idle = h
-        .worker
-        .run_until_idle()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let idle = run_once().await;
     assert_eq!(idle, 0);
 
     // More than one batch (200) of due events that queue no job: one call applies them all.
@@ -384,11 +382,7 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
                 .await;
             assert_eq!(status, 202);
         }
-        let done = h
-            .worker
-            .run_until_idle()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let done = run_once().await;
         assert_eq!(done, 201);
 
         // A change with something to do: one event applied and one reconcile run.
@@ -404,11 +398,7 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
             )
             .await;
         assert_eq!(status, 202);
-        let done = h
-            .worker
-            .run_until_idle()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let done = run_once().await;
         assert_eq!(done, 2);
     })
     .await;
