@@ -285,12 +285,14 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
     );
 
     // The command-line path reads and compares in one go, and reports what it did.
-    let done = h
-        .worker
-        .sync()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no other process holds the read"));
+    let sync = || async {
+        h.worker
+            .sync()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no other process holds the read"))
+    };
+    let done = sync().await;
     assert_eq!(done.read.users, 3);
     // One page each of members, invites, workspaces and keys, and of each of the four
     // workspaces' members.
@@ -301,12 +303,7 @@ pub async fn an_operator_asks_for_a_full_read_now(db: TestDb) {
     // (Boxed, as below: the test's future would outgrow the test thread's stack.)
     Box::pin(async {
         h.remove_member_by_hand("Sandbox", &uid).await;
-        let done = h
-            .worker
-            .sync()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("no other process holds the read"));
+        let done = sync().await;
         assert_eq!(done.drift.queued, 1, "{done:?}");
         h.settle().await;
         assert_eq!(h.memberships(&uid).len(), 2, "put right again");
