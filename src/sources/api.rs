@@ -232,6 +232,8 @@ fn credential_hint(sender: SenderKind) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn load(kind: SourceKind, text: &str) -> Result<SourceApi, ConfigError> {
@@ -258,6 +260,10 @@ mod tests {
                 "tenant = \"https://acme.okta.com\"\ntoken_env = \"TOK\"\n",
             ),
             (
+                SourceKind::Graph,
+                "tenant = \"t-1\"\nclient_id = \"APP\"\ntoken_env = \"TOK\"\n",
+            ),
+            (
                 SourceKind::BambooHr,
                 "tenant = \"acme\"\ntoken_env = \"TOK\"\npull_interval_secs = 3600\n",
             ),
@@ -269,11 +275,46 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
             assert_eq!(client.kind().as_str(), kind.as_str());
             assert!(api.config.enrich, "enrichment is on unless switched off");
+            // Diagnostics show what was configured, never the credential.
+            let shown = format!("{api:?}");
+            assert!(!shown.contains("SECRET"), "credential never printed");
             assert!(
-                !format!("{api:?}").contains("SECRET"),
-                "credential never printed"
+                shown.contains(&format!("sender: {:?}", api.sender))
+                    && shown.contains("credential: \"[redacted]\""),
+                "{shown}"
+            );
+            // Only the source that asks for it is pulled, at its own interval.
+            let pulled = (kind == SourceKind::BambooHr).then(|| Duration::from_secs(3600));
+            assert_eq!(api.pull_interval(), pulled, "{kind:?}");
+        }
+    }
+
+    /// Each sender names what it cannot do without; a blank value counts as missing.
+    #[test]
+    fn each_sender_names_the_setting_it_lacks() {
+        let cases = [
+            (SourceKind::Gusto, "tenant = \"  \"\n", "tenant"),
+            (SourceKind::HiBob, "tenant = \"co\"\n", "client_id"),
+            (SourceKind::Okta, "client_id = \"x\"\n", "tenant"),
+            (SourceKind::Graph, "client_id = \"APP\"\n", "tenant"),
+            (SourceKind::Graph, "tenant = \"t-1\"\n", "client_id"),
+            (SourceKind::BambooHr, "", "tenant"),
+        ];
+        for (kind, text, missing) in cases {
+            let err = load(kind, &format!("{text}token_env = \"TOK\"\n"))
+                .err()
+                .unwrap_or_else(|| panic!("{kind:?} accepted without {missing}"));
+            assert_eq!(
+                err.key(),
+                Some(format!("sources[0].api.{missing}").as_str()),
+                "{kind:?}: {err}"
             );
         }
+        let err = load(SourceKind::HiBob, "client_id = \"S\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("the service user's token"), "{err}");
     }
 
     #[test]

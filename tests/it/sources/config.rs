@@ -49,6 +49,18 @@ fn every_kind_loads_and_builds() {
         for (_, value) in super::harness::EXTRA_ENV {
             assert!(!shown.contains(value), "{shown}");
         }
+        // It still says what it holds: the source's name and how many secrets are active,
+        // in the source and in its adapter (a ring of 2 keys, or 2 secrets).
+        let name = format!("name: {:?}", source.name);
+        assert!(
+            shown.contains(&name) && shown.contains("secrets: [2 redacted]"),
+            "{shown}"
+        );
+        let adapter = format!("{adapter:?}");
+        assert!(
+            adapter.contains("keys: 2") || adapter.contains("secrets: 2"),
+            "{adapter}"
+        );
     }
 }
 
@@ -147,8 +159,9 @@ fn time_zones_are_checked_at_load_and_a_source_may_override_the_organizations() 
         err.starts_with("dates.end_time: '6pm' is not a time of day"),
         "{err}"
     );
+    // On a kind that reads no dates the key itself is refused, before its value is read.
     let err = error(
-        "[[sources]]\nname = \"o\"\nkind = \"okta\"\nsecret_env = \"S\"\ntimezone = \"UTC\"\n",
+        "[[sources]]\nname = \"o\"\nkind = \"okta\"\nsecret_env = \"S\"\ntimezone = \"Mars/Olympus\"\n",
     );
     assert!(
         err.starts_with(
@@ -183,4 +196,29 @@ fn time_zones_are_checked_at_load_and_a_source_may_override_the_organizations() 
     };
     assert_eq!(effective("b"), "2026-12-01T23:00:00+00:00");
     assert_eq!(effective("de"), "2026-12-01T17:00:00+00:00");
+}
+
+/// A source's name is part of its webhook URL: 1-64 of a-z, 0-9, '-' and '_', once each.
+#[test]
+fn source_names_are_url_safe_and_unique() {
+    let named = |name: &str| {
+        format!("[[sources]]\nname = {name:?}\nkind = \"bamboohr\"\nsecret_env = \"S\"\n")
+    };
+    let longest = "a".repeat(64);
+    for good in ["hr", "Work-day_2", longest.as_str()] {
+        load(&named(good)).unwrap_or_else(|e| panic!("{good:?} refused: {e}"));
+    }
+    let too_long = "a".repeat(65);
+    for bad in ["", too_long.as_str(), "hr/x", "hr x", "hr\n", "hr.1", "é"] {
+        let err = error(&named(bad));
+        assert!(
+            err.starts_with("sources[0].name: use 1-64 characters from a-z, 0-9"),
+            "{bad:?}: {err}"
+        );
+    }
+    let err = error(&format!("{}{}", named("hr"), named("hr")));
+    assert!(
+        err.starts_with("sources[1].name: source name 'hr' is used twice"),
+        "{err}"
+    );
 }
