@@ -440,6 +440,30 @@ mod tests {
         );
     }
 
+    /// The SCIM bearer token is the IdP's only credential: 16 characters at least.
+    #[test]
+    fn a_scim_token_shorter_than_16_characters_is_refused() {
+        let with = |token: &str| {
+            #[derive(Deserialize)]
+            struct File {
+                sources: Vec<SourceConfig>,
+            }
+            let text = "[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"T\"\n";
+            let file: Option<File> = toml::from_str(text).ok();
+            let raw = file.map(|f| f.sources).unwrap_or_default();
+            load(&raw, &|_| Some(token.to_owned()), &LocalDates::default())
+        };
+        assert!(with(&"x".repeat(16)).is_ok());
+        let fifteen = "x".repeat(15);
+        for short in ["x", fifteen.as_str()] {
+            let err = with(short).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                err.starts_with("sources[0].token_env: the SCIM bearer token must be at least 16"),
+                "{short:?}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn every_kind_key_is_one_its_options_accept() {
         // The keys a kind declares are exactly the fields of its typed options: a key

@@ -813,6 +813,43 @@ mod tests {
         }
     }
 
+    /// A mapped text is capped like the native event's: bytes, not characters.
+    #[test]
+    fn a_mapped_text_is_at_most_max_text_len_bytes() {
+        let at_limit = serde_json::json!({ "t": "é".repeat(MAX_TEXT_LEN / 2) });
+        assert!(
+            matches!(text_attr(&at_limit, "/t"), Ok(Attr::Value(s)) if s.len() == MAX_TEXT_LEN)
+        );
+        let over = serde_json::json!({ "t": format!("{}x", "é".repeat(MAX_TEXT_LEN / 2)) });
+        assert_eq!(
+            text_attr(&over, "/t").err(),
+            Some(PayloadError::new("/t", "must be at most 1024 bytes"))
+        );
+    }
+
+    /// Each mapped group is a non-empty string, located by its index.
+    #[test]
+    fn mapped_groups_are_non_empty_strings() {
+        let doc = serde_json::json!({ "g": ["eng", "ml"] });
+        assert_eq!(
+            groups_attr(&doc, "/g"),
+            Ok(Attr::Value(vec!["eng".to_owned(), "ml".to_owned()]))
+        );
+        for (bad, got) in [
+            (serde_json::json!(""), "a string"),
+            (serde_json::json!(7), "a number"),
+        ] {
+            let doc = serde_json::json!({ "g": ["eng", bad] });
+            assert_eq!(
+                groups_attr(&doc, "/g").err(),
+                Some(PayloadError::new(
+                    "/g/1",
+                    format!("expected a non-empty string, got {got}")
+                ))
+            );
+        }
+    }
+
     #[test]
     fn stripe_header() {
         let tag = "a".repeat(64);

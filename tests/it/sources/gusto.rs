@@ -89,6 +89,14 @@ fn contractors_are_mapped_with_their_worker_type() {
     );
     let gone = one_event(deliver(&fixture("gusto/contractor_deactivated.json")));
     assert_eq!(gone.kind, EventKind::Departed);
+    assert!(!gone.undated, "a deactivation takes effect when it is sent");
+    // A reactivated contractor is rehired; Gusto sends it in the deactivation's shape.
+    let body = String::from_utf8(fixture("gusto/contractor_deactivated.json"))
+        .unwrap_or_default()
+        .replace("contractor.deactivated", "contractor.reactivated")
+        .into_bytes();
+    let back = one_event(deliver(&body));
+    assert_eq!((back.kind, back.undated), (EventKind::Rehired, false));
 }
 
 #[test]
@@ -99,7 +107,13 @@ fn deleted_onboarding_steps_and_other_types_are_ignored() {
         "payroll_submitted",
     ] {
         let notice = one_ignored(deliver(&fixture(&format!("gusto/{file}.json"))));
-        assert!(!notice.reason.is_empty(), "{file}");
+        // A deleted record says why it is no departure; the rest are simply not mapped.
+        let why = if file == "employee_deleted" {
+            "record deleted in Gusto: not a departure"
+        } else {
+            "Gusto event type is not mapped"
+        };
+        assert!(notice.reason.starts_with(why), "{file}: {}", notice.reason);
     }
 }
 
