@@ -399,3 +399,39 @@ async fn the_handshake_over_http_journals_nothing(pool: PgPool) {
     assert!(!answer.to_string().contains(secret("GUSTO_SECRET")));
     assert_eq!(h.event_count().await, 0);
 }
+
+/// A verification token is 1 to 512 printable characters without spaces: anything else is
+/// refused before it could be kept or compared.
+#[test]
+fn a_verification_token_of_the_wrong_shape_is_refused() {
+    let a = adapter(SOURCE);
+    let handshake = |token: &str| {
+        let body = json!({ "verification_token": token, "webhook_subscription_uuid": "s" });
+        receive(&a, SOURCE, &[], body.to_string().as_bytes(), t0())
+    };
+    // Well formed but unknown, with nowhere to keep it: answered, not kept.
+    match handshake(&"x".repeat(512)) {
+        Ok(Outcome::Handshake(answer)) => {
+            assert_eq!(
+                (answer["stored"].as_bool(), answer["configured"].as_bool()),
+                (Some(false), Some(false))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let too_long = "x".repeat(513);
+    for bad in [
+        too_long.as_str(),
+        "two words",
+        "tab\there",
+        "nul\u{0}",
+        "line\n",
+    ] {
+        let (code, message) = refused(handshake(bad));
+        assert_eq!(code, "invalid_payload", "{bad:?}");
+        assert!(
+            message.starts_with("verification_token: must be 1 to 512 printable characters"),
+            "{bad:?}: {message}"
+        );
+    }
+}
