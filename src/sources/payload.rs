@@ -215,7 +215,19 @@ mod tests {
     fn ids_as_strings_or_numbers() {
         assert_eq!(id_text(Some(&json!(42)), "id").expect("n"), "42");
         assert_eq!(id_text(Some(&json!("E1")), "id").expect("s"), "E1");
-        assert!(id_text(Some(&json!(1.5)), "id").is_err());
+        // Any integer JSON carries, either side of i64's range; a fraction is no id.
+        assert_eq!(id_text(Some(&json!(-7)), "id").ok().as_deref(), Some("-7"));
+        assert_eq!(
+            id_text(Some(&json!(u64::MAX)), "id").ok().as_deref(),
+            Some("18446744073709551615")
+        );
+        assert_eq!(
+            id_text(Some(&json!(1.5)), "id").err(),
+            Some(PayloadError::new(
+                "id",
+                "expected a string or integer id, got a number"
+            ))
+        );
         assert_eq!(
             person_id(None, "data.employeeId")
                 .expect_err("missing")
@@ -227,6 +239,26 @@ mod tests {
                 .expect_err("empty")
                 .to_string(),
             "id: must not be empty"
+        );
+    }
+
+    /// Text too long to keep is "not reported", and `null` clears only where the vendor
+    /// means it.
+    #[test]
+    fn a_text_attribute_is_bounded_and_null_clears_only_when_asked() {
+        assert_eq!(text_attr(None, true), Attr::Absent);
+        assert_eq!(text_attr(Some(&json!(null)), true), Attr::Null);
+        assert_eq!(text_attr(Some(&json!(null)), false), Attr::Absent);
+        assert_eq!(text_attr(Some(&json!(12)), false), Attr::Value("12".into()));
+        assert_eq!(text_attr(Some(&json!(true)), true), Attr::Absent);
+        let at_limit = "é".repeat(MAX_TEXT_LEN / 2);
+        assert_eq!(
+            text_attr(Some(&json!(at_limit)), false),
+            Attr::Value(at_limit.clone())
+        );
+        assert_eq!(
+            text_attr(Some(&json!(format!("{at_limit}x"))), false),
+            Attr::Absent
         );
     }
 
