@@ -208,6 +208,9 @@ mod tests {
             assert_eq!(instant(&v), Some(want), "{v}");
         }
         assert_eq!(instant(&json!("yesterday")), None);
+        // Unix seconds in a string are digits only: a sign is not a vendor's spelling.
+        assert_eq!(instant(&json!("+1769884920")), None);
+        assert_eq!(instant(&json!("-86400")), None);
         assert_eq!(instant(&json!(null)), None);
     }
 

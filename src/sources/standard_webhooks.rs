@@ -163,10 +163,6 @@ impl MessageId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
 impl FromStr for MessageId {
@@ -401,10 +397,6 @@ impl Verifier {
 
     pub fn tolerance(&self) -> Duration {
         self.tolerance
-    }
-
-    pub fn secret_count(&self) -> usize {
-        self.ring.len()
     }
 
     /// Checks a delivery: header syntax, then the signature over the raw `body`, then the
@@ -879,6 +871,11 @@ mod tests {
     #[test]
     fn invalid_message_ids() {
         let v = verifier(&[VECTOR_SECRET]);
+        let longest = "m".repeat(MAX_MESSAGE_ID_LEN);
+        assert_eq!(
+            MessageId::parse(&longest).map(|id| id.as_str().len()),
+            Ok(MAX_MESSAGE_ID_LEN)
+        );
         let long = "m".repeat(MAX_MESSAGE_ID_LEN + 1);
         for (id, expected) in [
             ("msg.1", MessageIdError::ContainsDot),
