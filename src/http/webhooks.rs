@@ -380,6 +380,5 @@ async fn handle(
         duplicate: only.map(|r| r.duplicate),
         events: listed,
     };
-    let status = StatusCode::from_u16(adapter.success_status()).unwrap_or(StatusCode::ACCEPTED);
-    Ok((status, axum::Json(answer)).into_response())
+    Ok((adapter.success_status(), axum::Json(answer)).into_response())
 }

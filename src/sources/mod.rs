@@ -32,7 +32,7 @@ pub mod standard_webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -97,8 +97,8 @@ pub trait Kind: Sized {
         None
     }
     /// The status of a successful delivery, where the sender's contract names one.
-    fn success_status(&self) -> u16 {
-        202
+    fn success_status(&self) -> StatusCode {
+        StatusCode::ACCEPTED
     }
     /// How long a delivery may take before Keycard answers 503 instead.
     fn deadline(&self) -> Option<Duration> {
@@ -233,7 +233,7 @@ macro_rules! source_kinds {
 
             /// The status of a successful delivery: 202, except where the sender's contract
             /// names others (Okta event hooks expect 200 or 204).
-            pub fn success_status(&self) -> u16 {
+            pub fn success_status(&self) -> StatusCode {
                 match self {
                     $(Self::$variant(a) => Kind::success_status(a.as_ref()),)+
                 }

@@ -306,8 +306,8 @@ impl Kind for Okta {
         Some(self.challenge(headers))
     }
 
-    fn success_status(&self) -> u16 {
-        200
+    fn success_status(&self) -> axum::http::StatusCode {
+        axum::http::StatusCode::OK
     }
 
     fn deadline(&self) -> Option<Duration> {
