@@ -275,6 +275,12 @@ mod tests {
         );
         let late = utc("2026-12-02T00:00:00Z");
         assert_eq!(ny.effective(EventKind::Departed, dated, late, late), late);
+        // Received at the very instant it takes effect: not ahead, so in force as sent.
+        let evening = utc("2026-12-01T23:00:00Z");
+        assert_eq!(
+            ny.effective(EventKind::Departed, dated, morning, evening),
+            morning
+        );
         assert_eq!(
             ny.effective(EventKind::Departed, None, morning, late),
             morning
