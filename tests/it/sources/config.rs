@@ -11,6 +11,7 @@ fn load(source: &str) -> Result<Config, String> {
         "S" => Some(secret("BAMBOO_SECRET").to_owned()),
         "OLD" => Some(secret("BAMBOO_OLD_SECRET").to_owned()),
         "SHORT" => Some("short".to_owned()),
+        "EIGHT" => Some("8-bytes!".to_owned()),
         _ => None,
     })
     .map_err(|e| e.to_string())
@@ -125,6 +126,31 @@ fn weak_secrets_are_refused_when_the_config_is_loaded() {
     // error names the key like every other config error.
     let err = error("[[sources]]\nname = \"h\"\nkind = \"hibob\"\nsecret_env = \"SHORT\"\n");
     assert_eq!(err, "sources[0].secret: the secret is shorter than 8 bytes");
+    // Okta's shared header secret is compared, not used as a key: its own check, same bound.
+    let okta = "[[sources]]\nname = \"o\"\nkind = \"okta\"\n";
+    let err = error(&format!("{okta}secret_env = \"SHORT\"\n"));
+    assert_eq!(err, "sources[0].secret: the secret is shorter than 8 bytes");
+    let err = error(&format!(
+        "{okta}secret_env = \"EIGHT\"\nprevious_secret_env = \"SHORT\"\n"
+    ));
+    assert_eq!(
+        err,
+        "sources[0].previous_secret: the secret is shorter than 8 bytes"
+    );
+    // However a source came to hold them, an Okta adapter takes 1 or 2 secrets.
+    let eight = load(&format!("{okta}secret_env = \"EIGHT\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    let mut odd = eight.sources["o"].clone();
+    for count in [0, 3] {
+        odd.secrets = vec![secrecy::SecretString::from("8-bytes!".to_owned()); count];
+        let err = Adapter::build(&odd)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            err, "sources[0].secret: an okta source needs 1 or 2 secrets",
+            "{count}"
+        );
+    }
     let err = error("[[sources]]\nname = \"n\"\nkind = \"keycard\"\nsecret_env = \"S\"\n");
     assert!(err.starts_with("sources[0].secret:"), "{err}");
     assert!(err.contains("whsec_"), "{err}");

@@ -101,12 +101,30 @@ fn v1_payloads_carry_the_person() {
     assert_eq!(p.department, Attr::Value("Engineering".into()));
     assert_eq!(p.title, Attr::Value("Research Engineer".into()));
     assert_eq!(p.location, Attr::Value("Paris".into()));
+
+    // Without a display name, the name is first name and surname; with only one, none.
+    let body = String::from_utf8(fixture("hibob/v1_joined.json"))
+        .unwrap_or_default()
+        .replace("\"displayName\": \"Marie Curie\", ", "");
+    let name_from = |body: String| one_event(deliver(body.as_bytes())).person.name;
+    assert_eq!(name_from(body.clone()), Attr::Value("Marie Curie".into()));
+    assert_eq!(
+        name_from(body.replace("\"surname\": \"Curie\", ", "")),
+        Attr::Absent
+    );
 }
 
 #[test]
 fn deleted_and_unknown_types_are_ignored() {
     let deleted = one_ignored(deliver(&fixture("hibob/v2_deleted.json")));
     assert_eq!(deleted.person_id.as_deref(), Some("3332883854254932799"));
+    assert!(
+        deleted
+            .reason
+            .starts_with("profile deleted in Bob: not a departure"),
+        "{}",
+        deleted.reason
+    );
     let unknown = one_ignored(deliver(&fixture("hibob/v2_unknown.json")));
     assert_eq!(
         unknown.event_type.as_deref(),
