@@ -57,6 +57,27 @@ fn the_verification_challenge_is_echoed() {
         a.handshake(&headers(&auth())),
         Err(Rejection::Payload(_))
     ));
+    // The challenge is echoed only when it is 1 to 1,024 printable characters.
+    let longest = "c".repeat(1024);
+    let echo = |challenge: &str| {
+        a.handshake(&headers(&[(
+            "x-okta-verification-challenge",
+            challenge.into(),
+        )]))
+    };
+    assert_eq!(
+        echo(&longest).ok(),
+        Some(json!({ "verification": longest }))
+    );
+    for bad in [String::new(), "c".repeat(1025), "a\tb".to_owned()] {
+        match echo(&bad) {
+            Err(Rejection::Payload(e)) => assert_eq!(
+                e.to_string(),
+                "header x-okta-verification-challenge: must be 1 to 1024 printable characters"
+            ),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
     // Other kinds have no GET handshake.
     assert!(matches!(
         adapter("bob").handshake(&headers(&pairs)),
