@@ -254,6 +254,8 @@ fn payloads_with_missing_extra_or_null_fields() {
     let event = one_event(deliver(doc.to_string().as_bytes()));
     assert_eq!(event.kind, EventKind::Departed);
     assert!(event.person.email.is_absent());
+    // The display name alone still says who this is.
+    assert_eq!(event.completeness, Completeness::Partial);
     // A login that is not an address is left out too.
     doc["data"]["events"][0]["target"][0]["alternateId"] = json!("jdoe");
     doc["data"]["events"][0]["target"][0]["displayName"] = Value::Null;
@@ -416,4 +418,14 @@ async fn an_announcement_arriving_after_its_change_is_stale(pool: PgPool) {
             .unwrap_or_default()
             .starts_with("announced after it took effect")
     );
+}
+
+/// Okta gives up on an event hook after 3 s: Keycard answers 503 before that, so Okta
+/// retries instead of counting a delivery that may be lost.
+#[test]
+fn an_okta_delivery_has_a_deadline_under_okta_s_timeout() {
+    let deadline = adapter(SOURCE).deadline();
+    assert_eq!(deadline, Some(keycard::sources::okta::DEADLINE));
+    assert!(deadline < Some(std::time::Duration::from_secs(3)));
+    assert_eq!(adapter("bob").deadline(), None);
 }
