@@ -391,6 +391,11 @@ mod tests {
     use super::*;
 
     fn load_text(text: &str) -> Result<BTreeMap<String, Source>, ConfigError> {
+        load_with(text, "0123456789abcdef0123")
+    }
+
+    /// `text`'s sources, with `TOK` holding `token`.
+    fn load_with(text: &str, token: &str) -> Result<BTreeMap<String, Source>, ConfigError> {
         #[derive(Deserialize)]
         struct File {
             sources: Vec<SourceConfig>,
@@ -399,7 +404,7 @@ mod tests {
             toml::from_str(text).map_err(|e| ConfigError::invalid("toml", e.to_string()))?;
         load(
             &file.sources,
-            &|k| (k == "TOK").then(|| "0123456789abcdef0123".to_owned()),
+            &|k| (k == "TOK").then(|| token.to_owned()),
             &LocalDates::default(),
         )
     }
@@ -444,14 +449,10 @@ mod tests {
     #[test]
     fn a_scim_token_shorter_than_16_characters_is_refused() {
         let with = |token: &str| {
-            #[derive(Deserialize)]
-            struct File {
-                sources: Vec<SourceConfig>,
-            }
-            let text = "[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"T\"\n";
-            let file: Option<File> = toml::from_str(text).ok();
-            let raw = file.map(|f| f.sources).unwrap_or_default();
-            load(&raw, &|_| Some(token.to_owned()), &LocalDates::default())
+            load_with(
+                "[[sources]]\nname = \"okta\"\nkind = \"scim\"\ntoken_env = \"TOK\"\n",
+                token,
+            )
         };
         assert!(with(&"x".repeat(16)).is_ok());
         let fifteen = "x".repeat(15);
