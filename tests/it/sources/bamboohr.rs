@@ -146,6 +146,139 @@ fn changed_fields_decide_the_kind() {
     assert!(moved.person.email.is_absent());
 }
 
+/// An organization's own Employment Status values replace the defaults (matched without
+/// case or surrounding space), and a renamed field is read under its name.
+#[test]
+fn configured_statuses_and_field_names_replace_the_defaults() {
+    let toml = toml().replacen(
+        "name = \"bamboo\"\nkind = \"bamboohr\"\n",
+        "name = \"bamboo\"\nkind = \"bamboohr\"\nterminated_statuses = [\" Let Go \", \"Dismissed\"]\nleave_statuses = [\"Sabbatical\"]\nfields = { department = \" Team \" }\n",
+        1,
+    );
+    let adapter = adapter_from(&super::harness::config(&toml, "http://127.0.0.1:9"), SOURCE);
+    let status = |value: &str| {
+        let body = serde_json::to_vec(&json!({"employees": [{
+            "id": "5", "action": "Updated",
+            "changedFields": ["Employment Status"],
+            "fields": {
+                "Employment Status": { "value": value },
+                "Employment Status: Date": { "value": "2026-11-28" },
+                "Status": { "value": "Active" },
+                "team": { "value": "Platform" },
+                "Department": { "value": "Ignored" }
+            }
+        }]}))
+        .unwrap_or_default();
+        let pairs = signed(&body, secret("BAMBOO_SECRET"), t0().timestamp());
+        one_event(receive(&adapter, SOURCE, &pairs, &body, t0()))
+    };
+    assert_eq!(status("let go").kind, EventKind::Departed);
+    assert_eq!(status("DISMISSED").kind, EventKind::Departed);
+    assert_eq!(status("Sabbatical").kind, EventKind::LeaveStarted);
+    // The defaults no longer apply: "Terminated" and a "... Leave" status are other
+    // statuses, read as a return to work like any active-type status.
+    assert_eq!(status("Terminated").kind, EventKind::LeaveEnded);
+    assert_eq!(status("Parental Leave").kind, EventKind::LeaveEnded);
+    assert_eq!(
+        status("Full-Time").person.department,
+        Attr::Value("Platform".into())
+    );
+}
+
+/// A webhook set up without `changedFields` reports values only: each one reported counts
+/// as a change, so a terminated status still ends access.
+#[test]
+fn without_changed_fields_every_reported_value_is_news() {
+    let body = serde_json::to_vec(&json!({"employees": [{
+        "id": "5", "action": "Updated",
+        "fields": {
+            "Employment Status": { "value": "Terminated" },
+            "Employment Status: Date": { "value": "2026-11-28" }
+        }
+    }]}))
+    .unwrap_or_default();
+    let event = one_event(deliver(&body, t0()));
+    assert_eq!(event.kind, EventKind::Departed);
+    assert_eq!(event.effective_at.to_rfc3339(), "2026-11-28T18:00:00+00:00");
+    // The same without the status: an update, never a departure.
+    let body = serde_json::to_vec(&json!({"employees": [{
+        "id": "5", "action": "Updated",
+        "fields": { "Department": { "value": "Sales" } }
+    }]}))
+    .unwrap_or_default();
+    assert_eq!(one_event(deliver(&body, t0())).kind, EventKind::Updated);
+}
+
+/// One updated employee with these changed fields and values, delivered now.
+fn employee(changed: &[&str], fields: serde_json::Value) -> keycard::ingest::LifecycleEvent {
+    let body = serde_json::to_vec(&json!({"employees": [{
+        "id": "5", "action": "Updated", "changedFields": changed, "fields": fields
+    }]}))
+    .unwrap_or_default();
+    one_event(deliver(&body, t0()))
+}
+
+/// The account `Status` (Active / Inactive) decides too, but only when it is what changed.
+#[test]
+fn the_account_status_decides_only_when_it_changed() {
+    let fields = |status: &str| {
+        json!({
+            "Status": { "value": status },
+            "Employment Status": { "value": "Full-Time" },
+            "Employment Status: Date": { "value": "2026-11-28" }
+        })
+    };
+    assert_eq!(
+        employee(&["Status"], fields("Inactive")).kind,
+        EventKind::Departed
+    );
+    assert_eq!(
+        employee(&["Status"], fields("active")).kind,
+        EventKind::Rehired
+    );
+    // Reported but unchanged: the department change is an update, not a departure.
+    assert_eq!(
+        employee(&["Department"], fields("Inactive")).kind,
+        EventKind::Updated
+    );
+    // A status value BambooHR does not define changes nothing, and the Employment Status
+    // reported beside it, unchanged, is no return from leave.
+    assert_eq!(
+        employee(&["Status"], fields("Pending")).kind,
+        EventKind::Updated
+    );
+    assert_eq!(
+        employee(&["Employment Status"], fields("Pending")).kind,
+        EventKind::LeaveEnded
+    );
+}
+
+/// A preferred name wins over the first name; a blank one does not; half a name is not sent.
+#[test]
+fn names_use_the_preferred_name_and_are_never_half() {
+    let name = |fields: serde_json::Value| employee(&["First name"], fields).person.name;
+    assert_eq!(
+        name(
+            json!({"First name": {"value": "Stefania"}, "Preferred name": {"value": "Tefi"}, "Last name": {"value": "Adams"}})
+        ),
+        Attr::Value("Tefi Adams".into())
+    );
+    assert_eq!(
+        name(
+            json!({"First name": {"value": "Stefania"}, "Preferred name": {"value": " "}, "Last name": {"value": "Adams"}})
+        ),
+        Attr::Value("Stefania Adams".into())
+    );
+    assert_eq!(
+        name(json!({"First name": {"value": "Stefania"}, "Last name": {"value": ""}})),
+        Attr::Absent
+    );
+    assert_eq!(
+        name(json!({"First name": {"value": ""}, "Last name": {"value": "Adams"}})),
+        Attr::Absent
+    );
+}
+
 #[test]
 fn a_batch_becomes_one_event_per_employee_with_its_own_key() {
     let (_, records) = accepted(deliver(&fixture("bamboohr/field_batch.json"), t0()));

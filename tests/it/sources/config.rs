@@ -85,6 +85,14 @@ fn kind_specific_keys_and_secrets_are_checked() {
             "sources[0].terminated_statuses:",
         ),
         (
+            "[[sources]]\nname = \"b\"\nkind = \"bamboohr\"\nsecret_env = \"S\"\nleave_statuses = [\"Sabbatical\", \"  \"]\n",
+            "sources[0].leave_statuses: list at least one non-empty Employment Status value",
+        ),
+        (
+            "[[sources]]\nname = \"b\"\nkind = \"bamboohr\"\nsecret_env = \"S\"\nfields = { title = \" \" }\n",
+            "sources[0].fields.title: give the BambooHR field name",
+        ),
+        (
             "[[sources]]\nname = \"o\"\nkind = \"okta\"\nsecret_env = \"S\"\nheader_name = \"bad header\"\n",
             "sources[0].header_name:",
         ),
