@@ -611,6 +611,14 @@ mod tests {
             g.validate(Some("validationToken=Validation%3A+Testing+client%2Fapp")),
             Some(Ok("Validation: Testing client/app".to_owned()))
         );
+        let longest = "x".repeat(MAX_VALIDATION_TOKEN);
+        assert_eq!(
+            g.validate(Some(&format!("validationToken={longest}"))),
+            Some(Ok(longest))
+        );
+        // Answered well inside the 3 s Graph allows for validations and notifications.
+        assert_eq!(Kind::deadline(&g), Some(DEADLINE));
+        const { assert!(DEADLINE.as_millis() < 3000) };
         let long = "x".repeat(MAX_VALIDATION_TOKEN + 1);
         for bad in [
             format!("validationToken={long}"),
@@ -708,6 +716,23 @@ mod tests {
                 .contains("not this source's tenant")
         );
         assert!(ignored(&recs[1]).reason.contains("not a user"));
+        // A user's path with another object's type is not a user either.
+        let mut typed = note(STATE, "updated", "u5");
+        typed["resourceData"]["@odata.type"] = json!("#Microsoft.Graph.Group");
+        let (_, recs) = records(receive(&g, &json!({"value": [typed]})));
+        assert!(ignored(&recs[0]).reason.contains("not a user"));
+        // Neither an id nor a sequence number: the key is the batch and the position.
+        let mut bare = note(STATE, "updated", "u2");
+        bare.as_object_mut().map(|o| o.remove("id"));
+        bare["resourceData"]
+            .as_object_mut()
+            .map(|o| o.remove("sequenceNumber"));
+        let (_, recs) = records(receive(&g, &json!({"value": [bare]})));
+        let key = recs[0]
+            .as_event()
+            .map(|e| e.dedupe_key.delivery_id.clone())
+            .unwrap_or_default();
+        assert!(key.ends_with("#0") && !key.starts_with("sub-1/"), "{key}");
 
         let life = |event: &str| {
             json!({"value": [{"subscriptionId": "sub-1", "clientState": STATE, "tenantId": TENANT,
@@ -715,9 +740,15 @@ mod tests {
         };
         assert!(g.inbox().take().is_empty());
         let (_, recs) = records(receive(&g, &life("missed")));
-        assert!(ignored(&recs[0]).reason.contains("full resync"));
+        assert_eq!(
+            ignored(&recs[0]).reason,
+            "Graph lifecycle notification missed for subscription sub-1: some change notifications were lost; a full resync of this source is requested"
+        );
         let (_, recs) = records(receive(&g, &life("reauthorizationRequired")));
-        assert!(ignored(&recs[0]).reason.contains("renews"));
+        assert_eq!(
+            ignored(&recs[0]).reason,
+            "Graph lifecycle notification reauthorizationRequired for subscription sub-1: Keycard renews the subscription now"
+        );
         let (_, recs) = records(receive(&g, &life("somethingNew")));
         assert!(ignored(&recs[0]).reason.contains("not handled"));
         let signals: Vec<_> = g
@@ -738,6 +769,63 @@ mod tests {
         forged["value"][0]["clientState"] = json!("client-state-forged-000000000");
         assert!(receive(&g, &forged).is_err());
         assert!(g.inbox().take().is_empty());
+    }
+
+    #[test]
+    fn the_inbox_wakes_its_waiter_only_when_a_signal_arrives() {
+        use futures::FutureExt as _;
+        let inbox = LifecycleInbox::default();
+        assert!(inbox.notified().now_or_never().is_none(), "nothing pending");
+        inbox.push(LifecycleSignal {
+            event: Lifecycle::Missed,
+            subscription_id: None,
+            received_at: at(),
+        });
+        assert!(
+            inbox.notified().now_or_never().is_some(),
+            "a signal wakes it"
+        );
+        assert_eq!(inbox.take().len(), 1);
+        assert!(inbox.take().is_empty());
+    }
+
+    #[test]
+    fn an_adapter_holds_one_or_two_secrets_and_never_shows_them() {
+        let settings = graph().settings().clone();
+        let text = format!(
+            "[[sources]]\nname = \"entra\"\nkind = \"graph\"\nnotification_url = \"https://kc.example.com/webhooks/entra\"\nsecret_env = \"CS\"\n{API}"
+        );
+        let mut source = loaded(&text).unwrap_or_else(|e| panic!("{e}"));
+        // However a source came to hold them (the loader allows only these counts).
+        for count in [0, 3] {
+            source.secrets = vec![SecretString::from(STATE.to_owned()); count];
+            let err = Graph::build(&source, settings.clone())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.ends_with("a graph source needs 1 or 2 secrets"),
+                "{count}: {err}"
+            );
+        }
+        source.secrets = vec![SecretString::from(STATE.to_owned())];
+        assert!(Graph::build(&source, settings.clone()).is_ok());
+        // Graph's clientState: 16 to 128 printable characters.
+        let mut fits = |state: String| {
+            source.secrets = vec![SecretString::from(state)];
+            Graph::build(&source, settings.clone()).is_ok()
+        };
+        assert!(fits("s".repeat(MIN_CLIENT_STATE)));
+        assert!(!fits("s".repeat(MIN_CLIENT_STATE - 1)));
+        assert!(fits("s".repeat(MAX_CLIENT_STATE)));
+        assert!(!fits("s".repeat(MAX_CLIENT_STATE + 1)));
+        assert!(!fits("client\u{1}state-0123456789".to_owned()));
+        let shown = format!("{:?}", graph());
+        assert!(
+            shown.contains("secrets: 2") && shown.contains(TENANT),
+            "{shown}"
+        );
+        assert!(!shown.contains(STATE) && !shown.contains(OLD), "{shown}");
     }
 
     #[test]

@@ -40,7 +40,11 @@ impl Setup {
 
     /// Moves Keycard's and Graph's clocks together.
     fn advance_days(&self, days: u64) {
-        let by = Duration::from_secs(days * 86_400);
+        self.advance_minutes(i64::try_from(days * 1440).unwrap_or_default());
+    }
+
+    fn advance_minutes(&self, minutes: i64) {
+        let by = Duration::from_secs(u64::try_from(minutes * 60).unwrap_or_default());
         self.h.clock.advance(by);
         self.graph_clock.advance(by);
     }
@@ -196,8 +200,13 @@ async fn the_subscription_is_created_renewed_before_expiry_and_recreated_after_a
     // Ten days in, two thirds of the lifetime are left: nothing to do.
     s.advance_days(10);
     assert_eq!(s.pass().await, []);
+    // Exactly a third left is not yet less than a third.
+    let third = LIFETIME_MINUTES / 3;
+    let to_third = LIFETIME_MINUTES - third - 10 * 24 * 60;
+    s.advance_minutes(to_third);
+    assert_eq!(s.pass().await, []);
     // Twenty days in, less than a third is left: renewed for a whole lifetime.
-    s.advance_days(10);
+    s.advance_minutes(10 * 24 * 60 - to_third);
     assert_eq!(s.pass().await, [Step::Renewed]);
     let renewed = s.subscription();
     assert_eq!(renewed["id"], sub["id"]);
@@ -294,7 +303,14 @@ async fn a_failed_create_is_journaled_and_retried_later(pool: PgPool) {
     assert_eq!(steps, [("entra".to_owned(), Step::Failed)]);
     // Within the backoff nothing is tried again; after it, it is.
     assert_eq!(bad.run_once().await.unwrap_or_default(), []);
-    s.h.clock.advance(Duration::from_secs(61));
+    // Tried again once the first minute has passed, to the second...
+    s.h.clock.advance(Duration::from_secs(60));
+    let steps = bad.run_once().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(steps, [("entra".to_owned(), Step::Failed)]);
+    // ...then the wait doubles: not within two minutes, at two minutes.
+    s.h.clock.advance(Duration::from_secs(119));
+    assert_eq!(bad.run_once().await.unwrap_or_default(), []);
+    s.h.clock.advance(Duration::from_secs(1));
     let steps = bad.run_once().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(steps, [("entra".to_owned(), Step::Failed)]);
     let log =
@@ -303,9 +319,88 @@ async fn a_failed_create_is_journaled_and_retried_later(pool: PgPool) {
             .graph_subscription_log("entra", 10)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(log.len(), 2);
+    assert_eq!(log.len(), 3);
     assert!(log[0].detail.contains("validation"), "{:?}", log[0]);
     assert!(s.graph.sim.subscriptions().is_empty());
+}
+
+/// Another replica's upkeep of the same source on the same journal, pointed at Keycard.
+fn replica(s: &Setup, owner: &str) -> GraphUpkeep {
+    let mut upkeep =
+        GraphUpkeep::from_config(&s.h.config, s.h.journal.clone(), s.h.clock.clone(), owner)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("upkeep"));
+    for sub in upkeep.subscribers_mut() {
+        sub.notification_url = format!("{}/webhooks/entra", s.h.base);
+        sub.lifecycle_notification_url = sub.notification_url.clone();
+    }
+    upkeep
+}
+
+/// A notification URL whose validation never answers: Graph's create hangs there, so the
+/// replica that asked is stuck mid-pass holding the lease. `reached` says it got there.
+async fn stuck_endpoint(reached: tokio::sync::mpsc::Sender<()>) -> String {
+    let app = axum::Router::new().fallback(move || {
+        let reached = reached.clone();
+        async move {
+            let _ = reached.send(()).await;
+            std::future::pending::<()>().await
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/webhooks/entra")
+}
+
+/// Two replicas share the journal: while one is inside its pass the other does nothing;
+/// a replica that dies mid-pass holds the source for the lease (5 minutes), not forever.
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn a_replica_mid_pass_holds_the_source_for_its_lease_and_no_longer(pool: PgPool) {
+    let s = setup(pool).await;
+    let (reached_tx, mut reached) = tokio::sync::mpsc::channel(1);
+    let mut a = replica(&s, "replica-a");
+    let stuck = stuck_endpoint(reached_tx).await;
+    for sub in a.subscribers_mut() {
+        sub.notification_url = stuck.clone();
+    }
+    let a = tokio::spawn(async move { a.run_once().await });
+    tokio::time::timeout(Duration::from_secs(10), reached.recv())
+        .await
+        .unwrap_or_else(|_| panic!("replica A never reached Graph's validation"));
+
+    // A is waiting on Graph's create: B, a moment later and just inside the lease, passes.
+    let b = replica(&s, "replica-b");
+    assert_eq!(b.run_once().await.unwrap_or_else(|e| panic!("{e}")), []);
+    s.h.clock.advance(Duration::from_secs(299));
+    assert_eq!(b.run_once().await.unwrap_or_else(|e| panic!("{e}")), []);
+    assert!(s.sim().subscriptions().is_empty());
+
+    // A dies there. Once its lease has run out, B takes the source over and creates it.
+    a.abort();
+    s.h.clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        b.run_once().await.unwrap_or_else(|e| panic!("{e}")),
+        [("entra".to_owned(), Step::Created)]
+    );
+    assert_eq!(
+        s.subscription()["notificationUrl"],
+        json!(format!("{}/webhooks/entra", s.h.base))
+    );
+    // B released it at the end of its pass: any replica may claim it at once.
+    let now = t0() + chrono::Duration::seconds(301);
+    let free =
+        s.h.db()
+            .await
+            .claim_graph_subscription("entra", "replica-c", now, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(free, "B's pass ended without releasing its lease");
+    let actions: Vec<String> = s.log().await.into_iter().map(|(a, _)| a).collect();
+    assert_eq!(actions, ["created"]);
 }
 
 async fn post(s: &Setup, query: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
