@@ -349,6 +349,10 @@ mod tests {
             "Debug hides tokens"
         );
         assert!(
+            format!("{listed:?}").contains(&fingerprint("real-token-from-gusto")),
+            "and shows fingerprints"
+        );
+        assert!(
             !s.token_file().exists(),
             "no handshake writes the token by itself"
         );
@@ -389,6 +393,52 @@ mod tests {
             Err(TokenError::UnknownFingerprint(_))
         ));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_window_may_last_the_maximum_and_unreadable_files_are_errors_not_empty() {
+        let (s, dir) = store();
+        assert_eq!(
+            s.open_window(at(0), MAX_WINDOW_MINUTES).expect("open"),
+            at(60 * i64::from(MAX_WINDOW_MINUTES))
+        );
+        s.clear().expect("clear");
+        // A directory where a file should be: an error to report, not "closed" or "none".
+        std::fs::create_dir_all(s.window_file()).expect("dir");
+        std::fs::create_dir_all(s.candidates_file()).expect("dir");
+        assert!(matches!(
+            s.window_open_until(at(0)),
+            Err(TokenError::Io { .. })
+        ));
+        assert!(matches!(s.candidates(), Err(TokenError::Io { .. })));
+        assert!(matches!(s.clear(), Err(TokenError::Io { .. })));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_prefix_must_name_one_token() {
+        let (s, dir) = store();
+        s.open_window(at(0), 10).expect("open");
+        // Two tokens whose fingerprints share their first digit.
+        let first = "token-0".to_owned();
+        let digit = fingerprint(&first)[..1].to_owned();
+        let second = (1..)
+            .map(|i| format!("token-{i}"))
+            .find(|t| fingerprint(t).starts_with(&digit))
+            .expect("a second token");
+        s.keep(&first, "x", at(1)).expect("kept");
+        s.keep(&second, "x", at(2)).expect("kept");
+        assert!(matches!(s.confirm(&digit), Err(TokenError::Ambiguous(_))));
+        assert!(!s.token_file().exists());
+        // The same token twice (two handshakes racing to append) is still one token.
+        let (t, dir2) = store();
+        t.open_window(at(0), 10).expect("open");
+        t.keep(&first, "x", at(1)).expect("kept");
+        let line = std::fs::read_to_string(t.candidates_file()).expect("read");
+        std::fs::write(t.candidates_file(), format!("{line}{line}")).expect("write");
+        assert_eq!(t.confirm(&digit).expect("confirm").token(), first);
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::remove_dir_all(dir2);
     }
 
     #[test]
