@@ -549,12 +549,12 @@ mod tests {
             .ok_or_else(|| ConfigError::invalid("entra", "missing"))
     }
 
+    /// A graph source with its current secret; the tests add `[sources.api]` and the rest.
+    const ENTRA: &str = "[[sources]]\nname = \"entra\"\nkind = \"graph\"\nnotification_url = \"https://kc.example.com/webhooks/entra\"\nsecret_env = \"CS\"\n";
     const API: &str = "[sources.api]\ntenant = \"0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9\"\nclient_id = \"app\"\ntoken_env = \"TOK\"\n";
 
     fn graph() -> Graph {
-        let text = format!(
-            "[[sources]]\nname = \"entra\"\nkind = \"graph\"\nnotification_url = \"https://kc.example.com/webhooks/entra\"\nsecret_env = \"CS\"\nprevious_secret_env = \"OLD\"\n{API}"
-        );
+        let text = format!("{ENTRA}previous_secret_env = \"OLD\"\n{API}");
         match loaded(&text).map(|s| s.adapter) {
             Ok(Some(crate::sources::Adapter::Graph(g))) => (*g).clone(),
             other => panic!("{other:?}"),
@@ -792,10 +792,7 @@ mod tests {
     #[test]
     fn an_adapter_holds_one_or_two_secrets_and_never_shows_them() {
         let settings = graph().settings().clone();
-        let text = format!(
-            "[[sources]]\nname = \"entra\"\nkind = \"graph\"\nnotification_url = \"https://kc.example.com/webhooks/entra\"\nsecret_env = \"CS\"\n{API}"
-        );
-        let mut source = loaded(&text).unwrap_or_else(|e| panic!("{e}"));
+        let mut source = loaded(&format!("{ENTRA}{API}")).unwrap_or_else(|e| panic!("{e}"));
         // However a source came to hold them (the loader allows only these counts).
         for count in [0, 3] {
             source.secrets = vec![SecretString::from(STATE.to_owned()); count];

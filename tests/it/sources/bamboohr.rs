@@ -25,8 +25,32 @@ fn deliver(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<keycard::sources::Outcome, keycard::sources::Rejection> {
+    deliver_to(&adapter(SOURCE), body, now)
+}
+
+/// Signed and received as `deliver`, by an adapter built from another configuration.
+fn deliver_to(
+    adapter: &keycard::sources::Adapter,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<keycard::sources::Outcome, keycard::sources::Rejection> {
     let pairs = signed(body, secret("BAMBOO_SECRET"), now.timestamp());
-    receive(&adapter(SOURCE), SOURCE, &pairs, body, now)
+    receive(adapter, SOURCE, &pairs, body, now)
+}
+
+/// A field-based delivery of one updated employee (id 5): `changedFields` as given (none
+/// when `None`) and these field values.
+fn employee_body(changed: Option<&[&str]>, fields: serde_json::Value) -> Vec<u8> {
+    let mut employee = json!({"id": "5", "action": "Updated", "fields": fields});
+    if let Some(changed) = changed {
+        employee["changedFields"] = json!(changed);
+    }
+    serde_json::to_vec(&json!({ "employees": [employee] })).unwrap_or_default()
+}
+
+/// One updated employee with these changed fields and values, delivered now.
+fn employee(changed: &[&str], fields: serde_json::Value) -> keycard::ingest::LifecycleEvent {
+    one_event(deliver(&employee_body(Some(changed), fields), t0()))
 }
 
 fn set(pairs: &mut [(&'static str, String)], name: &str, value: String) {
@@ -157,20 +181,17 @@ fn configured_statuses_and_field_names_replace_the_defaults() {
     );
     let adapter = adapter_from(&super::harness::config(&toml, "http://127.0.0.1:9"), SOURCE);
     let status = |value: &str| {
-        let body = serde_json::to_vec(&json!({"employees": [{
-            "id": "5", "action": "Updated",
-            "changedFields": ["Employment Status"],
-            "fields": {
+        let body = employee_body(
+            Some(&["Employment Status"]),
+            json!({
                 "Employment Status": { "value": value },
                 "Employment Status: Date": { "value": "2026-11-28" },
                 "Status": { "value": "Active" },
                 "team": { "value": "Platform" },
                 "Department": { "value": "Ignored" }
-            }
-        }]}))
-        .unwrap_or_default();
-        let pairs = signed(&body, secret("BAMBOO_SECRET"), t0().timestamp());
-        one_event(receive(&adapter, SOURCE, &pairs, &body, t0()))
+            }),
+        );
+        one_event(deliver_to(&adapter, &body, t0()))
     };
     assert_eq!(status("let go").kind, EventKind::Departed);
     assert_eq!(status("DISMISSED").kind, EventKind::Departed);
@@ -189,33 +210,19 @@ fn configured_statuses_and_field_names_replace_the_defaults() {
 /// as a change, so a terminated status still ends access.
 #[test]
 fn without_changed_fields_every_reported_value_is_news() {
-    let body = serde_json::to_vec(&json!({"employees": [{
-        "id": "5", "action": "Updated",
-        "fields": {
+    let body = employee_body(
+        None,
+        json!({
             "Employment Status": { "value": "Terminated" },
             "Employment Status: Date": { "value": "2026-11-28" }
-        }
-    }]}))
-    .unwrap_or_default();
+        }),
+    );
     let event = one_event(deliver(&body, t0()));
     assert_eq!(event.kind, EventKind::Departed);
     assert_eq!(event.effective_at.to_rfc3339(), "2026-11-28T18:00:00+00:00");
     // The same without the status: an update, never a departure.
-    let body = serde_json::to_vec(&json!({"employees": [{
-        "id": "5", "action": "Updated",
-        "fields": { "Department": { "value": "Sales" } }
-    }]}))
-    .unwrap_or_default();
+    let body = employee_body(None, json!({ "Department": { "value": "Sales" } }));
     assert_eq!(one_event(deliver(&body, t0())).kind, EventKind::Updated);
-}
-
-/// One updated employee with these changed fields and values, delivered now.
-fn employee(changed: &[&str], fields: serde_json::Value) -> keycard::ingest::LifecycleEvent {
-    let body = serde_json::to_vec(&json!({"employees": [{
-        "id": "5", "action": "Updated", "changedFields": changed, "fields": fields
-    }]}))
-    .unwrap_or_default();
-    one_event(deliver(&body, t0()))
 }
 
 /// The account `Status` (Active / Inactive) decides too, but only when it is what changed.
@@ -256,27 +263,30 @@ fn the_account_status_decides_only_when_it_changed() {
 /// A preferred name wins over the first name; a blank one does not; half a name is not sent.
 #[test]
 fn names_use_the_preferred_name_and_are_never_half() {
-    let name = |fields: serde_json::Value| employee(&["First name"], fields).person.name;
-    assert_eq!(
-        name(
-            json!({"First name": {"value": "Stefania"}, "Preferred name": {"value": "Tefi"}, "Last name": {"value": "Adams"}})
+    let field = |value: &str| json!({ "value": value });
+    for (first, preferred, last, want) in [
+        (
+            "Stefania",
+            Some("Tefi"),
+            "Adams",
+            Attr::Value("Tefi Adams".to_owned()),
         ),
-        Attr::Value("Tefi Adams".into())
-    );
-    assert_eq!(
-        name(
-            json!({"First name": {"value": "Stefania"}, "Preferred name": {"value": " "}, "Last name": {"value": "Adams"}})
+        (
+            "Stefania",
+            Some(" "),
+            "Adams",
+            Attr::Value("Stefania Adams".to_owned()),
         ),
-        Attr::Value("Stefania Adams".into())
-    );
-    assert_eq!(
-        name(json!({"First name": {"value": "Stefania"}, "Last name": {"value": ""}})),
-        Attr::Absent
-    );
-    assert_eq!(
-        name(json!({"First name": {"value": ""}, "Last name": {"value": "Adams"}})),
-        Attr::Absent
-    );
+        ("Stefania", None, "", Attr::Absent),
+        ("", None, "Adams", Attr::Absent),
+    ] {
+        let mut fields = json!({ "First name": field(first), "Last name": field(last) });
+        if let Some(preferred) = preferred {
+            fields["Preferred name"] = field(preferred);
+        }
+        let name = employee(&["First name"], fields).person.name;
+        assert_eq!(name, want, "{first:?} {preferred:?} {last:?}");
+    }
 }
 
 #[test]

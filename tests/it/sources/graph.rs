@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keycard::clock::ManualClock;
+use keycard::clock::{Clock, ManualClock};
 use keycard::journal::{Journal, JournalFilter};
 use keycard::sender_api::{
     GraphClient, GraphConfig, GraphCredential, SenderKind, USER_SUBSCRIPTION_MAX_MINUTES,
@@ -39,14 +39,14 @@ impl Setup {
     }
 
     /// Moves Keycard's and Graph's clocks together.
-    fn advance_days(&self, days: u64) {
-        self.advance_minutes(i64::try_from(days * 1440).unwrap_or_default());
-    }
-
-    fn advance_minutes(&self, minutes: i64) {
-        let by = Duration::from_secs(u64::try_from(minutes * 60).unwrap_or_default());
+    fn advance(&self, by: chrono::Duration) {
+        let by = by.to_std().unwrap_or_else(|e| panic!("{by}: {e}"));
         self.h.clock.advance(by);
         self.graph_clock.advance(by);
+    }
+
+    fn advance_days(&self, days: i64) {
+        self.advance(chrono::Duration::days(days));
     }
 
     async fn pass(&self) -> Vec<Step> {
@@ -147,19 +147,29 @@ authority = "{url}"
     )
 }
 
+/// Points every subscription of `upkeep` (notifications and lifecycle) at `url`.
+fn point_at(upkeep: &mut GraphUpkeep, url: &str) {
+    for sub in upkeep.subscribers_mut() {
+        sub.notification_url = url.to_owned();
+        sub.lifecycle_notification_url = url.to_owned();
+    }
+}
+
+/// The upkeep of `config`'s graph source run by `owner` on `h`'s journal and clock,
+/// pointed at `h`'s webhook route (known only once Keycard has bound its port).
+fn upkeep_of(config: &keycard::config::Config, h: &Harness, owner: &str) -> GraphUpkeep {
+    let mut upkeep = GraphUpkeep::from_config(config, h.journal.clone(), h.clock.clone(), owner)
+        .unwrap_or_else(|e| panic!("upkeep: {e}"))
+        .unwrap_or_else(|| panic!("a graph source has an upkeep"));
+    point_at(&mut upkeep, &format!("{}/webhooks/entra", h.base));
+    upkeep
+}
+
 async fn setup(db: impl Into<TestDb>) -> Setup {
     let (graph, graph_clock, dir) = graph_sim().await;
-    // The port is known once Keycard has bound it: the upkeep is pointed at it below.
     let toml = graph_toml(&dir, &graph, "http://127.0.0.1:9/webhooks/entra");
     let h = Harness::start_with(db, &toml, seed()).await;
-    let mut upkeep =
-        GraphUpkeep::from_config(&h.config, h.journal.clone(), h.clock.clone(), "graph-test")
-            .unwrap_or_else(|e| panic!("upkeep: {e}"))
-            .unwrap_or_else(|| panic!("a graph source has an upkeep"));
-    for s in upkeep.subscribers_mut() {
-        s.notification_url = format!("{}/webhooks/entra", h.base);
-        s.lifecycle_notification_url = s.notification_url.clone();
-    }
+    let upkeep = upkeep_of(&h.config, &h, "graph-test");
     Setup {
         h,
         graph,
@@ -201,12 +211,12 @@ async fn the_subscription_is_created_renewed_before_expiry_and_recreated_after_a
     s.advance_days(10);
     assert_eq!(s.pass().await, []);
     // Exactly a third left is not yet less than a third.
-    let third = LIFETIME_MINUTES / 3;
-    let to_third = LIFETIME_MINUTES - third - 10 * 24 * 60;
-    s.advance_minutes(to_third);
+    let lifetime = chrono::Duration::minutes(LIFETIME_MINUTES);
+    let to_third = lifetime - lifetime / 3 - chrono::Duration::days(10);
+    s.advance(to_third);
     assert_eq!(s.pass().await, []);
     // Twenty days in, less than a third is left: renewed for a whole lifetime.
-    s.advance_minutes(10 * 24 * 60 - to_third);
+    s.advance(chrono::Duration::days(10) - to_third);
     assert_eq!(s.pass().await, [Step::Renewed]);
     let renewed = s.subscription();
     assert_eq!(renewed["id"], sub["id"]);
@@ -257,19 +267,7 @@ async fn the_subscription_is_created_renewed_before_expiry_and_recreated_after_a
         .unwrap_or_else(|e| panic!("{e}"));
     let toml = graph_toml(&rotated, &s.graph, "http://127.0.0.1:9/webhooks/entra");
     let config = super::harness::config(&toml, "http://127.0.0.1:9");
-    let mut next = GraphUpkeep::from_config(
-        &config,
-        s.h.journal.clone(),
-        s.h.clock.clone(),
-        "graph-test",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| panic!("upkeep"));
-    for sub in next.subscribers_mut() {
-        sub.notification_url = format!("{}/webhooks/entra", s.h.base);
-        sub.lifecycle_notification_url = sub.notification_url.clone();
-    }
+    let next = upkeep_of(&config, &s.h, "graph-test");
     let steps = next.run_once().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(steps, [("entra".to_owned(), Step::Recreated)]);
     assert_eq!(
@@ -295,10 +293,7 @@ async fn a_failed_create_is_journaled_and_retried_later(pool: PgPool) {
     let s = setup(pool).await;
     // Keycard's URL does not answer the validation: Graph refuses the subscription.
     let mut bad = s.upkeep;
-    for sub in bad.subscribers_mut() {
-        sub.notification_url = "http://127.0.0.1:9/webhooks/entra".into();
-        sub.lifecycle_notification_url = sub.notification_url.clone();
-    }
+    point_at(&mut bad, "http://127.0.0.1:9/webhooks/entra");
     let steps = bad.run_once().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(steps, [("entra".to_owned(), Step::Failed)]);
     // Within the backoff nothing is tried again; after it, it is.
@@ -322,20 +317,6 @@ async fn a_failed_create_is_journaled_and_retried_later(pool: PgPool) {
     assert_eq!(log.len(), 3);
     assert!(log[0].detail.contains("validation"), "{:?}", log[0]);
     assert!(s.graph.sim.subscriptions().is_empty());
-}
-
-/// Another replica's upkeep of the same source on the same journal, pointed at Keycard.
-fn replica(s: &Setup, owner: &str) -> GraphUpkeep {
-    let mut upkeep =
-        GraphUpkeep::from_config(&s.h.config, s.h.journal.clone(), s.h.clock.clone(), owner)
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("upkeep"));
-    for sub in upkeep.subscribers_mut() {
-        sub.notification_url = format!("{}/webhooks/entra", s.h.base);
-        sub.lifecycle_notification_url = sub.notification_url.clone();
-    }
-    upkeep
 }
 
 /// A notification URL whose validation never answers: Graph's create hangs there, so the
@@ -362,18 +343,15 @@ async fn stuck_endpoint(reached: tokio::sync::mpsc::Sender<()>) -> String {
 async fn a_replica_mid_pass_holds_the_source_for_its_lease_and_no_longer(pool: PgPool) {
     let s = setup(pool).await;
     let (reached_tx, mut reached) = tokio::sync::mpsc::channel(1);
-    let mut a = replica(&s, "replica-a");
-    let stuck = stuck_endpoint(reached_tx).await;
-    for sub in a.subscribers_mut() {
-        sub.notification_url = stuck.clone();
-    }
+    let mut a = upkeep_of(&s.h.config, &s.h, "replica-a");
+    point_at(&mut a, &stuck_endpoint(reached_tx).await);
     let a = tokio::spawn(async move { a.run_once().await });
     tokio::time::timeout(Duration::from_secs(10), reached.recv())
         .await
         .unwrap_or_else(|_| panic!("replica A never reached Graph's validation"));
 
     // A is waiting on Graph's create: B, a moment later and just inside the lease, passes.
-    let b = replica(&s, "replica-b");
+    let b = upkeep_of(&s.h.config, &s.h, "replica-b");
     assert_eq!(b.run_once().await.unwrap_or_else(|e| panic!("{e}")), []);
     s.h.clock.advance(Duration::from_secs(299));
     assert_eq!(b.run_once().await.unwrap_or_else(|e| panic!("{e}")), []);
@@ -391,7 +369,7 @@ async fn a_replica_mid_pass_holds_the_source_for_its_lease_and_no_longer(pool: P
         json!(format!("{}/webhooks/entra", s.h.base))
     );
     // B released it at the end of its pass: any replica may claim it at once.
-    let now = t0() + chrono::Duration::seconds(301);
+    let now = s.h.clock.now();
     let free =
         s.h.db()
             .await
